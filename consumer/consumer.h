@@ -1,0 +1,60 @@
+/*
+ * consumer.h - the Kafka consumer: records in, typed events out.
+ *
+ * A librdkafka high-level consumer in group cfg->group_id, subscribed to every
+ * topic of the catalog, on a thread of its own. Each record is decoded
+ * (codec.h), mapped (catalog.h) and handed to the sink; its offset is stored
+ * only once the sink accepted the event (at-least-once), and committed by
+ * librdkafka's auto-commit, on partition revoke and on close.
+ *
+ * A record that cannot be decoded or mapped is logged with topic, partition,
+ * offset and reason, counted, written to the DLQ topic with its error and
+ * source coordinates in headers, and its offset stored: it never blocks the
+ * partition and is never silently dropped.
+ *
+ * When the sink refuses an event (history unreachable) the consumer pauses
+ * its partitions, keeps the event, retries with backoff and resumes when the
+ * sink accepts it: nothing is skipped, nothing is buffered without bound.
+ */
+#ifndef RC_CONSUMER_H
+#define RC_CONSUMER_H
+
+#include "../core/config.h"
+#include "../core/event.h"
+#include "catalog.h"
+
+typedef struct rc_consumer rc_consumer;
+
+/*
+ * Called on the consumer thread with a borrowed event. Returns 0 when the
+ * event is durably handed over (appended to history, or found a duplicate),
+ * or -1 when it could not be and must be retried later.
+ */
+typedef int (*rc_consumer_sink)(void *ud, rc_event *ev);
+
+/*
+ * cfg and cat are borrowed and must outlive the consumer. brokers is the
+ * bootstrap list to use (cfg->kafka_brokers, or the embedded broker's).
+ * cfg->kafka_props are applied on top of roomcast's defaults.
+ */
+rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
+                             const rc_catalog *cat, rc_consumer_sink sink,
+                             void *ud, char *errstr, size_t errlen);
+
+/* Starts the consumer thread. Returns 0 or -1. */
+int rc_consumer_start(rc_consumer *c);
+
+/*
+ * Stops consuming, waits for the record in flight, commits stored offsets,
+ * leaves the group and joins the thread. Idempotent.
+ */
+void rc_consumer_stop(rc_consumer *c);
+void rc_consumer_destroy(rc_consumer *c);
+
+/* Partitions currently assigned to this member (any thread). */
+int rc_consumer_assigned(const rc_consumer *c);
+
+/* 1 while paused because the sink refused an event (any thread). */
+int rc_consumer_paused(const rc_consumer *c);
+
+#endif

@@ -1,0 +1,455 @@
+/*
+ * config.c - the configuration table and its parsers.
+ *
+ * Implementation notes: values are parsed into the rc_config struct through
+ * offsetof, so adding a setting is one row here plus one field in config.h.
+ * Strings are always heap copies owned by the config, so a later source
+ * (flag over env over file) frees the earlier value.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef RC_DEFAULT_SCHEMAS_DIR
+#define RC_DEFAULT_SCHEMAS_DIR "schemas"
+#endif
+
+enum opt_type { OPT_STR, OPT_INT, OPT_LONG, OPT_BOOL };
+
+struct opt {
+    const char *name;
+    enum opt_type type;
+    size_t off;
+    const char *def;
+    const char *section;
+    const char *help;
+};
+
+#define O(f) offsetof(rc_config, f)
+
+static const struct opt opts[] = {
+    {"listen", OPT_STR, O(listen), "0.0.0.0:8080", "Service",
+     "HOST:PORT for HTTP, Socket.IO (WebSocket and long-polling), /healthz, "
+     "/readyz, /metrics and the live page"},
+    {"log-level", OPT_STR, O(log_level), "info", "Service",
+     "debug, info, warn or error; logs are JSON lines on stderr"},
+    {"config", OPT_STR, O(config_file), "", "Service",
+     "optional file of `name = value` lines (same names as the flags; "
+     "`kafka.*` keys pass through to librdkafka)"},
+    {"schemas-dir", OPT_STR, O(schemas_dir), RC_DEFAULT_SCHEMAS_DIR, "Service",
+     "directory holding the Avro schemas, their older versions, the schema id "
+     "map and the event catalog"},
+    {"demo", OPT_BOOL, O(demo), "false", "Service",
+     "produce plausible demo mutations and serve demo tokens at /demo/token"},
+    {"demo-interval-ms", OPT_INT, O(demo_interval_ms), "1500", "Service",
+     "pause between two demo records"},
+
+    {"kafka-brokers", OPT_STR, O(kafka_brokers), "", "Kafka",
+     "bootstrap servers; empty runs an embedded Kafka-protocol broker "
+     "in-process and reports its address in the log and /healthz"},
+    {"group-id", OPT_STR, O(group_id), "roomcast", "Kafka",
+     "consumer group shared by every roomcast node"},
+    {"topics", OPT_STR, O(topics), "", "Kafka",
+     "topic overrides, `Record=topic,...` (e.g. "
+     "`RequestMutation=prod.requests`); unnamed records use the catalog's "
+     "default topic"},
+    {"dlq-topic", OPT_STR, O(dlq_topic), "roomcast.dlq", "Kafka",
+     "topic receiving records that cannot be decoded or mapped"},
+    {"embedded-partitions", OPT_INT, O(embedded_partitions), "3", "Kafka",
+     "partitions per topic on the embedded broker"},
+
+    {"redis", OPT_STR, O(redis), "", "History",
+     "redis://host:port/db for shared history, membership and the bus; empty "
+     "keeps them in memory (single node)"},
+    {"history-max", OPT_INT, O(history_max), "1000", "History",
+     "events kept per room for catch-up"},
+    {"history-ttl", OPT_INT, O(history_ttl_s), "600", "History",
+     "seconds an event stays replayable"},
+
+    {"jwt-secret", OPT_STR, O(jwt_secret), "", "Auth",
+     "HS256 shared secret (with --demo and no key, a development secret is "
+     "used and a warning logged)"},
+    {"jwt-alg", OPT_STR, O(jwt_alg), "HS256", "Auth",
+     "the one accepted algorithm: HS256, RS256 or ES256"},
+    {"jwt-public-key", OPT_STR, O(jwt_public_key), "", "Auth",
+     "PEM public key file for RS256/ES256"},
+    {"jwt-issuer", OPT_STR, O(jwt_issuer), "", "Auth",
+     "required `iss` claim when set"},
+    {"jwt-audience", OPT_STR, O(jwt_audience), "", "Auth",
+     "required `aud` claim when set"},
+    {"jwt-leeway", OPT_INT, O(jwt_leeway_s), "30", "Auth",
+     "seconds of clock skew tolerated on exp and nbf"},
+
+    {"ping-interval", OPT_INT, O(ping_interval_ms), "25000", "Gateway",
+     "Engine.IO pingInterval in milliseconds"},
+    {"ping-timeout", OPT_INT, O(ping_timeout_ms), "20000", "Gateway",
+     "Engine.IO pingTimeout in milliseconds"},
+    {"max-payload", OPT_LONG, O(max_payload), "1000000", "Gateway",
+     "largest Engine.IO packet or HTTP body accepted from a client, bytes"},
+    {"connect-timeout", OPT_INT, O(connect_timeout_ms), "45000", "Gateway",
+     "milliseconds a client has to send its Socket.IO CONNECT"},
+    {"queue-max", OPT_INT, O(queue_max), "1024", "Gateway",
+     "frames queued for one connection before it is disconnected as too slow"},
+    {"cors-origins", OPT_STR, O(cors_origins), "*", "Gateway",
+     "comma-separated allowed origins for polling and WebSocket, `*` for any"},
+};
+
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static const struct opt *find_opt(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (strlen(opts[i].name) == len && memcmp(opts[i].name, name, len) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static int set_value(rc_config *cfg, const struct opt *o, const char *v,
+                     const char *origin, char *errstr, size_t errlen)
+{
+    char *base = (char *)cfg;
+    char *end;
+    switch (o->type) {
+    case OPT_STR: {
+        char **dst = (char **)(base + o->off);
+        char *copy = strdup(v);
+        if (!copy) {
+            set_err(errstr, errlen, "out of memory");
+            return -1;
+        }
+        free(*dst);
+        *dst = copy;
+        return 0;
+    }
+    case OPT_INT:
+    case OPT_LONG: {
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (errno || end == v || *end || n < 0 ||
+            (o->type == OPT_INT && n > INT_MAX)) {
+            set_err(errstr, errlen, "%s: --%s expects a non-negative integer, got '%s'",
+                    origin, o->name, v);
+            return -1;
+        }
+        if (o->type == OPT_INT)
+            *(int *)(base + o->off) = (int)n;
+        else
+            *(long *)(base + o->off) = n;
+        return 0;
+    }
+    case OPT_BOOL:
+        if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") ||
+            !strcmp(v, "on")) {
+            *(int *)(base + o->off) = 1;
+        } else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") ||
+                   !strcmp(v, "off")) {
+            *(int *)(base + o->off) = 0;
+        } else {
+            set_err(errstr, errlen, "%s: --%s expects true or false, got '%s'",
+                    origin, o->name, v);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+static int add_kafka_prop(rc_config *cfg, const char *kv, size_t keylen,
+                          const char *value, char *errstr, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->nkafka_props; i++) {
+        if (strlen(cfg->kafka_props[i].key) == keylen &&
+            !memcmp(cfg->kafka_props[i].key, kv, keylen)) {
+            char *v = strdup(value);
+            if (!v)
+                goto oom;
+            free(cfg->kafka_props[i].value);
+            cfg->kafka_props[i].value = v;
+            return 0;
+        }
+    }
+    rc_kv *p = realloc(cfg->kafka_props, (cfg->nkafka_props + 1) * sizeof *p);
+    if (!p)
+        goto oom;
+    cfg->kafka_props = p;
+    p[cfg->nkafka_props].key = strndup(kv, keylen);
+    p[cfg->nkafka_props].value = strdup(value);
+    if (!p[cfg->nkafka_props].key || !p[cfg->nkafka_props].value) {
+        free(p[cfg->nkafka_props].key);
+        free(p[cfg->nkafka_props].value);
+        goto oom;
+    }
+    cfg->nkafka_props++;
+    return 0;
+oom:
+    set_err(errstr, errlen, "out of memory");
+    return -1;
+}
+
+/* "prop=value" from -X / --kafka. */
+static int parse_kafka_assignment(rc_config *cfg, const char *arg,
+                                  const char *origin, char *errstr,
+                                  size_t errlen)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) {
+        set_err(errstr, errlen, "%s: expected PROPERTY=VALUE, got '%s'", origin, arg);
+        return -1;
+    }
+    const char *key = arg;
+    size_t keylen = (size_t)(eq - arg);
+    if (keylen > 6 && !strncmp(key, "kafka.", 6)) {
+        key += 6;
+        keylen -= 6;
+    }
+    return add_kafka_prop(cfg, key, keylen, eq + 1, errstr, errlen);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int load_file(rc_config *cfg, const char *path, char *errstr,
+                     size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        set_err(errstr, errlen, "cannot open config file %s: %s", path,
+                strerror(errno));
+        return -1;
+    }
+    char line[4096], origin[512];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        snprintf(origin, sizeof origin, "%s:%d", path, lineno);
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            set_err(errstr, errlen, "%s: expected `name = value`", origin);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *val = trim(eq + 1);
+        if (!strncmp(key, "kafka.", 6) && key[6]) {
+            if ((rc = add_kafka_prop(cfg, key + 6, strlen(key + 6), val, errstr,
+                                     errlen)) < 0)
+                break;
+            continue;
+        }
+        const struct opt *o = find_opt(key, strlen(key));
+        if (!o || o->off == O(config_file)) {
+            set_err(errstr, errlen, "%s: unknown setting '%s'", origin, key);
+            rc = -1;
+            break;
+        }
+        if ((rc = set_value(cfg, o, val, origin, errstr, errlen)) < 0)
+            break;
+    }
+    fclose(f);
+    return rc;
+}
+
+static void env_name(const struct opt *o, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "ROOMCAST_");
+    for (const char *s = o->name; *s && n + 1 < cap; s++)
+        buf[n++] = (*s == '-' || *s == '.') ? '_' : (char)toupper((unsigned char)*s);
+    buf[n] = '\0';
+}
+
+int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
+                   size_t errlen)
+{
+    char name[128];
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NOPTS; i++)
+        if (set_value(cfg, &opts[i], opts[i].def, "default", errstr, errlen) < 0)
+            return -1;
+
+    /* First pass over argv: help, and where the config file is. */
+    const char *file = getenv("ROOMCAST_CONFIG");
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            rc_config_print_help(stdout, argv[0]);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--config-docs")) {
+            rc_config_print_markdown(stdout);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            file = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9))
+            file = argv[i] + 9;
+    }
+    if (file && *file && load_file(cfg, file, errstr, errlen) < 0)
+        return -1;
+
+    for (size_t i = 0; i < NOPTS; i++) {
+        env_name(&opts[i], name, sizeof name);
+        const char *v = getenv(name);
+        if (v && set_value(cfg, &opts[i], v, name, errstr, errlen) < 0)
+            return -1;
+    }
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-X") || !strcmp(a, "--kafka")) {
+            if (i + 1 >= argc) {
+                set_err(errstr, errlen, "%s needs PROPERTY=VALUE", a);
+                return -1;
+            }
+            if (parse_kafka_assignment(cfg, argv[++i], a, errstr, errlen) < 0)
+                return -1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            set_err(errstr, errlen, "unexpected argument '%s' (see --help)", a);
+            return -1;
+        }
+        const char *nm = a + 2, *eq = strchr(nm, '=');
+        size_t nlen = eq ? (size_t)(eq - nm) : strlen(nm);
+        const struct opt *o = find_opt(nm, nlen);
+        if (!o) {
+            set_err(errstr, errlen, "unknown option '%.*s' (see --help)",
+                    (int)(nlen + 2), a);
+            return -1;
+        }
+        const char *v;
+        if (eq)
+            v = eq + 1;
+        else if (o->type == OPT_BOOL)
+            v = "true";
+        else if (i + 1 < argc)
+            v = argv[++i];
+        else {
+            set_err(errstr, errlen, "option --%s needs a value", o->name);
+            return -1;
+        }
+        if (set_value(cfg, o, v, "command line", errstr, errlen) < 0)
+            return -1;
+    }
+    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
+        set_err(errstr, errlen, "--log-level: expected debug, info, warn or error, got '%s'",
+                cfg->log_level);
+        return -1;
+    }
+    return 0;
+}
+
+void rc_config_free(rc_config *cfg)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].type == OPT_STR) {
+            char **p = (char **)((char *)cfg + opts[i].off);
+            free(*p);
+            *p = NULL;
+        }
+    for (size_t i = 0; i < cfg->nkafka_props; i++) {
+        free(cfg->kafka_props[i].key);
+        free(cfg->kafka_props[i].value);
+    }
+    free(cfg->kafka_props);
+    cfg->kafka_props = NULL;
+    cfg->nkafka_props = 0;
+}
+
+static const char *type_name(enum opt_type t)
+{
+    switch (t) {
+    case OPT_STR: return "string";
+    case OPT_INT: return "int";
+    case OPT_LONG: return "int";
+    case OPT_BOOL: return "bool";
+    }
+    return "";
+}
+
+void rc_config_print_help(FILE *f, const char *argv0)
+{
+    char env[128];
+    const char *section = "";
+    fprintf(f,
+            "Usage: %s [OPTIONS]\n\n"
+            "roomcast consumes Avro mutation records from Kafka and broadcasts "
+            "them as\nSocket.IO events to authenticated clients in their "
+            "rooms.\n\n"
+            "Every option is also read from the environment variable shown, "
+            "and from\nthe --config file. Flags win over the environment, "
+            "which wins over the file.\n",
+            argv0);
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        if (strcmp(section, o->section)) {
+            section = o->section;
+            fprintf(f, "\n%s:\n", section);
+        }
+        env_name(o, env, sizeof env);
+        fprintf(f, "  --%s %s\n      %s\n      [env %s] (default: %s)\n", o->name,
+                o->type == OPT_BOOL ? "" : (o->type == OPT_STR ? "STR" : "N"),
+                o->help, env, *o->def ? o->def : "\"\"");
+    }
+    fprintf(f, "\nKafka client properties:\n"
+               "  -X, --kafka PROPERTY=VALUE\n"
+               "      passed to librdkafka as is (security.protocol, sasl.*, "
+               "ssl.*,\n      partition.assignment.strategy, ...); repeatable. "
+               "In the config\n      file: kafka.PROPERTY = VALUE\n"
+               "\n  -h, --help       this text\n"
+               "      --config-docs  the configuration reference in Markdown\n");
+}
+
+void rc_config_print_markdown(FILE *f)
+{
+    char env[128];
+    const char *section = "";
+    fprintf(f,
+            "# Configuration\n\n"
+            "<!-- Generated by `roomcast --config-docs` from the configuration "
+            "table in core/config.c. Do not edit by hand. -->\n\n"
+            "Every setting can be given as a flag (`--name VALUE` or "
+            "`--name=VALUE`), as an environment variable, or as a `name = "
+            "value` line in the file named by `--config`. Flags win over the "
+            "environment, which wins over the file.\n\n"
+            "Kafka client properties pass through to librdkafka unchanged: "
+            "`-X PROPERTY=VALUE` (or `--kafka PROPERTY=VALUE`) on the command "
+            "line, `kafka.PROPERTY = VALUE` in the file. Use them for "
+            "`security.protocol`, `sasl.*`, `ssl.*`, "
+            "`partition.assignment.strategy` and the like.\n");
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        if (strcmp(section, o->section)) {
+            section = o->section;
+            fprintf(f, "\n## %s\n\n| flag | environment | type | default | "
+                       "description |\n|---|---|---|---|---|\n",
+                    section);
+        }
+        env_name(o, env, sizeof env);
+        fprintf(f, "| `--%s` | `%s` | %s | %s%s%s | %s |\n", o->name, env,
+                type_name(o->type), *o->def ? "`" : "",
+                *o->def ? o->def : "(empty)", *o->def ? "`" : "", o->help);
+    }
+}

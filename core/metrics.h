@@ -1,0 +1,36 @@
+/*
+ * metrics.h - process-wide counters and gauges, exported as Prometheus text.
+ *
+ * A fixed set of metrics, each a relaxed atomic, so any thread can update
+ * them without locks. /metrics renders them with rc_metrics_render().
+ */
+#ifndef RC_METRICS_H
+#define RC_METRICS_H
+
+#include "slice.h"
+
+enum rc_metric {
+    RC_M_RECORDS_CONSUMED,   /* Kafka records received */
+    RC_M_RECORDS_INVALID,    /* undecodable or unmappable records */
+    RC_M_RECORDS_DLQ,        /* records written to the DLQ topic */
+    RC_M_EVENTS_APPENDED,    /* events stored in history */
+    RC_M_EVENTS_DUPLICATE,   /* events dropped by eventId dedupe */
+    RC_M_EVENTS_BROADCAST,   /* events broadcast by this node */
+    RC_M_DELIVERIES,         /* frames queued to sockets */
+    RC_M_SLOW_DISCONNECTS,   /* connections cut for a full queue */
+    RC_M_CONNECTIONS,        /* gauge: open Engine.IO sessions */
+    RC_M_SOCKETS,            /* gauge: connected Socket.IO sockets */
+    RC_M_HANDSHAKES,         /* Engine.IO sessions opened */
+    RC_M_AUTH_FAILURES,      /* CONNECT refused for a token */
+    RC_M_CLIENT_ERRORS,      /* malformed packets and rejected client events */
+    RC_M__COUNT
+};
+
+void rc_metric_add(enum rc_metric m, long delta);
+static inline void rc_metric_inc(enum rc_metric m) { rc_metric_add(m, 1); }
+long rc_metric_get(enum rc_metric m);
+
+/* Appends every metric in Prometheus text exposition format. */
+int rc_metrics_render(rc_buf *out);
+
+#endif

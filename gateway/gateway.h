@@ -1,0 +1,57 @@
+/*
+ * gateway.h - the Engine.IO/Socket.IO server on libwebsockets.
+ *
+ * One lws context and vhost serve /socket.io/ (WebSocket and long-polling),
+ * /healthz, /readyz, /metrics, the live page at / and, in demo mode,
+ * /demo/token. Everything runs on the thread that calls gateway_run(); other
+ * threads talk to it only through gateway_publish() and gateway_stop(),
+ * which queue work and wake the loop with lws_cancel_service().
+ *
+ * Each published event is encoded once into a refcounted frame; every
+ * recipient's bounded queue holds a reference. Membership events are applied
+ * to the membership table and to live sockets before any later event is
+ * delivered.
+ */
+#ifndef RC_GATEWAY_H
+#define RC_GATEWAY_H
+
+#include "../core/config.h"
+#include "../core/event.h"
+#include "../core/slice.h"
+#include "auth.h"
+
+typedef struct gateway gateway;
+
+typedef struct gateway_hooks {
+    void *ud;
+    /* Appends extra members to the /healthz object, e.g.
+     * "\"kafka\":{\"embedded\":true,\"bootstrap\":\"127.0.0.1:9092\"}"
+     * without surrounding braces or leading comma. Called on the loop. */
+    void (*health)(void *ud, rc_buf *out);
+    /* 1 when the node should receive traffic (consumer assigned, history
+     * reachable); /readyz answers 200 or 503. Called on the loop. */
+    int (*ready)(void *ud);
+} gateway_hooks;
+
+/*
+ * cfg and auth are borrowed and must outlive the gateway. Binds the listener
+ * (cfg->listen); NULL with errstr set when it cannot.
+ */
+gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth,
+                     const gateway_hooks *hooks, char *errstr, size_t errlen);
+void gateway_destroy(gateway *gw);
+
+/* The bound port (useful with --listen 127.0.0.1:0). */
+int gateway_port(const gateway *gw);
+
+/* Runs the loop until gateway_stop(); returns 0. */
+int gateway_run(gateway *gw);
+
+/* Thread-safe: closes clients with a reconnect hint and ends gateway_run. */
+void gateway_stop(gateway *gw);
+
+/* Thread-safe: takes a new reference to ev; events are delivered in the
+ * order they are published. Returns 0 or -1 when out of memory. */
+int gateway_publish(gateway *gw, rc_event *ev);
+
+#endif
