@@ -41,4 +41,26 @@ int rc_history_append(rc_history *h, rc_event *ev);
 /* The current epoch ("" until known). */
 const char *rc_history_epoch(const rc_history *h);
 
+enum rc_replay_status {
+    RC_REPLAY_OK = 0,      /* every missed event is in *out */
+    RC_REPLAY_GAP = 1,     /* some were evicted (count or TTL): nothing given */
+    RC_REPLAY_EPOCH = 2,   /* the offset is from another epoch: nothing given */
+    RC_REPLAY_INVALID = 3, /* the offset is malformed: nothing given */
+    RC_REPLAY_UNAVAILABLE = -1, /* the store is unreachable */
+};
+
+/*
+ * The stored events of any of rooms[0..nrooms) with an offset after `after`
+ * ("<epoch>-<seq>"), in offset order, each once. All or nothing: when any
+ * room lost an event after `after`, or the epoch differs, returns a non-zero
+ * status and no events. On RC_REPLAY_OK, *out is a malloc'ed array of *nout
+ * new references (the caller unrefs each and frees the array).
+ */
+int rc_history_replay(rc_history *h, const char *const *rooms, size_t nrooms,
+                      const char *after, rc_event ***out, size_t *nout);
+
+/* Splits "<epoch>-<seq>"; returns 0 or -1 when malformed. */
+int rc_offset_parse(const char *offset, char *epoch, size_t epochlen,
+                    uint64_t *seq);
+
 #endif

@@ -1,1 +1,217 @@
-int main(void) { return 0; }
+/*
+ * main.c - the roomcast process: wires consumer, history and gateway.
+ *
+ * Threads: the main thread runs the gateway loop; the consumer, the demo
+ * producer and the embedded broker run threads of their own; a signal thread
+ * waits for SIGTERM/SIGINT and performs the orderly stop: stop consuming
+ * (the record in flight is finished and stored offsets are committed), then
+ * close clients with a reconnect hint and leave the loop, then exit 0.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../consumer/broker.h"
+#include "../consumer/catalog.h"
+#include "../consumer/consumer.h"
+#include "../consumer/demo.h"
+#include "../gateway/auth.h"
+#include "../gateway/gateway.h"
+#include "config.h"
+#include "history.h"
+#include "log.h"
+#include "metrics.h"
+
+#define DEV_SECRET "roomcast-development-secret"
+
+struct app {
+    rc_config cfg;
+    rc_catalog *cat;
+    rc_broker *broker;       /* NULL unless embedded */
+    const char *brokers;     /* borrowed: cfg or broker */
+    auth_verifier *auth;
+    rc_history *history;
+    gateway *gw;
+    rc_consumer *consumer;
+    rc_demo *demo;
+    sigset_t sigs;
+};
+
+static void on_history_event(void *ud, rc_event *ev)
+{
+    struct app *a = ud;
+    rc_metric_inc(RC_M_EVENTS_APPENDED);
+    if (gateway_publish(a->gw, ev) < 0)
+        LOG_ERROR("main", "out of memory publishing event %s", ev->id);
+}
+
+static int consumer_sink(void *ud, rc_event *ev)
+{
+    struct app *a = ud;
+    int rc = rc_history_append(a->history, ev);
+    if (rc == 0)
+        rc_metric_inc(RC_M_EVENTS_DUPLICATE);
+    return rc < 0 ? -1 : 0;
+}
+
+static void health(void *ud, rc_buf *out)
+{
+    struct app *a = ud;
+    rc_buf_printf(out, "\"kafka\":{\"embedded\":%s,\"bootstrap\":",
+                  a->broker ? "true" : "false");
+    rc_buf_json_string(out, a->brokers, strlen(a->brokers));
+    rc_buf_printf(out, ",\"group\":");
+    rc_buf_json_string(out, a->cfg.group_id, strlen(a->cfg.group_id));
+    rc_buf_printf(out, ",\"assigned\":%d,\"paused\":%s},\"history\":{\"backend\":\"memory\",\"epoch\":",
+                  a->consumer ? rc_consumer_assigned(a->consumer) : 0,
+                  a->consumer && rc_consumer_paused(a->consumer) ? "true" : "false");
+    const char *epoch = rc_history_epoch(a->history);
+    rc_buf_json_string(out, epoch, strlen(epoch));
+    rc_buf_puts(out, "}");
+}
+
+static int ready(void *ud)
+{
+    struct app *a = ud;
+    return a->consumer && !rc_consumer_paused(a->consumer);
+}
+
+static void *signal_main(void *arg)
+{
+    struct app *a = arg;
+    int sig = 0;
+    sigwait(&a->sigs, &sig);
+    LOG_INFO("main", "%s received: stopping", strsignal(sig));
+    rc_demo_destroy(a->demo);
+    a->demo = NULL;
+    rc_consumer_stop(a->consumer);
+    gateway_stop(a->gw);
+    return NULL;
+}
+
+static int setup_auth(struct app *a, char *err, size_t errlen)
+{
+    rc_config *cfg = &a->cfg;
+    if (!strcmp(cfg->jwt_alg, "HS256") && !*cfg->jwt_secret) {
+        if (!cfg->demo) {
+            snprintf(err, errlen,
+                     "no JWT key: set --jwt-secret (HS256) or --jwt-alg RS256|ES256 "
+                     "with --jwt-public-key");
+            return -1;
+        }
+        LOG_WARN("main", "demo mode without --jwt-secret: using the public "
+                         "development secret; never do this in production");
+        free(cfg->jwt_secret);
+        cfg->jwt_secret = strdup(DEV_SECRET);
+    }
+    auth_config ac = {
+        .alg = cfg->jwt_alg,
+        .secret = cfg->jwt_secret,
+        .public_key_file = cfg->jwt_public_key,
+        .issuer = cfg->jwt_issuer,
+        .audience = cfg->jwt_audience,
+        .leeway_s = cfg->jwt_leeway_s,
+    };
+    a->auth = auth_verifier_new(&ac, err, errlen);
+    return a->auth ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct app a;
+    char err[512] = "";
+    pthread_t sigthread;
+    int rc = 1, have_sigthread = 0;
+
+    memset(&a, 0, sizeof a);
+    int crc = rc_config_load(&a.cfg, argc, argv, err, sizeof err);
+    if (crc != 0) {
+        if (crc < 0)
+            fprintf(stderr, "roomcast: %s\n", err);
+        rc_config_free(&a.cfg);
+        return crc < 0 ? 2 : 0;
+    }
+    rc_log_set_level(a.cfg.log_level);
+
+    /* Signals are taken by the signal thread only. */
+    sigemptyset(&a.sigs);
+    sigaddset(&a.sigs, SIGTERM);
+    sigaddset(&a.sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &a.sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!(a.cat = rc_catalog_new(a.cfg.schemas_dir, a.cfg.topics, err, sizeof err)))
+        goto fail;
+    if (setup_auth(&a, err, sizeof err) < 0)
+        goto fail;
+    if (*a.cfg.redis) {
+        snprintf(err, sizeof err,
+                 "--redis is not supported by this build; leave it empty for "
+                 "in-memory history");
+        goto fail;
+    }
+    if (!(a.history = rc_history_new_memory(a.cfg.history_max, a.cfg.history_ttl_s,
+                                            err, sizeof err)))
+        goto fail;
+
+    if (*a.cfg.kafka_brokers) {
+        a.brokers = a.cfg.kafka_brokers;
+    } else {
+        if (!(a.broker = rc_broker_new(a.cat, a.cfg.dlq_topic,
+                                       a.cfg.embedded_partitions, err, sizeof err)))
+            goto fail;
+        a.brokers = rc_broker_bootstraps(a.broker);
+    }
+
+    gateway_hooks hooks = {.ud = &a, .health = health, .ready = ready};
+    if (!(a.gw = gateway_new(&a.cfg, a.auth, &hooks, err, sizeof err)))
+        goto fail;
+    rc_history_subscribe(a.history, on_history_event, &a);
+
+    if (!(a.consumer = rc_consumer_new(&a.cfg, a.brokers, a.cat, consumer_sink, &a,
+                                       err, sizeof err)))
+        goto fail;
+    if (rc_consumer_start(a.consumer) < 0) {
+        snprintf(err, sizeof err, "cannot start the consumer thread");
+        goto fail;
+    }
+    if (a.cfg.demo &&
+        !(a.demo = rc_demo_new(a.brokers, a.cat, a.cfg.schemas_dir,
+                               a.cfg.demo_interval_ms, err, sizeof err)))
+        goto fail;
+    if (pthread_create(&sigthread, NULL, signal_main, &a) != 0) {
+        snprintf(err, sizeof err, "cannot start the signal thread");
+        goto fail;
+    }
+    have_sigthread = 1;
+
+    LOG_INFO("main", "roomcast ready: http://%s/ (kafka %s%s, history in memory)",
+             a.cfg.listen, a.broker ? "embedded at " : "", a.brokers);
+    gateway_run(a.gw);
+    rc = 0;
+    goto done;
+
+fail:
+    LOG_ERROR("main", "%s", err);
+    fprintf(stderr, "roomcast: %s\n", err);
+done:
+    if (have_sigthread) {
+        /* The loop ended on its own (not by a signal): wake the thread. */
+        pthread_kill(sigthread, SIGTERM);
+        pthread_join(sigthread, NULL);
+    }
+    rc_demo_destroy(a.demo);
+    rc_consumer_destroy(a.consumer);
+    gateway_destroy(a.gw);
+    rc_history_destroy(a.history);
+    rc_broker_destroy(a.broker);
+    auth_verifier_destroy(a.auth);
+    rc_catalog_destroy(a.cat);
+    rc_config_free(&a.cfg);
+    if (rc == 0)
+        LOG_INFO("main", "bye");
+    return rc;
+}

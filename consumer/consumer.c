@@ -1,0 +1,536 @@
+/*
+ * consumer.c - Kafka records to typed events, at least once.
+ *
+ * Implementation notes.
+ *
+ * Offsets: enable.auto.offset.store is off, so librdkafka commits (auto
+ * commit, on revoke, on close) only what rd_kafka_offsets_store() was given,
+ * and we give it a record's offset + 1 only after the sink accepted the
+ * record's event, or after the record went to the DLQ.
+ *
+ * Back-pressure: when the sink refuses an event (history unreachable), the
+ * record and its event are kept as `pending`, every assigned partition is
+ * paused, and the sink is retried with exponential backoff while the thread
+ * keeps polling (so the group membership stays alive and rebalances are
+ * served). librdkafka resumes a paused partition at the position after the
+ * last record poll returned, so the pending record itself is never refetched:
+ * it is retried from memory, and only when it succeeds are the partitions
+ * resumed. Pausing discards records fetched but not yet returned (version
+ * barrier), so nothing is skipped. If the pending record's partition is
+ * revoked, the record is dropped unstored; the next owner reads it again.
+ *
+ * DLQ: an undecodable or unmappable record is produced, unchanged (key,
+ * value), to the DLQ topic with headers roomcast.error, roomcast.topic,
+ * roomcast.partition, roomcast.offset, roomcast.timestamp; its offset is
+ * stored only once the DLQ write was acknowledged. A DLQ write that fails is
+ * handled like a refused sink: paused and retried.
+ */
+#include "consumer.h"
+
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/log.h"
+#include "../core/metrics.h"
+#include "codec.h"
+
+#define POLL_MS 100
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define DLQ_TIMEOUT_MS 10000
+
+struct rc_consumer {
+    const rc_config *cfg;   /* borrowed */
+    const rc_catalog *cat;  /* borrowed */
+    rc_consumer_sink sink;
+    void *ud;
+    rc_codec *codec;        /* owned; used on the consumer thread only */
+    rd_kafka_t *rk;         /* owned consumer */
+    rd_kafka_t *dlq;        /* owned producer for the DLQ topic */
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    atomic_int assigned;
+    atomic_int paused;
+
+    /* consumer thread only */
+    rd_kafka_message_t *pending_msg; /* owned while retrying */
+    rc_event *pending_ev;            /* owned; NULL: pending is a DLQ write */
+    char pending_err[256];
+    int backoff_ms;
+    int64_t retry_at_ms;
+};
+
+/* DLQ delivery outcome, written by the delivery report callback. */
+struct dlq_wait {
+    int done;
+    rd_kafka_resp_err_t err;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac,
+                         const char *buf)
+{
+    (void)rk;
+    int lvl = level <= 3 ? RC_LOG_ERROR : level <= 4 ? RC_LOG_WARN
+            : level <= 6 ? RC_LOG_INFO : RC_LOG_DEBUG;
+    RC_LOG(lvl, "kafka", "%s: %s", fac, buf);
+}
+
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason,
+                           void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    LOG_WARN("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
+             reason);
+}
+
+static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                            void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    struct dlq_wait *w = m->_private;
+    if (w) {
+        w->err = m->err;
+        w->done = 1;
+    }
+}
+
+static void pause_all(rc_consumer *c, int pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) || !parts)
+        return;
+    if (parts->cnt) {
+        if (pause)
+            rd_kafka_pause_partitions(c->rk, parts);
+        else
+            rd_kafka_resume_partitions(c->rk, parts);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    atomic_store(&c->paused, pause);
+}
+
+static void drop_pending(rc_consumer *c)
+{
+    if (c->pending_msg)
+        rd_kafka_message_destroy(c->pending_msg);
+    rc_event_unref(c->pending_ev);
+    c->pending_msg = NULL;
+    c->pending_ev = NULL;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    rc_consumer *c = opaque;
+    int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *error = NULL;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (c->pending_msg && parts->cnt)
+            rd_kafka_pause_partitions(rk, parts);
+        LOG_INFO("consumer", "assigned %d partition(s)", parts->cnt);
+    } else {
+        if (c->pending_msg) {
+            for (int i = 0; i < parts->cnt; i++) {
+                if (parts->elems[i].partition == c->pending_msg->partition &&
+                    !strcmp(parts->elems[i].topic,
+                            rd_kafka_topic_name(c->pending_msg->rkt))) {
+                    LOG_WARN("consumer",
+                             "%s [%d] revoked while offset %" PRId64
+                             " was pending; its next owner reads it again",
+                             parts->elems[i].topic, parts->elems[i].partition,
+                             c->pending_msg->offset);
+                    drop_pending(c);
+                    break;
+                }
+            }
+        }
+        /* Commit what was stored before the partitions go to someone else. */
+        if (!rd_kafka_assignment_lost(rk)) {
+            rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+            if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                LOG_WARN("consumer", "commit on revoke failed: %s",
+                         rd_kafka_err2str(cerr));
+        }
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+        LOG_INFO("consumer", "revoked %d partition(s)", parts->cnt);
+    }
+    if (error) {
+        LOG_ERROR("consumer", "rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_topic_partition_list_t *now = NULL;
+    if (!rd_kafka_assignment(rk, &now) && now) {
+        atomic_store(&c->assigned, now->cnt);
+        rd_kafka_topic_partition_list_destroy(now);
+    }
+    if (!c->pending_msg && atomic_load(&c->paused))
+        pause_all(c, 0);
+}
+
+static void store_offset(rc_consumer *c, const rd_kafka_message_t *m)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
+                                      m->partition)->offset = m->offset + 1;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
+    if (err)
+        LOG_WARN("consumer", "cannot store offset %s [%d] %" PRId64 ": %s",
+                 rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                 rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Produces m to the DLQ topic and waits for the broker's answer. */
+static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m,
+                     const char *reason)
+{
+    char part[16], off[24], ts[24];
+    rd_kafka_timestamp_type_t tstype;
+    snprintf(part, sizeof part, "%d", m->partition);
+    snprintf(off, sizeof off, "%" PRId64, m->offset);
+    snprintf(ts, sizeof ts, "%" PRId64, rd_kafka_message_timestamp(m, &tstype));
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct dlq_wait w = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
+
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->dlq_topic),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_HEADER("roomcast.error", reason, -1),
+        RD_KAFKA_V_HEADER("roomcast.topic", topic, -1),
+        RD_KAFKA_V_HEADER("roomcast.partition", part, -1),
+        RD_KAFKA_V_HEADER("roomcast.offset", off, -1),
+        RD_KAFKA_V_HEADER("roomcast.timestamp", ts, -1),
+        RD_KAFKA_V_OPAQUE(&w), RD_KAFKA_V_END);
+    if (err) {
+        LOG_ERROR("consumer", "DLQ write for %s [%d] %" PRId64 " failed: %s",
+                  topic, m->partition, m->offset, rd_kafka_err2str(err));
+        return -1;
+    }
+    int64_t deadline = now_ms() + DLQ_TIMEOUT_MS;
+    while (!w.done && now_ms() < deadline)
+        rd_kafka_poll(c->dlq, 50);
+    if (!w.done) {
+        /* The report will still come; it must not write to our stack. */
+        rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(c->dlq, 0);
+        if (!w.done)
+            rd_kafka_flush(c->dlq, 1000);
+        LOG_ERROR("consumer", "DLQ write for %s [%d] %" PRId64 " timed out",
+                  topic, m->partition, m->offset);
+        return -1;
+    }
+    if (w.err) {
+        LOG_ERROR("consumer", "DLQ write for %s [%d] %" PRId64 " failed: %s",
+                  topic, m->partition, m->offset, rd_kafka_err2str(w.err));
+        return -1;
+    }
+    rc_metric_inc(RC_M_RECORDS_DLQ);
+    return 0;
+}
+
+/* Decodes and maps m. Returns the event, or NULL with err set. */
+static rc_event *to_event(rc_consumer *c, const rd_kafka_message_t *m,
+                          char *err, size_t errlen)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    const char *record = rc_catalog_record_for_topic(c->cat, topic);
+    avro_value_t *value;
+    rc_event *ev = NULL;
+    char why[200];
+
+    if (!record) {
+        snprintf(err, errlen, "no catalog record for topic %s", topic);
+        return NULL;
+    }
+    if (!m->payload || !m->len) {
+        snprintf(err, errlen, "empty record value");
+        return NULL;
+    }
+    if (rc_codec_decode(c->codec, record, m->payload, m->len, &value, NULL, why,
+                        sizeof why) < 0) {
+        snprintf(err, errlen, "undecodable: %s", why);
+        return NULL;
+    }
+    if (rc_catalog_map(c->cat, record, value, &ev, why, sizeof why) < 0) {
+        snprintf(err, errlen, "unmappable: %s", why);
+        return NULL;
+    }
+    rd_kafka_timestamp_type_t tstype;
+    ev->kafka_ts_ms = rd_kafka_message_timestamp(m, &tstype);
+    return ev;
+}
+
+/* Tries the pending record once more. Returns 0 when it is settled. */
+static int retry_pending(rc_consumer *c)
+{
+    int rc = c->pending_ev ? c->sink(c->ud, c->pending_ev)
+                           : dlq_write(c, c->pending_msg, c->pending_err);
+    if (rc < 0) {
+        c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                           : c->backoff_ms * 2;
+        c->retry_at_ms = now_ms() + c->backoff_ms;
+        return -1;
+    }
+    LOG_INFO("consumer", "resuming: %s [%d] offset %" PRId64 " handed over",
+             rd_kafka_topic_name(c->pending_msg->rkt), c->pending_msg->partition,
+             c->pending_msg->offset);
+    store_offset(c, c->pending_msg);
+    drop_pending(c);
+    pause_all(c, 0);
+    return 0;
+}
+
+/* Handles one record; takes ownership of m. */
+static void handle(rc_consumer *c, rd_kafka_message_t *m)
+{
+    char err[256];
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    rc_metric_inc(RC_M_RECORDS_CONSUMED);
+
+    rc_event *ev = to_event(c, m, err, sizeof err);
+    int rc;
+    if (ev) {
+        rc = c->sink(c->ud, ev);
+    } else {
+        rc_metric_inc(RC_M_RECORDS_INVALID);
+        LOG_WARN("consumer", "bad record %s [%d] offset %" PRId64 ": %s; sent to %s",
+                 topic, m->partition, m->offset, err, c->cfg->dlq_topic);
+        rc = dlq_write(c, m, err);
+    }
+    if (rc == 0) {
+        store_offset(c, m);
+        rc_event_unref(ev);
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    LOG_WARN("consumer", "pausing: %s [%d] offset %" PRId64 " could not be %s",
+             topic, m->partition, m->offset,
+             ev ? "appended to history" : "written to the DLQ");
+    c->pending_msg = m;
+    c->pending_ev = ev;
+    snprintf(c->pending_err, sizeof c->pending_err, "%s", err);
+    c->backoff_ms = BACKOFF_MIN_MS;
+    c->retry_at_ms = now_ms() + c->backoff_ms;
+    pause_all(c, 1);
+}
+
+static void *consumer_main(void *arg)
+{
+    rc_consumer *c = arg;
+    while (!atomic_load(&c->stop)) {
+        if (c->pending_msg && now_ms() >= c->retry_at_ms)
+            retry_pending(c);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_MS);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                LOG_WARN("consumer", "%s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (c->pending_msg) {
+            /* Fetched before the pause took effect: put it back. */
+            rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
+                                              m->partition)->offset = m->offset;
+            rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 1000);
+            if (e)
+                rd_kafka_error_destroy(e);
+            rd_kafka_topic_partition_list_destroy(l);
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        handle(c, m);
+    }
+    drop_pending(c);
+    /* Commits stored offsets (revoke callback) and leaves the group. */
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
+    if (err)
+        LOG_WARN("consumer", "close: %s", rd_kafka_err2str(err));
+    return NULL;
+}
+
+static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v,
+                    char *errstr, size_t errlen)
+{
+    char kerr[256];
+    if (rd_kafka_conf_set(conf, k, v, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errlen, "kafka property %s: %s", k, kerr);
+        return -1;
+    }
+    return 0;
+}
+
+/* A config with roomcast's defaults and then the user's kafka.* properties. */
+static rd_kafka_conf_t *make_conf(const rc_config *cfg, const char *brokers,
+                                  int consumer, char *errstr, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (set_prop(conf, "bootstrap.servers", brokers, errstr, errlen) < 0 ||
+        set_prop(conf, "client.id", "roomcast", errstr, errlen) < 0)
+        goto fail;
+    if (consumer) {
+        if (set_prop(conf, "group.id", cfg->group_id, errstr, errlen) < 0 ||
+            set_prop(conf, "enable.auto.offset.store", "false", errstr, errlen) < 0 ||
+            set_prop(conf, "enable.auto.commit", "true", errstr, errlen) < 0 ||
+            set_prop(conf, "auto.offset.reset", "earliest", errstr, errlen) < 0 ||
+            set_prop(conf, "partition.assignment.strategy", "range,roundrobin",
+                     errstr, errlen) < 0)
+            goto fail;
+    } else if (set_prop(conf, "enable.idempotence", "true", errstr, errlen) < 0 ||
+               set_prop(conf, "message.timeout.ms", "8000", errstr, errlen) < 0) {
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->nkafka_props; i++) {
+        const char *k = cfg->kafka_props[i].key;
+        /* Consumer-only properties would make the DLQ producer fail. */
+        if (!consumer && (!strcmp(k, "group.id") || !strncmp(k, "auto.", 5) ||
+                          !strncmp(k, "enable.auto", 11) ||
+                          !strcmp(k, "partition.assignment.strategy") ||
+                          !strncmp(k, "session.", 8) ||
+                          !strncmp(k, "heartbeat.", 10) ||
+                          !strncmp(k, "max.poll", 8) || !strncmp(k, "fetch.", 6) ||
+                          !strcmp(k, "group.instance.id") ||
+                          !strcmp(k, "isolation.level")))
+            continue;
+        if (set_prop(conf, k, cfg->kafka_props[i].value, errstr, errlen) < 0)
+            goto fail;
+    }
+    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
+                             const rc_catalog *cat, rc_consumer_sink sink,
+                             void *ud, char *errstr, size_t errlen)
+{
+    char kerr[512];
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    rc_consumer *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(errstr, errlen, "out of memory");
+        return NULL;
+    }
+    c->cfg = cfg;
+    c->cat = cat;
+    c->sink = sink;
+    c->ud = ud;
+    if (!(c->codec = rc_codec_new(cfg->schemas_dir, errstr, errlen)))
+        goto fail;
+
+    if (!(conf = make_conf(cfg, brokers, 1, errstr, errlen)))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, c);
+    if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr))) {
+        snprintf(errstr, errlen, "kafka consumer: %s", kerr);
+        goto fail;
+    }
+    conf = NULL;
+    rd_kafka_poll_set_consumer(c->rk);
+
+    if (!(conf = make_conf(cfg, brokers, 0, errstr, errlen)))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
+    if (!(c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr))) {
+        snprintf(errstr, errlen, "kafka DLQ producer: %s", kerr);
+        goto fail;
+    }
+    conf = NULL;
+
+    topics = rd_kafka_topic_partition_list_new((int)rc_catalog_count(cat));
+    for (size_t i = 0; i < rc_catalog_count(cat); i++)
+        rd_kafka_topic_partition_list_add(topics, rc_catalog_topic(cat, i),
+                                          RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, topics);
+    if (err) {
+        snprintf(errstr, errlen, "kafka subscribe: %s", rd_kafka_err2str(err));
+        goto fail;
+    }
+    rd_kafka_topic_partition_list_destroy(topics);
+    LOG_INFO("consumer", "consuming %zu topic(s) from %s as group %s",
+             rc_catalog_count(cat), brokers, cfg->group_id);
+    return c;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    if (topics)
+        rd_kafka_topic_partition_list_destroy(topics);
+    rc_consumer_destroy(c);
+    return NULL;
+}
+
+int rc_consumer_start(rc_consumer *c)
+{
+    if (pthread_create(&c->thread, NULL, consumer_main, c) != 0)
+        return -1;
+    c->started = 1;
+    return 0;
+}
+
+void rc_consumer_stop(rc_consumer *c)
+{
+    if (!c || !c->started)
+        return;
+    atomic_store(&c->stop, 1);
+    pthread_join(c->thread, NULL);
+    c->started = 0;
+    LOG_INFO("consumer", "stopped; offsets committed");
+}
+
+void rc_consumer_destroy(rc_consumer *c)
+{
+    if (!c)
+        return;
+    rc_consumer_stop(c);
+    if (c->rk)
+        rd_kafka_destroy(c->rk);
+    if (c->dlq) {
+        rd_kafka_flush(c->dlq, 2000);
+        rd_kafka_destroy(c->dlq);
+    }
+    rc_codec_destroy(c->codec);
+    free(c);
+}
+
+int rc_consumer_assigned(const rc_consumer *c)
+{
+    return atomic_load(&((rc_consumer *)c)->assigned);
+}
+
+int rc_consumer_paused(const rc_consumer *c)
+{
+    return atomic_load(&((rc_consumer *)c)->paused);
+}

@@ -1,0 +1,135 @@
+// Fixtures for the integration tests: start the real roomcast binary on a
+// free loopback port (it binds port 0 and logs the port it got), produce
+// records with roomcast-produce or kafkajs, connect socket.io-client.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import fs from "node:fs";
+import path from "node:path";
+import jwt from "jsonwebtoken";
+import { io } from "socket.io-client";
+
+export const SOURCE_DIR = process.env.RC_SOURCE_DIR || path.resolve(import.meta.dirname, "../../..");
+export const BUILD_DIR = process.env.RC_BUILD_DIR || path.join(SOURCE_DIR, "build");
+export const SECRET = "integration-test-secret";
+
+// Starts build/roomcast with the given extra arguments. Resolves once the
+// gateway listens and (embedded mode) the broker address is known.
+export async function startRoomcast(args = [], { env = {}, timeoutMs = 20000 } = {}) {
+  const bin = path.join(BUILD_DIR, "roomcast");
+  const proc = spawn(bin, ["--listen", "127.0.0.1:0", "--jwt-secret", SECRET, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs = [];
+  const node = { proc, logs, url: null, port: null, bootstrap: null, exited: null };
+  let buffer = "";
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`roomcast did not start in ${timeoutMs} ms:\n${logs.join("\n")}`)), timeoutMs);
+    const check = () => {
+      if (node.port && (node.bootstrap || args.includes("--kafka-brokers"))) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    proc.stderr.on("data", (chunk) => {
+      buffer += chunk;
+      let nl;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        logs.push(line);
+        if (process.env.RC_TEST_VERBOSE) process.stderr.write(line + "\n");
+        let msg = line;
+        try { msg = JSON.parse(line).msg; } catch { /* not JSON: keep the line */ }
+        let m;
+        if ((m = /listening on http:\/\/([\d.]+):(\d+)/.exec(msg))) {
+          node.port = Number(m[2]);
+          node.url = `http://127.0.0.1:${node.port}`;
+        }
+        if ((m = /embedded Kafka broker listening on (\S+)/.exec(msg))) node.bootstrap = m[1];
+        check();
+      }
+    });
+    proc.on("exit", (code, signal) => {
+      node.exited = { code, signal };
+      clearTimeout(timer);
+      reject(new Error(`roomcast exited (${code ?? signal}) before it was ready:\n${logs.join("\n")}`));
+    });
+  });
+  await ready;
+  node.stop = async (signal = "SIGTERM") => {
+    if (node.exited) return node.exited;
+    proc.kill(signal);
+    const [code, sig] = await once(proc, "exit");
+    node.exited = { code, signal: sig };
+    return node.exited;
+  };
+  return node;
+}
+
+// Signs an HS256 token with the test secret (jsonwebtoken: an implementation
+// independent of roomcast's).
+export function token(sub, claims = {}, { secret = SECRET, expiresIn = "1h", ...opts } = {}) {
+  return jwt.sign({ sub, ...claims }, secret, { algorithm: "HS256", expiresIn, ...opts });
+}
+
+// Runs build/roomcast-produce with JSON lines on stdin.
+export async function produce(bootstrap, topic, record, records, framing = "bare") {
+  const bin = path.join(BUILD_DIR, "roomcast-produce");
+  const proc = spawn(bin, ["--brokers", bootstrap, "--topic", topic, "--record", record, "--framing", framing],
+    { stdio: ["pipe", "pipe", "pipe"] });
+  let err = "";
+  proc.stderr.on("data", (d) => (err += d));
+  proc.stdin.end(records.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const [code] = await once(proc, "exit");
+  if (code !== 0) throw new Error(`roomcast-produce exited ${code}: ${err}`);
+  return err;
+}
+
+// Connects a socket.io-client; resolves with the socket once connected or
+// rejects with the connect_error.
+export function connect(url, opts = {}) {
+  const socket = io(url, { transports: ["websocket"], reconnection: false, forceNew: true, ...opts });
+  const received = [];
+  socket.onAny((event, ...args) => received.push({ event, args }));
+  socket.received = received;
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+}
+
+export async function connectError(url, opts = {}) {
+  try {
+    const s = await connect(url, opts);
+    s.close();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("connected, but a connect_error was expected");
+}
+
+export async function waitFor(pred, { timeoutMs = 15000, what = "condition" } = {}) {
+  const start = Date.now();
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function metric(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function loadJSON(rel) {
+  return JSON.parse(fs.readFileSync(path.join(SOURCE_DIR, rel), "utf8"));
+}
