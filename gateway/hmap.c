@@ -1,0 +1,232 @@
+/*
+ * hmap.c - open addressing with linear probing.
+ *
+ * Implementation notes: the capacity is a power of two and each slot keeps
+ * its key's full hash, so probing compares hashes before strings and
+ * resizing never rehashes a string. Deletion shifts the following entries of
+ * the probe run back (no tombstones), so a table that sees endless joins and
+ * leaves never degrades. String hashes use SipHash-2-4 with a key drawn once
+ * per process from getrandom(); pointer hashes use the murmur3 finaliser,
+ * which spreads the low, aligned bits of heap addresses.
+ */
+#include "hmap.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define HMAP_MIN_CAP 4
+
+static uint64_t sip_k0, sip_k1;
+static pthread_once_t sip_once = PTHREAD_ONCE_INIT;
+
+static void sip_init(void)
+{
+    uint64_t k[2];
+    if (getrandom(k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) {
+        /* No entropy yet (very early boot): fall back to the clock. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        k[0] = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
+        k[1] = (uint64_t)(uintptr_t)&ts * 0xC2B2AE3D27D4EB4Full;
+    }
+    sip_k0 = k[0];
+    sip_k1 = k[1];
+}
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                              \
+    do {                                                                      \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);             \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);             \
+    } while (0)
+
+static uint64_t siphash24(const unsigned char *in, size_t len)
+{
+    uint64_t v0 = 0x736f6d6570736575ull ^ sip_k0;
+    uint64_t v1 = 0x646f72616e646f6dull ^ sip_k1;
+    uint64_t v2 = 0x6c7967656e657261ull ^ sip_k0;
+    uint64_t v3 = 0x7465646279746573ull ^ sip_k1;
+    uint64_t b = (uint64_t)len << 56;
+    size_t full = len & ~(size_t)7;
+
+    for (size_t i = 0; i < full; i += 8) {
+        uint64_t m = 0;
+        for (int j = 7; j >= 0; j--)
+            m = (m << 8) | in[i + (size_t)j];
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    for (size_t j = 0; j < (len & 7); j++)
+        b |= (uint64_t)in[full + j] << (8 * j);
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint64_t hash_ptr(const void *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t hash_key(const hmap *m, const void *key)
+{
+    if (m->kind == HMAP_PTR)
+        return hash_ptr(key);
+    pthread_once(&sip_once, sip_init);
+    return siphash24(key, strlen(key));
+}
+
+static int key_eq(const hmap *m, const hmap_slot *s, const void *key,
+                  uint64_t h)
+{
+    if (s->hash != h)
+        return 0;
+    if (m->kind == HMAP_PTR)
+        return s->key == key;
+    return strcmp(s->key, key) == 0;
+}
+
+void hmap_init(hmap *m, enum hmap_kind kind)
+{
+    m->slots = NULL;
+    m->cap = 0;
+    m->len = 0;
+    m->kind = kind;
+}
+
+void hmap_clear(hmap *m)
+{
+    free(m->slots);
+    m->slots = NULL;
+    m->cap = 0;
+    m->len = 0;
+}
+
+/* Moves every entry into a table of newcap slots (a power of two). */
+static int resize(hmap *m, size_t newcap)
+{
+    hmap_slot *ns = calloc(newcap, sizeof *ns);
+    if (!ns)
+        return -1;
+    size_t mask = newcap - 1;
+    for (size_t i = 0; i < m->cap; i++) {
+        const hmap_slot *s = &m->slots[i];
+        if (!s->key)
+            continue;
+        size_t j = (size_t)s->hash & mask;
+        while (ns[j].key)
+            j = (j + 1) & mask;
+        ns[j] = *s;
+    }
+    free(m->slots);
+    m->slots = ns;
+    m->cap = newcap;
+    return 0;
+}
+
+hmap_slot *hmap_find(const hmap *m, const void *key)
+{
+    if (!m->len)
+        return NULL;
+    uint64_t h = hash_key(m, key);
+    size_t mask = m->cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        hmap_slot *s = &m->slots[i];
+        if (!s->key)
+            return NULL;
+        if (key_eq(m, s, key, h))
+            return s;
+    }
+}
+
+int hmap_put(hmap *m, const void *key, void *val)
+{
+    uint64_t h = hash_key(m, key);
+    if (m->len) {
+        size_t mask = m->cap - 1;
+        for (size_t i = (size_t)h & mask; m->slots[i].key; i = (i + 1) & mask)
+            if (key_eq(m, &m->slots[i], key, h))
+                return 0;
+    }
+    /* Keep the load at or under 3/4 after this insert. */
+    if ((m->len + 1) * 4 > m->cap * 3) {
+        size_t newcap = m->cap ? m->cap * 2 : HMAP_MIN_CAP;
+        if (newcap < m->cap || newcap > ((size_t)-1) / sizeof(hmap_slot) ||
+            resize(m, newcap) < 0)
+            return -1;
+    }
+    size_t mask = m->cap - 1;
+    size_t i = (size_t)h & mask;
+    while (m->slots[i].key)
+        i = (i + 1) & mask;
+    m->slots[i].key = key;
+    m->slots[i].val = val;
+    m->slots[i].hash = h;
+    m->len++;
+    return 1;
+}
+
+int hmap_del(hmap *m, const void *key, void **val_out)
+{
+    hmap_slot *s = hmap_find(m, key);
+    if (!s)
+        return 0;
+    if (val_out)
+        *val_out = s->val;
+    size_t mask = m->cap - 1;
+    size_t i = (size_t)(s - m->slots);
+    /* Backward shift: pull later entries of the run into the hole when
+     * their home slot is not strictly between the hole and themselves. */
+    for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+        size_t home = (size_t)m->slots[j].hash & mask;
+        int keep = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+        if (!keep) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].key = NULL;
+    m->slots[i].val = NULL;
+    m->len--;
+    if (!m->len) {
+        hmap_clear(m);
+    } else if (m->cap > HMAP_MIN_CAP && m->len * 8 < m->cap) {
+        size_t newcap = HMAP_MIN_CAP;
+        while (newcap < m->len * 2)
+            newcap *= 2;
+        (void)resize(m, newcap); /* on failure the larger table stays valid */
+    }
+    return 1;
+}
+
+hmap_slot *hmap_next(const hmap *m, size_t *pos)
+{
+    for (size_t i = *pos; i < m->cap; i++) {
+        if (m->slots[i].key) {
+            *pos = i + 1;
+            return &m->slots[i];
+        }
+    }
+    *pos = m->cap;
+    return NULL;
+}
