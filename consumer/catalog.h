@@ -19,13 +19,17 @@
 #include <stddef.h>
 
 #include "../core/event.h"
+#include "../core/slice.h"
 
 typedef struct rc_catalog rc_catalog;
 
 /*
- * Loads schemas_dir/catalog.json. topic_overrides is "Record=topic,..." (may
- * be NULL or ""), Record being the short or full record name. NULL with
- * errstr set on any inconsistency (unknown record, bad room template...).
+ * Loads schemas_dir/catalog.json and the record schemas it names, and checks
+ * one against the other (format: docs/events.md). topic_overrides is
+ * "Record=topic,..." (may be NULL or ""), Record being the short or full
+ * record name. NULL with errstr set on any inconsistency, naming the record,
+ * event and field (unknown field or enum symbol, bad room template, two
+ * records on one topic...).
  */
 rc_catalog *rc_catalog_new(const char *schemas_dir, const char *topic_overrides,
                            char *errstr, size_t errlen);
@@ -40,13 +44,28 @@ const char *rc_catalog_topic(const rc_catalog *cat, size_t i);
 const char *rc_catalog_record_for_topic(const rc_catalog *cat, const char *topic);
 
 /*
- * Maps a decoded value of record (reader schema, see codec.h) to a new event
- * with one reference transferred to the caller: id, name, rooms, payload,
- * transient flag, membership side effect, occurred_ms. Returns 0, or -1 with
- * a one-line reason in err (unknown action, required field null...).
+ * Maps a decoded value of record (reader schema, see codec.h; borrowed, only
+ * read) to a new event with one reference transferred to the caller: id,
+ * name, rooms, payload, transient flag, membership side effect, occurred_ms.
+ * record is the full or short name; the pointer returned by
+ * rc_catalog_record() or rc_catalog_record_for_topic() is found fastest.
+ * Returns 0, or -1 with a one-line reason in err (unknown action, value not
+ * of the catalog's schema, empty event id, text not UTF-8, no room...).
+ * Thread-safe.
  */
 int rc_catalog_map(const rc_catalog *cat, const char *record,
                    avro_value_t *value, rc_event **out, char *err,
                    size_t errlen);
+
+/*
+ * Appends TypeScript declarations for client apps to out: one interface per
+ * event payload (data typed from the Avro fields, `| null` where a field is
+ * nullable, optional top-level ids), RoomcastEvent (their union),
+ * RoomcastEventMap (name -> payload), ServerToClientEvents and
+ * ClientToServerEvents for socket.io-client's typed Socket, plus the
+ * catalog's "typescript" declarations. The same catalog always yields the
+ * same text (schemas/roomcast-events.d.ts). Returns 0 or -1 (out of memory).
+ */
+int rc_catalog_typescript(const rc_catalog *cat, rc_buf *out);
 
 #endif
