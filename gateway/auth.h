@@ -46,9 +46,13 @@ void auth_verifier_destroy(auth_verifier *v);
 
 /*
  * Verifies token (may be NULL or empty -> AUTH_TOKEN_MISSING) at time now
- * (seconds since epoch). On AUTH_OK *out is a new identity owned by the
- * caller. On failure *reason (may be NULL) gets a static one-line reason for
- * the log ("bad signature", "alg mismatch", ...), never token content.
+ * (seconds since epoch). On AUTH_OK *out (out may be NULL) is a new identity
+ * owned by the caller; otherwise *out is NULL. On failure *reason (may be
+ * NULL) gets a static one-line reason for the log ("bad signature", "alg
+ * mismatch", ...), never token content. Tokens over 8 KiB are invalid. exp
+ * is optional; AUTH_TOKEN_EXPIRED is only returned for a token that is valid
+ * in every other respect. Program ids that are JSON integers come back as
+ * decimal strings.
  */
 int auth_verify(const auth_verifier *v, const char *token, size_t len,
                 int64_t now, auth_identity **out, const char **reason);

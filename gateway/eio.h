@@ -37,10 +37,17 @@ enum eio_err {
     EIO_ERR_TYPE = -2,    /* unknown packet type */
     EIO_ERR_BASE64 = -3,  /* bad base64 in a polling binary packet */
     EIO_ERR_NOMEM = -4,
+    EIO_ERR_DATA = -5,    /* data not allowed for the type (e.g. "5x", "2ping") */
+    EIO_ERR_UTF8 = -6,    /* text packet that is not valid UTF-8 */
 };
 const char *eio_strerror(int err);
 
-/* One WebSocket frame (binary says which opcode it came with). */
+/*
+ * One WebSocket frame (binary says which opcode it came with). A binary frame
+ * is a MESSAGE (possibly empty); a text frame must be "<0-6>[data]", valid
+ * UTF-8, with no data for CLOSE/UPGRADE/NOOP and nothing or "probe" for
+ * PING/PONG. out->data points into buf.
+ */
 int eio_parse_packet(const char *buf, size_t len, int binary, eio_packet *out);
 
 /*
@@ -56,7 +63,9 @@ int eio_parse_payload(const char *buf, size_t len,
  * Appends one packet to a polling payload being built in out, inserting the
  * separator if out is not empty; binary data is written as 'b' + base64.
  * For text, data is the packet *without* its type digit when type is given
- * separately; see eio_encode_text for frames that already carry the digit.
+ * separately; see eio_payload_append_encoded for packets that already carry
+ * the digit. Text containing the separator is refused (EIO_ERR_DATA), binary
+ * is only allowed for EIO_MESSAGE. On error out is unchanged.
  */
 int eio_payload_append(rc_buf *out, enum eio_type type, int binary,
                        const char *data, size_t len);

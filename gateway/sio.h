@@ -37,24 +37,42 @@ enum sio_err {
     SIO_ERR_NSP = -3,         /* bad namespace */
     SIO_ERR_ID = -4,          /* bad ack id */
     SIO_ERR_PAYLOAD = -5,     /* payload not valid for the type */
+    SIO_ERR_NOMEM = -6,       /* encoding only */
 };
 const char *sio_strerror(int err);
 
 /*
  * Parses the text of one Socket.IO packet and checks the payload shape for
- * the type: CONNECT an object or nothing, CONNECT_ERROR an object, EVENT and
- * BINARY_EVENT a non-empty array starting with a string, ACK an array,
- * DISCONNECT nothing. When args is not NULL and the payload is JSON, *args
- * gets the parsed JSON (a new reference) or NULL when there is no payload.
+ * the type: CONNECT an object or nothing, CONNECT_ERROR an object or a
+ * string, EVENT and BINARY_EVENT a non-empty array starting with a string
+ * that is not a reserved name ("connect", "disconnect", ...), ACK an array,
+ * DISCONNECT nothing. A namespace must be "/..." followed by ',', without
+ * control characters. Ack ids (0 .. 2^53-1) only on EVENT/ACK types, and
+ * required on ACK/BINARY_ACK. BINARY_* placeholders
+ * {"_placeholder":true,"num":n} have 0 <= n < attachments. When args is not
+ * NULL, *args gets the parsed JSON (a new reference) or NULL when there is no
+ * payload; on error *args is NULL.
  */
 int sio_parse_packet(const char *buf, size_t len, sio_packet *out, json_t **args);
 
 /*
  * Appends an encoded packet (the Socket.IO text only, without the Engine.IO
- * '4'): type, namespace (omitted when "/"), ack id (omitted when < 0), and
- * data (raw JSON text, may be NULL).
+ * '4'): type, namespace (omitted when NULL, "" or "/"; otherwise it must
+ * start with '/' and hold no ','), ack id (omitted when < 0), and data (raw
+ * JSON text, may be NULL). Binary types need sio_encode_binary
+ * (SIO_ERR_ATTACHMENTS here). Returns 0 or a SIO_ERR_*; out is unchanged on
+ * error.
  */
 int sio_encode(rc_buf *out, enum sio_type type, const char *nsp, long long id,
                const char *data, size_t data_len);
+
+/*
+ * Same for SIO_BINARY_EVENT / SIO_BINARY_ACK: "<type><attachments>-..."; the
+ * attachments themselves are sent by the caller as the following binary
+ * Engine.IO messages.
+ */
+int sio_encode_binary(rc_buf *out, enum sio_type type, long attachments,
+                      const char *nsp, long long id, const char *data,
+                      size_t data_len);
 
 #endif
