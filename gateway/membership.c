@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hmap.h"
+#include "../core/hmap.h"
 
 struct user {
     char *id;      /* owned; the key in membership.users */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hmap.h"
+#include "../core/hmap.h"
 
 struct room {
     char *name;   /* owned; also the key in rooms.rooms */

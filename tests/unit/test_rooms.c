@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/hmap.h"
+#include "core/hmap.h"
 #include "gateway/rooms.h"
 #include "tests/unit/check.h"
 

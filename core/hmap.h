@@ -1,5 +1,5 @@
 /*
- * hmap.h - a small open-addressing hash map for the gateway's tables.
+ * hmap.h - a small open-addressing hash map for roomcast's tables.
  *
  * Keys are either NUL-terminated strings (compared by content, hashed with
  * SipHash-2-4 under a per-process random key, so a peer who chooses names
