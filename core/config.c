@@ -75,9 +75,14 @@ static const struct opt opts[] = {
      "HS256 shared secret (with --demo and no key, a development secret is "
      "used and a warning logged)"},
     {"jwt-alg", OPT_STR, O(jwt_alg), "HS256", "Auth",
-     "the one accepted algorithm: HS256, RS256 or ES256"},
+     "accepted algorithm(s): HS256, or RS256 and/or ES256 (comma-separated); "
+     "a token naming any other algorithm is refused"},
     {"jwt-public-key", OPT_STR, O(jwt_public_key), "", "Auth",
-     "PEM public key file for RS256/ES256"},
+     "PEM public key file(s) for RS256/ES256, comma-separated for rotation; "
+     "a key's kid is its file name without directory and extension"},
+    {"jwt-jwks", OPT_STR, O(jwt_jwks), "", "Auth",
+     "JSON Web Key Set file (as Auth0 or Keycloak publish); keys selected by "
+     "kid; reloaded with the other keys on SIGHUP"},
     {"jwt-issuer", OPT_STR, O(jwt_issuer), "", "Auth",
      "required `iss` claim when set"},
     {"jwt-audience", OPT_STR, O(jwt_audience), "", "Auth",

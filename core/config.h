@@ -46,7 +46,8 @@ typedef struct rc_config {
     /* auth */
     char *jwt_secret;
     char *jwt_alg;
-    char *jwt_public_key;
+    char *jwt_public_key;     /* comma-separated PEM files */
+    char *jwt_jwks;           /* JWKS file */
     char *jwt_issuer;
     char *jwt_audience;
     int jwt_leeway_s;
