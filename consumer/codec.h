@@ -13,7 +13,10 @@
  * and decoded in place (no copy of the payload, no schema parsing per record)
  * into a value of the record's reader schema, resolving writer to reader
  * (fields added with a default, fields removed, int->long promotion, enum by
- * symbol).
+ * symbol). A bare record names no writer: when the current schema does not
+ * read it exactly, the record's older versions are tried, newest first.
+ * registry.json is optional; without it only ids added by rc_codec_register
+ * are known. docs/schemas.md describes the files.
  *
  * Not thread-safe: one codec per thread.
  */
@@ -70,5 +73,32 @@ int rc_codec_decode(rc_codec *c, const char *record, const void *buf,
 int rc_codec_encode_json(rc_codec *c, const char *record, const char *json,
                          size_t len, enum rc_framing framing, rc_buf *out,
                          char *err, size_t errlen);
+
+/*
+ * Like rc_codec_encode_json, but with the schema file schema_file (relative
+ * to the schemas directory, e.g. "history/request_mutation.v1.avsc") as the
+ * writer, so records can be produced as an older writer would have written
+ * them. Confluent framing uses the id registry.json gives that file.
+ */
+int rc_codec_encode_json_as(rc_codec *c, const char *schema_file,
+                            const char *json, size_t len,
+                            enum rc_framing framing, rc_buf *out, char *err,
+                            size_t errlen);
+
+/*
+ * Adds a writer schema (JSON text, borrowed) under a Confluent schema id,
+ * e.g. one fetched from a Schema Registry after rc_codec_unknown_id. Returns
+ * 0 when added or when the id already names the same schema (same
+ * fingerprint), -1 with err otherwise (bad schema, id taken by another).
+ */
+int rc_codec_register(rc_codec *c, int32_t id, const char *json, size_t len,
+                      char *err, size_t errlen);
+
+/*
+ * Returns 1 and sets *id when buf (borrowed) is in Confluent framing with a
+ * schema id the codec does not know yet, else 0.
+ */
+int rc_codec_unknown_id(const rc_codec *c, const void *buf, size_t len,
+                        int32_t *id);
 
 #endif

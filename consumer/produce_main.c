@@ -1,1 +1,398 @@
-int main(void) { return 0; }
+/*
+ * produce_main.c - roomcast-produce: JSON lines in, Avro records out to a
+ * Kafka topic.
+ *
+ * Reads one JSON object per line from stdin, fills event_id (a random UUID
+ * v4) and occurred_at (now, in ms) when the record has those fields and the
+ * line lacks them, encodes the object with the codec in the chosen framing
+ * and produces it with a key that keeps one program's (or user's) records in
+ * order on one partition. Every delivery report is awaited; the exit status
+ * says whether every line was encoded and delivered.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "codec.h"
+
+#define PROG "roomcast-produce"
+#define MAX_LINE (1024 * 1024)
+
+struct counts {
+    long delivered; /* delivery reports without error */
+    long failed;    /* delivery reports with an error */
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: " PROG " --brokers LIST --topic TOPIC --record NAME "
+            "[options] < records.jsonl\n"
+            "\n"
+            "Reads one JSON object per line from stdin (blank lines are "
+            "skipped), encodes\n"
+            "each as an Avro record and produces it to TOPIC.\n"
+            "\n"
+            "  -b, --brokers LIST      bootstrap servers, host:port[,...]\n"
+            "  -t, --topic TOPIC       topic to produce to\n"
+            "  -r, --record NAME       record schema, short or full name "
+            "(RequestMutation,\n"
+            "                          CommentMutation, AttachmentMutation, "
+            "ProgramMembership,\n"
+            "                          JobEvent, ...)\n"
+            "  -f, --framing F         bare | single-object | confluent "
+            "(default single-object)\n"
+            "  -s, --schemas-dir DIR   schemas directory (default %s)\n"
+            "  -k, --key-field FIELD   field whose value is the message key "
+            "(default:\n"
+            "                          program_id when the line has one, "
+            "else user_id)\n"
+            "  -X prop=value           librdkafka property (repeatable), "
+            "e.g. -X acks=1\n"
+            "  -h, --help              this text\n"
+            "\n"
+            "A line without event_id gets a random UUID; one without "
+            "occurred_at gets the\n"
+            "current time in milliseconds. Exit status 0 when every line "
+            "was encoded and\n"
+            "delivered, 1 otherwise, 2 on usage errors.\n",
+            RC_DEFAULT_SCHEMAS_DIR);
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ud)
+{
+    struct counts *n = ud;
+    (void)rk;
+    if (m->err) {
+        n->failed++;
+        fprintf(stderr, PROG ": line %" PRIdPTR ": delivery failed: %s\n",
+                (intptr_t)m->_private, rd_kafka_err2str(m->err));
+    } else {
+        n->delivered++;
+    }
+}
+
+static int uuid_v4(char out[37])
+{
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t r = getrandom(b + got, sizeof b - got, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+             b[10], b[11], b[12], b[13], b[14], b[15]);
+    return 0;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The message key for one record: the value of key_field when given (it
+ * must be there), else program_id, else user_id, else no key. Writes it to
+ * key (NUL-terminated); returns its length, 0 for no key, -1 with err.
+ */
+static int record_key(json_t *obj, const char *key_field, char *key,
+                      size_t keylen, char *err, size_t errlen)
+{
+    const char *fields[2] = {key_field, NULL};
+    if (!key_field) {
+        fields[0] = "program_id";
+        fields[1] = "user_id";
+    }
+    for (int i = 0; i < 2 && fields[i]; i++) {
+        json_t *v = json_object_get(obj, fields[i]);
+        int n;
+        if (json_is_string(v))
+            n = snprintf(key, keylen, "%s", json_string_value(v));
+        else if (json_is_integer(v))
+            n = snprintf(key, keylen, "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(v));
+        else if (!v || json_is_null(v))
+            continue;
+        else {
+            snprintf(err, errlen, "key field '%s' must be a string or an "
+                     "integer", fields[i]);
+            return -1;
+        }
+        if (n < 0 || (size_t)n >= keylen) {
+            snprintf(err, errlen, "key field '%s' is too long", fields[i]);
+            return -1;
+        }
+        return n;
+    }
+    if (key_field) {
+        snprintf(err, errlen, "key field '%s' is missing or null", key_field);
+        return -1;
+    }
+    return 0;
+}
+
+static int blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+            return 0;
+    return 1;
+}
+
+/*
+ * Encodes and produces one line. Returns 0 when the record was handed to
+ * librdkafka, -1 (reported on stderr) when the line is bad or the produce
+ * call failed.
+ */
+static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
+                        const char *record, enum rc_framing framing,
+                        const char *key_field, int fill_event_id,
+                        int fill_occurred_at, long lineno, const char *line,
+                        size_t len, rc_buf *out)
+{
+    char err[512] = "";
+    char key[1024];
+    char *text = NULL;
+    json_error_t jerr;
+    int rc = -1;
+    json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+    if (!obj) {
+        snprintf(err, sizeof err, "invalid JSON at column %d: %s",
+                 jerr.column, jerr.text);
+        goto done;
+    }
+    if (!json_is_object(obj)) {
+        snprintf(err, sizeof err, "expected a JSON object");
+        goto done;
+    }
+    if (fill_event_id && !json_object_get(obj, "event_id")) {
+        char id[37];
+        if (uuid_v4(id) < 0) {
+            snprintf(err, sizeof err, "cannot generate an event_id: %s",
+                     strerror(errno));
+            goto done;
+        }
+        json_object_set_new(obj, "event_id", json_string(id));
+    }
+    if (fill_occurred_at && !json_object_get(obj, "occurred_at"))
+        json_object_set_new(obj, "occurred_at", json_integer(now_ms()));
+    int keyn = record_key(obj, key_field, key, sizeof key, err, sizeof err);
+    if (keyn < 0)
+        goto done;
+    text = json_dumps(obj, JSON_COMPACT);
+    if (!text) {
+        snprintf(err, sizeof err, "out of memory");
+        goto done;
+    }
+    rc_buf_reset(out);
+    if (rc_codec_encode_json(codec, record, text, strlen(text), framing, out,
+                             err, sizeof err) < 0)
+        goto done;
+    for (;;) {
+        rd_kafka_resp_err_t kerr = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_VALUE(out->p, out->len),
+            RD_KAFKA_V_KEY(keyn ? key : NULL, (size_t)keyn),
+            RD_KAFKA_V_OPAQUE((void *)(intptr_t)lineno), RD_KAFKA_V_END);
+        if (kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(rk, 100); /* wait for room */
+            continue;
+        }
+        if (kerr) {
+            snprintf(err, sizeof err, "cannot produce: %s",
+                     rd_kafka_err2str(kerr));
+            goto done;
+        }
+        break;
+    }
+    rc = 0;
+done:
+    if (rc < 0)
+        fprintf(stderr, PROG ": line %ld: %s\n", lineno, err);
+    free(text);
+    json_decref(obj);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"brokers", required_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 't'},
+        {"record", required_argument, NULL, 'r'},
+        {"framing", required_argument, NULL, 'f'},
+        {"schemas-dir", required_argument, NULL, 's'},
+        {"key-field", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *brokers = NULL, *topic = NULL, *record = NULL;
+    const char *schemas_dir = RC_DEFAULT_SCHEMAS_DIR, *key_field = NULL;
+    int framing = RC_FRAMING_SINGLE_OBJECT;
+    char err[512];
+    int status = 2;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk = NULL;
+    rc_codec *codec = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    rc_buf out = {0};
+    struct counts counts = {0, 0};
+
+    if (!conf) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 2;
+    }
+    /* Defaults first; -X properties override them. */
+    if (rd_kafka_conf_set(conf, "client.id", PROG, err, sizeof err) ||
+        rd_kafka_conf_set(conf, "message.timeout.ms", "30000", err,
+                          sizeof err) ||
+        rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err)) {
+        fprintf(stderr, PROG ": %s\n", err);
+        goto fail;
+    }
+    int ch;
+    while ((ch = getopt_long(argc, argv, "b:t:r:f:s:k:X:h", opts, NULL)) !=
+           -1) {
+        switch (ch) {
+        case 'b': brokers = optarg; break;
+        case 't': topic = optarg; break;
+        case 'r': record = optarg; break;
+        case 's': schemas_dir = optarg; break;
+        case 'k': key_field = optarg; break;
+        case 'f':
+            framing = rc_framing_parse(optarg);
+            if (framing < 0) {
+                fprintf(stderr, PROG ": unknown framing '%s' (bare, "
+                        "single-object or confluent)\n", optarg);
+                goto fail;
+            }
+            break;
+        case 'X': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                fprintf(stderr, PROG ": -X wants prop=value, got '%s'\n",
+                        optarg);
+                goto fail;
+            }
+            *eq = '\0';
+            if (rd_kafka_conf_set(conf, optarg, eq + 1, err, sizeof err) !=
+                RD_KAFKA_CONF_OK) {
+                fprintf(stderr, PROG ": -X %s: %s\n", optarg, err);
+                goto fail;
+            }
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            status = 0;
+            goto fail;
+        default:
+            usage(stderr);
+            goto fail;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+        goto fail;
+    }
+    if (!brokers || !topic || !record) {
+        fprintf(stderr, PROG ": --brokers, --topic and --record are required "
+                "(see --help)\n");
+        goto fail;
+    }
+    codec = rc_codec_new(schemas_dir, err, sizeof err);
+    if (!codec) {
+        fprintf(stderr, PROG ": %s\n", err);
+        goto fail;
+    }
+    avro_schema_t schema = rc_codec_schema(codec, record);
+    if (!schema) {
+        fprintf(stderr, PROG ": no record %s in %s\n", record, schemas_dir);
+        goto fail;
+    }
+    int fill_event_id = avro_schema_record_field_get_index(schema,
+                                                           "event_id") >= 0;
+    int fill_occurred_at =
+        avro_schema_record_field_get_index(schema, "occurred_at") >= 0;
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err,
+                          sizeof err) != RD_KAFKA_CONF_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        goto fail;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_opaque(conf, &counts);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) {
+        fprintf(stderr, PROG ": %s\n", err);
+        goto fail;
+    }
+    conf = NULL; /* owned by rk now */
+
+    status = 0;
+    long lineno = 0, produced = 0, bad = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        lineno++;
+        if ((size_t)n > MAX_LINE) {
+            fprintf(stderr, PROG ": line %ld: longer than %d bytes\n", lineno,
+                    MAX_LINE);
+            bad++;
+            continue;
+        }
+        if (blank(line))
+            continue;
+        if (produce_line(rk, codec, topic, record, (enum rc_framing)framing,
+                         key_field, fill_event_id, fill_occurred_at, lineno,
+                         line, (size_t)n, &out) < 0)
+            bad++;
+        else
+            produced++;
+        rd_kafka_poll(rk, 0); /* serve delivery reports */
+    }
+    if (ferror(stdin)) {
+        fprintf(stderr, PROG ": reading stdin: %s\n", strerror(errno));
+        bad++;
+    }
+    /* Every record ends delivered or failed within message.timeout.ms. */
+    while (rd_kafka_outq_len(rk) > 0)
+        rd_kafka_flush(rk, 1000);
+    rd_kafka_poll(rk, 0);
+    fprintf(stderr, PROG ": produced %ld records to %s", counts.delivered,
+            topic);
+    if (bad || counts.failed)
+        fprintf(stderr, " (%ld bad lines, %ld failed deliveries)", bad,
+                counts.failed);
+    fprintf(stderr, "\n");
+    status = (bad || counts.failed || counts.delivered != produced) ? 1 : 0;
+fail:
+    if (rk)
+        rd_kafka_destroy(rk);
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    rc_codec_destroy(codec);
+    rc_buf_free(&out);
+    free(line);
+    return status;
+}
