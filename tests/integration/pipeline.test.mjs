@@ -52,7 +52,7 @@ test("a connect without a valid token is refused with the contract's codes", asy
     [{ auth: { token: "" } }, "TOKEN_MISSING"],
     [{ auth: { token: "not.a.jwt" } }, "TOKEN_INVALID"],
     [{ auth: { token: token("alice", {}, { secret: "wrong-secret" }) } }, "TOKEN_INVALID"],
-    [{ auth: { token: token("alice", { exp: Math.floor(Date.now() / 1000) - 3600 }, { expiresIn: undefined }) } }, "TOKEN_EXPIRED"],
+    [{ auth: { token: token("alice", { exp: Math.floor(Date.now() / 1000) - 3600 }) } }, "TOKEN_EXPIRED"],
   ];
   for (const [opts, code] of cases) {
     const err = await connectError(node.url, opts);
@@ -104,7 +104,7 @@ test("events reach exactly the sockets of their rooms, with the contract's paylo
 
   // Comments, attachments and jobs: kafkajs + avsc, all three framings.
   const registry = loadJSON("schemas/registry.json");
-  const idOf = (file) => Number(Object.keys(registry).find((k) => registry[k] === file || registry[k]?.file === file));
+  const idOf = (file) => registry.schemas.find((s) => s.file === file)?.id;
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const send = async (topic, type, framing, schemaFile, records) => {
@@ -144,7 +144,8 @@ test("events reach exactly the sockets of their rooms, with the contract's paylo
 
   const total = (u) => expected[u].length;
   const arrived = () => Object.keys(clients).every((u) => clients[u].received.length >= total(u));
-  await waitFor(arrived, { what: "every expected event" });
+  const progress = () => Object.keys(clients).map((u) => `${u} ${clients[u].received.length}/${total(u)}: ${clients[u].received.map((e) => e.event).join(",")}`).join("\n");
+  await waitFor(arrived, { what: "every expected event", detail: progress });
 
   // A new membership while connected: carol joins p2 live (member:added goes
   // to program:p2 and user:carol), and p2's next event reaches her.
@@ -179,4 +180,43 @@ test("events reach exactly the sockets of their rooms, with the contract's paylo
   // p1's events never reached bob except the assignment addressed to him.
   assert.ok(!bob.received.some((e) => e.args[0].programId === "p1" && e.event !== "request:assigned"));
   for (const s of Object.values(clients)) s.close();
+});
+
+test("an undecodable record goes to the DLQ with its coordinates and does not block its partition", async () => {
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const good = { event_id: eid("c"), occurred_at: T0, performed_by: actor("u2", "Grace"), action: "ADDED", program_id: "p7", request_id: "r1", comment_id: "c1", body_preview: "after the bad one" };
+  const sock = await connect(node.url, { auth: { token: token("erin", { programs: ["p7"] }) } });
+  const dlqBefore = await metric(node.url, "roomcast_records_dlq_total");
+  // Same key, so the same partition: the good record sits behind the bad ones.
+  const { partition, baseOffset } = (await producer.send({
+    topic: "comments.mutations",
+    messages: [
+      { key: "p7", value: Buffer.from([0x00, 0x00, 0x00, 0x30, 0x39, 0x02]) }, // Confluent id 12345: unknown
+      { key: "p7", value: Buffer.from("not avro at all") },
+    ],
+  }))[0];
+  await producer.send({ topic: "comments.mutations", messages: [{ key: "p7", value: encode(loadType("comment_mutation.avsc"), good, "single-object") }] });
+  await producer.disconnect();
+
+  await waitFor(() => sock.received.some((e) => e.args[0].eventId === good.event_id), { what: "the good record behind the bad ones" });
+  assert.equal(await metric(node.url, "roomcast_records_dlq_total"), dlqBefore + 2);
+
+  const consumer = kafka.consumer({ groupId: `dlq-reader-${process.pid}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: "roomcast.dlq", fromBeginning: true });
+  const dead = [];
+  await consumer.run({ eachMessage: async ({ message }) => { dead.push(message); } });
+  await waitFor(() => dead.length >= 2, { what: "two DLQ records" });
+  await consumer.disconnect();
+  const h = (m, k) => m.headers[k]?.toString();
+  const first = dead.find((m) => h(m, "roomcast.offset") === String(baseOffset));
+  assert.ok(first, "the first bad record is in the DLQ with its offset");
+  assert.equal(h(first, "roomcast.topic"), "comments.mutations");
+  assert.equal(h(first, "roomcast.partition"), String(partition));
+  assert.match(h(first, "roomcast.error"), /12345/);
+  assert.deepEqual(first.value, Buffer.from([0x00, 0x00, 0x00, 0x30, 0x39, 0x02]), "the value is kept as it was");
+  assert.equal(first.key.toString(), "p7");
+  assert.ok(node.logs.some((l) => l.includes("bad record comments.mutations") && l.includes(`offset ${baseOffset}:`) && l.includes("roomcast.dlq")), "the bad record is logged");
+  sock.close();
 });

@@ -69,8 +69,9 @@ export async function startRoomcast(args = [], { env = {}, timeoutMs = 20000 } =
 
 // Signs an HS256 token with the test secret (jsonwebtoken: an implementation
 // independent of roomcast's).
-export function token(sub, claims = {}, { secret = SECRET, expiresIn = "1h", ...opts } = {}) {
-  return jwt.sign({ sub, ...claims }, secret, { algorithm: "HS256", expiresIn, ...opts });
+export function token(sub, claims = {}, { secret = SECRET, ...opts } = {}) {
+  const expiry = "exp" in claims ? {} : { expiresIn: "1h" };
+  return jwt.sign({ sub, ...claims }, secret, { algorithm: "HS256", ...expiry, ...opts });
 }
 
 // Runs build/roomcast-produce with JSON lines on stdin.
@@ -112,12 +113,12 @@ export async function connectError(url, opts = {}) {
   throw new Error("connected, but a connect_error was expected");
 }
 
-export async function waitFor(pred, { timeoutMs = 15000, what = "condition" } = {}) {
+export async function waitFor(pred, { timeoutMs = 15000, what = "condition", detail } = {}) {
   const start = Date.now();
   for (;;) {
     const v = await pred();
     if (v) return v;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}${detail ? `\n${detail()}` : ""}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
