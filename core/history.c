@@ -1,61 +1,54 @@
 /*
- * history.c - the in-memory history: per-room rings, eventId dedupe, the
- * in-process bus.
+ * history.c - the history's public interface: dispatch to a backend
+ * (history_memory.c, history_redis.c), the worker thread that runs
+ * asynchronous replays and session jobs, and the epoch strings.
  *
- * Implementation notes. One mutex guards everything: appends come from the
- * consumer thread, replays from the gateway. Each room keeps a ring of the
- * last max_per_room (seq, time, event) entries; `lost` remembers the highest
- * seq that left the ring (by count or TTL), which is what makes replay all or
- * nothing: a client that asks for events after seq S in a room whose lost >
- * S would miss some, so it gets none. Rooms are kept after they empty so that
- * this knowledge survives. Dedupe remembers every eventId appended within the
- * TTL, at most DEDUPE_MAX of them, in a FIFO that also drives their expiry.
- * The epoch is random per process: the store is lost on restart, and a
- * client's offset from before can never match.
+ * Implementation notes. The worker is one thread per history with a FIFO
+ * of at most JOB_MAX jobs: replays and session puts/takes run there in the
+ * order they were queued (so a put is seen by a later take), and the
+ * blocking forms of the queries are a queued job plus a semaphore, so a
+ * backend's query connection is only ever used by the worker. A blocking
+ * call made on the worker itself (from a callback) runs inline instead of
+ * waiting for itself. Epoch strings are interned in a list that lives as
+ * long as the history, so rc_history_epoch() can hand out a pointer that
+ * stays valid while another thread learns a new epoch.
  */
-#include "history.h"
+#include "history_backend.h"
 
-#include <inttypes.h>
-#include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
-#include "hmap.h"
 #include "log.h"
 
-#define DEDUPE_MAX 200000
+#define JOB_MAX 4096
 
-struct entry {
-    uint64_t seq;
-    int64_t at_ms;
-    rc_event *ev; /* ref'd */
+struct hist_epoch {
+    struct hist_epoch *next;
+    char s[];
 };
 
-struct room {
-    char *name;         /* owned; the key in h->rooms */
-    struct entry *ring; /* owned, cap entries */
-    size_t cap, head, len;
-    uint64_t lost;      /* highest seq evicted from this room */
-};
+enum job_kind { JOB_REPLAY, JOB_REPLAY_SINCE, JOB_SESSION_PUT, JOB_SESSION_TAKE };
 
-struct rc_history {
-    pthread_mutex_t lock;
-    int max_per_room;
+struct hist_job {
+    struct hist_job *next;
+    enum job_kind kind;
+    char **rooms; /* owned array of owned strings */
+    size_t nrooms;
+    char *after;  /* owned */
+    int64_t since_ms;
+    char *pid;    /* owned */
+    void *blob;   /* owned */
+    size_t len;
     int64_t ttl_ms;
-    char epoch[24];
-    uint64_t seq;
-    hmap rooms;            /* name -> struct room * */
-    hmap ids;              /* eventId (borrowed from the ref'd event) -> ev */
-    struct entry *fifo;    /* dedupe FIFO, ring of cap fifo_cap */
-    size_t fifo_cap, fifo_head, fifo_len;
-    rc_history_subscriber sub;
-    void *sub_ud;
+    rc_history_replay_done replay_done;
+    rc_history_session_done session_done;
+    void *ud;
 };
 
-static int64_t now_ms(void)
+int64_t rc_hist_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -80,268 +73,397 @@ int rc_offset_parse(const char *offset, char *epoch, size_t epochlen,
     return 0;
 }
 
-rc_history *rc_history_new_memory(int max_per_room, int ttl_s, char *errstr,
-                                  size_t errlen)
+/* ---- subscriber, gap handler, epoch ---- */
+
+void rc_history_subscribe(rc_history *h, rc_history_subscriber cb, void *ud)
 {
-    unsigned char rnd[8];
-    rc_history *h = calloc(1, sizeof *h);
-    if (!h) {
-        snprintf(errstr, errlen, "out of memory");
-        return NULL;
+    pthread_mutex_lock(&h->sub_lock);
+    h->sub = cb;
+    h->sub_ud = ud;
+    pthread_mutex_unlock(&h->sub_lock);
+    if (h->ops->start_bus)
+        h->ops->start_bus(h);
+}
+
+void rc_history_on_gap(rc_history *h, rc_history_gap_handler gap, void *ud)
+{
+    pthread_mutex_lock(&h->sub_lock);
+    h->gap = gap;
+    h->gap_ud = ud;
+    pthread_mutex_unlock(&h->sub_lock);
+}
+
+void rc_hist_deliver(rc_history *h, rc_event *ev)
+{
+    pthread_mutex_lock(&h->sub_lock);
+    rc_history_subscriber cb = h->sub;
+    void *ud = h->sub_ud;
+    pthread_mutex_unlock(&h->sub_lock);
+    if (cb)
+        cb(ud, ev);
+}
+
+void rc_hist_gap(rc_history *h)
+{
+    pthread_mutex_lock(&h->sub_lock);
+    rc_history_gap_handler cb = h->gap;
+    void *ud = h->gap_ud;
+    pthread_mutex_unlock(&h->sub_lock);
+    if (cb)
+        cb(ud);
+}
+
+const char *rc_history_epoch(const rc_history *h)
+{
+    return atomic_load(&h->epoch);
+}
+
+int rc_hist_set_epoch(rc_history *h, const char *epoch)
+{
+    if (!strcmp(atomic_load(&h->epoch), epoch))
+        return 0;
+    pthread_mutex_lock(&h->epoch_lock);
+    struct hist_epoch *e;
+    for (e = h->epochs; e; e = e->next)
+        if (!strcmp(e->s, epoch))
+            break;
+    if (!e) {
+        size_t n = strlen(epoch);
+        if (!(e = malloc(sizeof *e + n + 1))) {
+            pthread_mutex_unlock(&h->epoch_lock);
+            return -1;
+        }
+        memcpy(e->s, epoch, n + 1);
+        e->next = h->epochs;
+        h->epochs = e;
     }
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-        snprintf(errstr, errlen, "history: no randomness for the epoch");
-        free(h);
-        return NULL;
+    atomic_store(&h->epoch, e->s);
+    pthread_mutex_unlock(&h->epoch_lock);
+    return 0;
+}
+
+const char *rc_history_backend(const rc_history *h)
+{
+    return h->ops->name;
+}
+
+int rc_history_ready(const rc_history *h)
+{
+    return h->ops->ready(h);
+}
+
+int rc_history_append(rc_history *h, rc_event *ev)
+{
+    return h->ops->append(h, ev);
+}
+
+int rc_history_memberships(rc_history *h,
+                           int (*cb)(void *ud, const char *user, const char *program),
+                           void *ud)
+{
+    return h->ops->memberships(h, cb, ud);
+}
+
+/* ---- the worker ---- */
+
+static void job_free(struct hist_job *j)
+{
+    for (size_t i = 0; i < j->nrooms; i++)
+        free(j->rooms[i]);
+    free(j->rooms);
+    free(j->after);
+    free(j->pid);
+    free(j->blob);
+    free(j);
+}
+
+/*
+ * Runs j on the current thread and frees it. unavailable (the history is
+ * being destroyed): queries answer "unavailable" without asking the store.
+ */
+static void job_run(rc_history *h, struct hist_job *j, int unavailable)
+{
+    rc_event **evs = NULL;
+    size_t n = 0;
+    int st = RC_REPLAY_UNAVAILABLE;
+    void *blob = NULL;
+    size_t len = 0;
+
+    switch (j->kind) {
+    case JOB_REPLAY:
+        if (!unavailable)
+            st = h->ops->replay(h, (const char *const *)j->rooms, j->nrooms, j->after,
+                                &evs, &n);
+        j->replay_done(j->ud, st, evs, n);
+        break;
+    case JOB_REPLAY_SINCE:
+        if (!unavailable)
+            st = h->ops->replay_since(h, (const char *const *)j->rooms, j->nrooms,
+                                      j->since_ms, &evs, &n);
+        j->replay_done(j->ud, st, evs, n);
+        break;
+    case JOB_SESSION_PUT:
+        /* Run even while stopping: sessions stored by clients closed at
+         * shutdown are what lets them recover on another node. */
+        h->ops->session_put(h, j->pid, j->blob, j->len, j->ttl_ms);
+        break;
+    case JOB_SESSION_TAKE:
+        if (!unavailable)
+            blob = h->ops->session_take(h, j->pid, &len);
+        j->session_done(j->ud, blob, blob ? len : 0);
+        break;
     }
-    for (int i = 0; i < 8; i++)
-        snprintf(h->epoch + 2 * i, 3, "%02x", rnd[i]);
-    pthread_mutex_init(&h->lock, NULL);
-    h->max_per_room = max_per_room > 0 ? max_per_room : 1;
-    h->ttl_ms = (int64_t)(ttl_s > 0 ? ttl_s : 1) * 1000;
-    hmap_init(&h->rooms, HMAP_STR);
-    hmap_init(&h->ids, HMAP_STR);
-    LOG_INFO("history", "in-memory history, epoch %s, %d events per room, %d s",
-             h->epoch, h->max_per_room, ttl_s);
-    return h;
+    job_free(j);
+}
+
+static void *worker_main(void *arg)
+{
+    rc_history *h = arg;
+    pthread_mutex_lock(&h->qlock);
+    for (;;) {
+        while (!h->qhead && !h->stopping)
+            pthread_cond_wait(&h->qcond, &h->qlock);
+        struct hist_job *j = h->qhead;
+        if (!j)
+            break; /* stopping and drained */
+        h->qhead = j->next;
+        if (!h->qhead)
+            h->qtail = NULL;
+        h->qlen--;
+        int stopping = h->stopping;
+        pthread_mutex_unlock(&h->qlock);
+        job_run(h, j, stopping);
+        pthread_mutex_lock(&h->qlock);
+    }
+    pthread_mutex_unlock(&h->qlock);
+    return NULL;
+}
+
+/* Queues j (transferred). Returns 0, or -1 when full or stopping (j freed). */
+static int job_queue(rc_history *h, struct hist_job *j)
+{
+    pthread_mutex_lock(&h->qlock);
+    if (h->stopping || h->qlen >= JOB_MAX) {
+        pthread_mutex_unlock(&h->qlock);
+        LOG_WARN("history", "worker queue full: job refused");
+        job_free(j);
+        return -1;
+    }
+    if (h->qtail)
+        h->qtail->next = j;
+    else
+        h->qhead = j;
+    h->qtail = j;
+    h->qlen++;
+    pthread_cond_signal(&h->qcond);
+    pthread_mutex_unlock(&h->qlock);
+    return 0;
+}
+
+static struct hist_job *job_new(enum job_kind kind, const char *const *rooms,
+                                size_t nrooms)
+{
+    struct hist_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->kind = kind;
+    if (nrooms) {
+        if (!(j->rooms = calloc(nrooms, sizeof *j->rooms)))
+            goto fail;
+        for (; j->nrooms < nrooms; j->nrooms++)
+            if (!(j->rooms[j->nrooms] = strdup(rooms[j->nrooms])))
+                goto fail;
+    }
+    return j;
+fail:
+    job_free(j);
+    return NULL;
+}
+
+int rc_hist_init(rc_history *h, const struct rc_history_ops *ops, void *be,
+                 char *errstr, size_t errlen)
+{
+    h->ops = ops;
+    h->be = be;
+    atomic_init(&h->epoch, "");
+    pthread_mutex_init(&h->sub_lock, NULL);
+    pthread_mutex_init(&h->epoch_lock, NULL);
+    pthread_mutex_init(&h->qlock, NULL);
+    pthread_cond_init(&h->qcond, NULL);
+    if (pthread_create(&h->worker, NULL, worker_main, h) != 0) {
+        snprintf(errstr, errlen, "history: cannot start the worker thread");
+        pthread_cond_destroy(&h->qcond);
+        pthread_mutex_destroy(&h->qlock);
+        pthread_mutex_destroy(&h->epoch_lock);
+        pthread_mutex_destroy(&h->sub_lock);
+        return -1;
+    }
+    h->worker_started = 1;
+    return 0;
 }
 
 void rc_history_destroy(rc_history *h)
 {
     if (!h)
         return;
-    size_t pos = 0;
-    hmap_slot *s;
-    while ((s = hmap_next(&h->rooms, &pos))) {
-        struct room *r = s->val;
-        for (size_t i = 0; i < r->len; i++)
-            rc_event_unref(r->ring[(r->head + i) % r->cap].ev);
-        free(r->ring);
-        free(r->name);
-        free(r);
+    if (h->worker_started) {
+        pthread_mutex_lock(&h->qlock);
+        h->stopping = 1;
+        pthread_cond_signal(&h->qcond);
+        pthread_mutex_unlock(&h->qlock);
+        pthread_join(h->worker, NULL);
     }
-    hmap_clear(&h->rooms);
-    for (size_t i = 0; i < h->fifo_len; i++)
-        rc_event_unref(h->fifo[(h->fifo_head + i) % h->fifo_cap].ev);
-    free(h->fifo);
-    hmap_clear(&h->ids);
-    pthread_mutex_destroy(&h->lock);
+    h->ops->destroy(h);
+    while (h->epochs) {
+        struct hist_epoch *e = h->epochs;
+        h->epochs = e->next;
+        free(e);
+    }
+    pthread_cond_destroy(&h->qcond);
+    pthread_mutex_destroy(&h->qlock);
+    pthread_mutex_destroy(&h->epoch_lock);
+    pthread_mutex_destroy(&h->sub_lock);
     free(h);
 }
 
-void rc_history_subscribe(rc_history *h, rc_history_subscriber cb, void *ud)
+/* ---- replays ---- */
+
+struct sync_wait {
+    sem_t sem;
+    int status;
+    rc_event **evs;
+    size_t n;
+};
+
+static void sync_replay_done(void *ud, int status, rc_event **evs, size_t n)
 {
-    h->sub = cb;
-    h->sub_ud = ud;
+    struct sync_wait *w = ud;
+    w->status = status;
+    w->evs = evs;
+    w->n = n;
+    sem_post(&w->sem);
 }
 
-const char *rc_history_epoch(const rc_history *h)
+/* Queues j and waits for it, or runs it inline on the worker itself. */
+static int replay_wait(rc_history *h, struct hist_job *j, rc_event ***out,
+                       size_t *nout)
 {
-    return h->epoch;
-}
-
-static void fifo_pop(rc_history *h)
-{
-    struct entry *e = &h->fifo[h->fifo_head];
-    hmap_del(&h->ids, e->ev->id, NULL);
-    rc_event_unref(e->ev);
-    h->fifo_head = (h->fifo_head + 1) % h->fifo_cap;
-    h->fifo_len--;
-}
-
-static int fifo_push(rc_history *h, rc_event *ev, int64_t now)
-{
-    while (h->fifo_len &&
-           (h->fifo_len >= DEDUPE_MAX || h->fifo[h->fifo_head].at_ms + h->ttl_ms < now))
-        fifo_pop(h);
-    if (h->fifo_len == h->fifo_cap) {
-        size_t cap = h->fifo_cap ? h->fifo_cap * 2 : 256;
-        struct entry *f = malloc(cap * sizeof *f);
-        if (!f)
-            return -1;
-        for (size_t i = 0; i < h->fifo_len; i++)
-            f[i] = h->fifo[(h->fifo_head + i) % h->fifo_cap];
-        free(h->fifo);
-        h->fifo = f;
-        h->fifo_cap = cap;
-        h->fifo_head = 0;
-    }
-    if (hmap_put(&h->ids, ev->id, ev) < 0)
-        return -1;
-    h->fifo[(h->fifo_head + h->fifo_len) % h->fifo_cap] =
-        (struct entry){0, now, rc_event_ref(ev)};
-    h->fifo_len++;
-    return 0;
-}
-
-/* Drops entries older than the TTL from the front of r. */
-static void room_expire(rc_history *h, struct room *r, int64_t now)
-{
-    while (r->len && r->ring[r->head].at_ms + h->ttl_ms < now) {
-        struct entry *e = &r->ring[r->head];
-        r->lost = e->seq;
-        rc_event_unref(e->ev);
-        r->head = (r->head + 1) % r->cap;
-        r->len--;
-    }
-}
-
-static struct room *room_get(rc_history *h, const char *name)
-{
-    hmap_slot *s = hmap_find(&h->rooms, name);
-    if (s)
-        return s->val;
-    struct room *r = calloc(1, sizeof *r);
-    if (!r || !(r->name = strdup(name)) || hmap_put(&h->rooms, r->name, r) < 0) {
-        if (r)
-            free(r->name);
-        free(r);
-        return NULL;
-    }
-    return r;
-}
-
-/* Rings start small and double up to max_per_room. */
-static int room_reserve(rc_history *h, struct room *r)
-{
-    if (r->len < r->cap || r->cap >= (size_t)h->max_per_room)
-        return 0;
-    size_t cap = r->cap ? r->cap * 2 : 16;
-    if (cap > (size_t)h->max_per_room)
-        cap = (size_t)h->max_per_room;
-    struct entry *ring = malloc(cap * sizeof *ring);
-    if (!ring)
-        return -1;
-    for (size_t i = 0; i < r->len; i++)
-        ring[i] = r->ring[(r->head + i) % r->cap];
-    free(r->ring);
-    r->ring = ring;
-    r->cap = cap;
-    r->head = 0;
-    return 0;
-}
-
-static void room_push(struct room *r, uint64_t seq, int64_t now, rc_event *ev)
-{
-    if (r->len == r->cap) {
-        struct entry *old = &r->ring[r->head];
-        r->lost = old->seq;
-        rc_event_unref(old->ev);
-        r->head = (r->head + 1) % r->cap;
-        r->len--;
-    }
-    r->ring[(r->head + r->len) % r->cap] = (struct entry){seq, now, rc_event_ref(ev)};
-    r->len++;
-}
-
-int rc_history_append(rc_history *h, rc_event *ev)
-{
-    int64_t now = now_ms();
-    struct room *rooms[64];
-    pthread_mutex_lock(&h->lock);
-    if (hmap_find(&h->ids, ev->id)) {
-        pthread_mutex_unlock(&h->lock);
-        LOG_DEBUG("history", "duplicate event %s dropped", ev->id);
-        return 0;
-    }
-    if (!ev->transient) {
-        if (ev->nrooms > sizeof rooms / sizeof rooms[0])
-            goto oom;
-        for (size_t i = 0; i < ev->nrooms; i++)
-            if (!(rooms[i] = room_get(h, ev->rooms[i])) || room_reserve(h, rooms[i]) < 0)
-                goto oom;
-    }
-    if (fifo_push(h, ev, now) < 0)
-        goto oom;
-    if (!ev->transient) {
-        uint64_t seq = ++h->seq;
-        snprintf(ev->offset, sizeof ev->offset, "%s-%" PRIu64, h->epoch, seq);
-        for (size_t i = 0; i < ev->nrooms; i++) {
-            room_expire(h, rooms[i], now);
-            room_push(rooms[i], seq, now, ev);
+    struct sync_wait w = {.status = RC_REPLAY_UNAVAILABLE};
+    *out = NULL;
+    *nout = 0;
+    j->replay_done = sync_replay_done;
+    j->ud = &w;
+    if (pthread_equal(pthread_self(), h->worker)) {
+        job_run(h, j, 0);
+    } else {
+        sem_init(&w.sem, 0, 0);
+        if (job_queue(h, j) < 0) {
+            sem_destroy(&w.sem);
+            return RC_REPLAY_UNAVAILABLE;
         }
+        while (sem_wait(&w.sem) < 0)
+            ; /* EINTR */
+        sem_destroy(&w.sem);
     }
-    /* Published under the lock, so subscribers see history order. */
-    if (h->sub)
-        h->sub(h->sub_ud, ev);
-    pthread_mutex_unlock(&h->lock);
-    return 1;
-oom:
-    pthread_mutex_unlock(&h->lock);
-    LOG_ERROR("history", "out of memory appending event %s", ev->id);
-    return -1;
-}
-
-static int cmp_seq(const void *a, const void *b)
-{
-    const struct entry *x = a, *y = b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    *out = w.evs;
+    *nout = w.n;
+    return w.status;
 }
 
 int rc_history_replay(rc_history *h, const char *const *rooms, size_t nrooms,
                       const char *after, rc_event ***out, size_t *nout)
 {
-    char epoch[sizeof h->epoch];
-    uint64_t seq;
-    *out = NULL;
-    *nout = 0;
-    if (rc_offset_parse(after, epoch, sizeof epoch, &seq) < 0)
-        return RC_REPLAY_INVALID;
-    if (strcmp(epoch, h->epoch))
-        return RC_REPLAY_EPOCH;
+    struct hist_job *j = job_new(JOB_REPLAY, rooms, nrooms);
+    if (!j || !(j->after = strdup(after ? after : ""))) {
+        if (j)
+            job_free(j);
+        *out = NULL;
+        *nout = 0;
+        return RC_REPLAY_UNAVAILABLE;
+    }
+    return replay_wait(h, j, out, nout);
+}
 
-    int64_t now = now_ms();
-    struct entry *all = NULL;
-    size_t n = 0, cap = 0;
-    int status = RC_REPLAY_OK;
-    pthread_mutex_lock(&h->lock);
-    if (seq > h->seq) {
-        status = RC_REPLAY_INVALID; /* from the future: not ours */
-        goto done;
+int rc_history_replay_since(rc_history *h, const char *const *rooms,
+                            size_t nrooms, int64_t since_ms, rc_event ***out,
+                            size_t *nout)
+{
+    struct hist_job *j = job_new(JOB_REPLAY_SINCE, rooms, nrooms);
+    if (!j) {
+        *out = NULL;
+        *nout = 0;
+        return RC_REPLAY_UNAVAILABLE;
     }
-    for (size_t i = 0; i < nrooms; i++) {
-        hmap_slot *s = hmap_find(&h->rooms, rooms[i]);
-        if (!s)
-            continue;
-        struct room *r = s->val;
-        room_expire(h, r, now);
-        if (r->lost > seq) {
-            status = RC_REPLAY_GAP;
-            goto done;
-        }
-        for (size_t k = 0; k < r->len; k++) {
-            struct entry *e = &r->ring[(r->head + k) % r->cap];
-            if (e->seq <= seq)
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                struct entry *a = realloc(all, cap * sizeof *a);
-                if (!a) {
-                    status = RC_REPLAY_UNAVAILABLE;
-                    goto done;
-                }
-                all = a;
-            }
-            all[n++] = *e;
-        }
+    j->since_ms = since_ms;
+    return replay_wait(h, j, out, nout);
+}
+
+int rc_history_replay_async(rc_history *h, const char *const *rooms,
+                            size_t nrooms, const char *after,
+                            rc_history_replay_done done, void *ud)
+{
+    struct hist_job *j = job_new(JOB_REPLAY, rooms, nrooms);
+    if (!j || !(j->after = strdup(after ? after : ""))) {
+        if (j)
+            job_free(j);
+        return -1;
     }
-    qsort(all, n, sizeof *all, cmp_seq);
-    if (n) {
-        /* An event in several of the rooms appears once per room: keep one. */
-        rc_event **evs = malloc(n * sizeof *evs);
-        if (!evs) {
-            status = RC_REPLAY_UNAVAILABLE;
-            goto done;
-        }
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            if (i == 0 || all[i].seq != all[i - 1].seq)
-                evs[m++] = rc_event_ref(all[i].ev);
-        *out = evs;
-        *nout = m;
+    j->replay_done = done;
+    j->ud = ud;
+    return job_queue(h, j);
+}
+
+int rc_history_replay_since_async(rc_history *h, const char *const *rooms,
+                                  size_t nrooms, int64_t since_ms,
+                                  rc_history_replay_done done, void *ud)
+{
+    struct hist_job *j = job_new(JOB_REPLAY_SINCE, rooms, nrooms);
+    if (!j)
+        return -1;
+    j->since_ms = since_ms;
+    j->replay_done = done;
+    j->ud = ud;
+    return job_queue(h, j);
+}
+
+/* ---- sessions ---- */
+
+static int pid_ok(const char *pid)
+{
+    size_t n = pid ? strnlen(pid, RC_SESSION_PID_MAX + 1) : 0;
+    return n > 0 && n <= RC_SESSION_PID_MAX;
+}
+
+int rc_history_session_put(rc_history *h, const char *pid, const void *blob,
+                           size_t len, int64_t ttl_ms)
+{
+    if (!pid_ok(pid) || len > RC_SESSION_MAX || ttl_ms <= 0 || (len && !blob))
+        return -1;
+    struct hist_job *j = job_new(JOB_SESSION_PUT, NULL, 0);
+    if (!j || !(j->pid = strdup(pid)) || !(j->blob = malloc(len ? len : 1))) {
+        if (j)
+            job_free(j);
+        return -1;
     }
-done:
-    pthread_mutex_unlock(&h->lock);
-    free(all);
-    return status;
+    if (len)
+        memcpy(j->blob, blob, len);
+    j->len = len;
+    j->ttl_ms = ttl_ms;
+    return job_queue(h, j);
+}
+
+int rc_history_session_take_async(rc_history *h, const char *pid,
+                                  rc_history_session_done done, void *ud)
+{
+    if (!pid_ok(pid))
+        return -1;
+    struct hist_job *j = job_new(JOB_SESSION_TAKE, NULL, 0);
+    if (!j || !(j->pid = strdup(pid))) {
+        if (j)
+            job_free(j);
+        return -1;
+    }
+    j->session_done = done;
+    j->ud = ud;
+    return job_queue(h, j);
 }
