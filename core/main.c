@@ -40,10 +40,10 @@ struct app {
     sigset_t sigs;
 };
 
+/* The bus: on the appending thread (memory) or the bus thread (redis). */
 static void on_history_event(void *ud, rc_event *ev)
 {
     struct app *a = ud;
-    rc_metric_inc(RC_M_EVENTS_APPENDED);
     if (gateway_publish(a->gw, ev) < 0)
         LOG_ERROR("main", "out of memory publishing event %s", ev->id);
 }
@@ -52,7 +52,9 @@ static int consumer_sink(void *ud, rc_event *ev)
 {
     struct app *a = ud;
     int rc = rc_history_append(a->history, ev);
-    if (rc == 0)
+    if (rc == 1)
+        rc_metric_inc(RC_M_EVENTS_APPENDED);
+    else if (rc == 0)
         rc_metric_inc(RC_M_EVENTS_DUPLICATE);
     return rc < 0 ? -1 : 0;
 }
@@ -65,9 +67,11 @@ static void health(void *ud, rc_buf *out)
     rc_buf_json_string(out, a->brokers, strlen(a->brokers));
     rc_buf_printf(out, ",\"group\":");
     rc_buf_json_string(out, a->cfg.group_id, strlen(a->cfg.group_id));
-    rc_buf_printf(out, ",\"assigned\":%d,\"paused\":%s},\"history\":{\"backend\":\"memory\",\"epoch\":",
+    rc_buf_printf(out, ",\"assigned\":%d,\"paused\":%s},\"history\":{\"backend\":\"%s\",\"ready\":%s,\"epoch\":",
                   a->consumer ? rc_consumer_assigned(a->consumer) : 0,
-                  a->consumer && rc_consumer_paused(a->consumer) ? "true" : "false");
+                  a->consumer && rc_consumer_paused(a->consumer) ? "true" : "false",
+                  rc_history_backend(a->history),
+                  rc_history_ready(a->history) ? "true" : "false");
     const char *epoch = rc_history_epoch(a->history);
     rc_buf_json_string(out, epoch, strlen(epoch));
     rc_buf_puts(out, "}");
@@ -76,7 +80,8 @@ static void health(void *ud, rc_buf *out)
 static int ready(void *ud)
 {
     struct app *a = ud;
-    return a->consumer && !rc_consumer_paused(a->consumer);
+    return a->consumer && !rc_consumer_paused(a->consumer) &&
+           rc_history_ready(a->history);
 }
 
 static void *signal_main(void *arg)
@@ -147,14 +152,13 @@ int main(int argc, char **argv)
         goto fail;
     if (setup_auth(&a, err, sizeof err) < 0)
         goto fail;
-    if (*a.cfg.redis) {
-        snprintf(err, sizeof err,
-                 "--redis is not supported by this build; leave it empty for "
-                 "in-memory history");
-        goto fail;
-    }
-    if (!(a.history = rc_history_new_memory(a.cfg.history_max, a.cfg.history_ttl_s,
-                                            err, sizeof err)))
+    if (*a.cfg.redis)
+        a.history = rc_history_new_redis(a.cfg.redis, a.cfg.history_max,
+                                         a.cfg.history_ttl_s, err, sizeof err);
+    else
+        a.history = rc_history_new_memory(a.cfg.history_max, a.cfg.history_ttl_s,
+                                          err, sizeof err);
+    if (!a.history)
         goto fail;
 
     if (*a.cfg.kafka_brokers) {
@@ -188,8 +192,9 @@ int main(int argc, char **argv)
     }
     have_sigthread = 1;
 
-    LOG_INFO("main", "roomcast ready: http://%s/ (kafka %s%s, history in memory)",
-             a.cfg.listen, a.broker ? "embedded at " : "", a.brokers);
+    LOG_INFO("main", "roomcast ready: http://%s/ (kafka %s%s, history %s)",
+             a.cfg.listen, a.broker ? "embedded at " : "", a.brokers,
+             rc_history_backend(a.history));
     gateway_run(a.gw);
     rc = 0;
     goto done;
@@ -203,10 +208,11 @@ done:
         pthread_kill(sigthread, SIGTERM);
         pthread_join(sigthread, NULL);
     }
+    /* Producers of events first, so nothing calls into a freed gateway. */
     rc_demo_destroy(a.demo);
     rc_consumer_destroy(a.consumer);
-    gateway_destroy(a.gw);
     rc_history_destroy(a.history);
+    gateway_destroy(a.gw);
     rc_broker_destroy(a.broker);
     auth_verifier_destroy(a.auth);
     rc_catalog_destroy(a.cat);
