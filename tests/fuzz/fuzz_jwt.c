@@ -1,23 +1,44 @@
 /*
- * fuzz_jwt.c - libFuzzer target for JWT verification.
+ * fuzz_jwt.c - libFuzzer target for JWT verification and key set loading.
  *
- * The first input byte picks what the rest is: a raw token (gates 1-3:
- * shape, header, signature), the claims of a token the harness signs with
- * the verifier's secret (gate 4: claim checks behind a valid signature), or
- * the header of such a token. Accepted identities must be well formed.
+ * The first input byte (mod 6) picks what the rest is:
+ *  0: a raw token for an HS256 verifier (gates 1-3: shape, header,
+ *     signature);
+ *  1: the claims of a token the harness signs with that verifier's secret
+ *     (gate 4: claim checks behind a valid signature);
+ *  2: the header of such a token;
+ *  3: a raw token for a verifier with several keys (RS256 and ES256, PEM
+ *     files with kid and a JWKS): kid lookup and the tries without kid;
+ *  4: the header of a token the harness signs ES256 (JOSE R||S) with the
+ *     key of kid "fz-ec", for that verifier;
+ *  5: a JWKS document, loaded as a verifier's key set (RS256,ES256); when
+ *     it is accepted, a token is checked with it.
+ * Accepted identities must be well formed; a token accepted by the several
+ * keys verifier must be signed by one of its keys, so in mode 4 the header
+ * must say ES256. Keys are generated at start-up into a temporary directory
+ * removed at exit.
  */
+#include <jansson.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "core/log.h"
 #include "core/slice.h"
 #include "gateway/auth.h"
 
 #define SECRET "fuzz-secret-0123456789"
 #define NOW 1700000000
 
-static auth_verifier *hs;
+static auth_verifier *hs, *multi;
+static EVP_PKEY *ec_key, *rsa_key;
+static char dir[256], ec_path[300], rsa_path[300], jwks_path[300],
+    input_path[300];
 
 static void b64url(rc_buf *out, const unsigned char *p, size_t len)
 {
@@ -41,30 +62,95 @@ static void b64url(rc_buf *out, const unsigned char *p, size_t len)
     }
 }
 
+static void write_text(const char *path, const void *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, len, f) != len)
+        abort();
+    fclose(f);
+}
+
+static void write_pem(const char *path, EVP_PKEY *k)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p;
+    if (!b || !PEM_write_bio_PUBKEY(b, k))
+        abort();
+    long n = BIO_get_mem_data(b, &p);
+    write_text(path, p, (size_t)n);
+    BIO_free(b);
+}
+
+static void cleanup(void)
+{
+    unlink(ec_path);
+    unlink(rsa_path);
+    unlink(jwks_path);
+    unlink(input_path);
+    rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    auth_config c = {"HS256", SECRET, NULL, "iss", "aud", 30};
-    char err[256];
+    char err[512];
+    rc_log_min_level = RC_LOG_ERROR; /* skipped JWKS keys are routine here */
+
+    auth_config c = {.alg = "HS256", .secret = SECRET, .issuer = "iss",
+                     .audience = "aud", .leeway_s = 30};
     hs = auth_verifier_new(&c, err, sizeof err);
     if (!hs)
         abort();
+
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/fuzz_jwt_XXXXXX",
+             tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        abort();
+    snprintf(ec_path, sizeof ec_path, "%s/fz-ec.pem", dir);
+    snprintf(rsa_path, sizeof rsa_path, "%s/fz-rsa.pem", dir);
+    snprintf(jwks_path, sizeof jwks_path, "%s/jwks.json", dir);
+    snprintf(input_path, sizeof input_path, "%s/input.json", dir);
+    atexit(cleanup);
+    ec_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    rsa_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    if (!ec_key || !rsa_key)
+        abort();
+    write_pem(ec_path, ec_key);
+    write_pem(rsa_path, rsa_key);
+    /* a JWKS key that is a point on P-256 (the generator) with a kid */
+    static const char jwks[] =
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"fz-g\","
+        "\"x\":\"axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY\","
+        "\"y\":\"T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU\"},"
+        "{\"kty\":\"oct\",\"k\":\"AA\"}]}";
+    write_text(jwks_path, jwks, sizeof jwks - 1);
+
+    char files[700];
+    snprintf(files, sizeof files, "%s, %s", rsa_path, ec_path);
+    auth_config m = {.alg = "RS256,ES256", .public_key_file = files,
+                     .jwks_file = jwks_path, .leeway_s = 30};
+    multi = auth_verifier_new(&m, err, sizeof err);
+    if (!multi || auth_verifier_key_count(multi) != 3) {
+        fprintf(stderr, "fuzz_jwt: %s\n", multi ? "key count" : err);
+        abort();
+    }
     return 0;
 }
 
-static void check(const char *tok, size_t len)
+static int check(const auth_verifier *v, const char *tok, size_t len)
 {
     auth_identity *id = NULL;
     const char *reason = NULL;
-    int code = auth_verify(hs, tok, len, NOW, &id, &reason);
+    int code = auth_verify(v, tok, len, NOW, &id, &reason);
     if (!reason)
         abort();
     if (code != AUTH_OK) {
         if (id || (code != AUTH_TOKEN_MISSING && code != AUTH_TOKEN_INVALID &&
                    code != AUTH_TOKEN_EXPIRED))
             abort();
-        return;
+        return code;
     }
     if (!id || !id->sub || !id->sub[0])
         abort();
@@ -74,18 +160,73 @@ static void check(const char *tok, size_t len)
         if (!id->programs[i] || !id->programs[i][0])
             abort();
     auth_identity_free(id);
+    return code;
+}
+
+/* Appends b64url(ES256 JOSE signature of t) after a '.'. */
+static void sign_es256(rc_buf *t)
+{
+    unsigned char der[160], jose[64];
+    size_t n = sizeof der;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c || EVP_DigestSignInit(c, NULL, EVP_sha256(), NULL, ec_key) != 1 ||
+        EVP_DigestSign(c, der, &n, (const unsigned char *)t->p, t->len) != 1)
+        abort();
+    EVP_MD_CTX_free(c);
+    const unsigned char *p = der;
+    ECDSA_SIG *s = d2i_ECDSA_SIG(NULL, &p, (long)n);
+    const BIGNUM *r, *ss;
+    if (!s)
+        abort();
+    ECDSA_SIG_get0(s, &r, &ss);
+    BN_bn2binpad(r, jose, 32);
+    BN_bn2binpad(ss, jose + 32, 32);
+    ECDSA_SIG_free(s);
+    rc_buf_append(t, ".", 1);
+    b64url(t, jose, sizeof jose);
+}
+
+static void fuzz_jwks(const uint8_t *in, size_t len)
+{
+    char err[512];
+    write_text(input_path, in, len);
+    auth_config c = {.alg = "RS256,ES256", .jwks_file = input_path};
+    auth_verifier *v = auth_verifier_new(&c, err, sizeof err);
+    if (!v)
+        return;
+    const char *d = auth_verifier_describe(v);
+    if (!d || strncmp(d, "RS256,ES256 with ", 17) != 0 ||
+        auth_verifier_key_count(v) == 0 || auth_verifier_key_count(v) > 64)
+        abort();
+    static const char tok[] =
+        "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1MSJ9."
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        "AAAAAAAAAAAAAAAAAA";
+    /* an all-zero signature never verifies */
+    if (check(v, tok, sizeof tok - 1) == AUTH_OK)
+        abort();
+    auth_verifier_destroy(auth_verifier_ref(v));
+    auth_verifier_destroy(v);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    int mode = data[0] % 3;
+    int mode = data[0] % 6;
     const unsigned char *in = data + 1;
     size_t len = size - 1;
 
     if (mode == 0) {
-        check((const char *)in, len);
+        check(hs, (const char *)in, len);
+        return 0;
+    }
+    if (mode == 3) {
+        check(multi, (const char *)in, len);
+        return 0;
+    }
+    if (mode == 5) {
+        fuzz_jwks(in, len);
         return 0;
     }
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
@@ -103,13 +244,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!t.p)
         return 0;
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)t.p,
-         t.len, mac, &maclen);
-    rc_buf_append(&t, ".", 1);
-    b64url(&t, mac, maclen);
-    check(t.p, t.len);
+    if (mode == 4) {
+        sign_es256(&t);
+        if (check(multi, t.p, t.len) == AUTH_OK) {
+            json_t *h = json_loadb((const char *)in, len, 0, NULL);
+            const char *alg = json_string_value(json_object_get(h, "alg"));
+            if (!alg || strcmp(alg, "ES256") != 0)
+                abort();
+            json_decref(h);
+        }
+    } else {
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned int maclen = 0;
+        HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)t.p,
+             t.len, mac, &maclen);
+        rc_buf_append(&t, ".", 1);
+        b64url(&t, mac, maclen);
+        check(hs, t.p, t.len);
+    }
     rc_buf_free(&t);
     return 0;
 }
