@@ -116,12 +116,16 @@ static int setup_auth(struct app *a, char *err, size_t errlen)
         .alg = cfg->jwt_alg,
         .secret = cfg->jwt_secret,
         .public_key_file = cfg->jwt_public_key,
+        .jwks_file = cfg->jwt_jwks,
         .issuer = cfg->jwt_issuer,
         .audience = cfg->jwt_audience,
         .leeway_s = cfg->jwt_leeway_s,
     };
     a->auth = auth_verifier_new(&ac, err, errlen);
-    return a->auth ? 0 : -1;
+    if (!a->auth)
+        return -1;
+    LOG_INFO("main", "tokens: %s", auth_verifier_describe(a->auth));
+    return 0;
 }
 
 int main(int argc, char **argv)
