@@ -39,6 +39,9 @@ typedef struct gateway_hooks {
  */
 gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth,
                      const gateway_hooks *hooks, char *errstr, size_t errlen);
+/* Closes whatever is still open and frees everything, queued events
+ * included. Call it once gateway_run() has returned (or if it never ran),
+ * and after the threads that publish have stopped. NULL is ignored. */
 void gateway_destroy(gateway *gw);
 
 /* The bound port (useful with --listen 127.0.0.1:0). */
