@@ -573,13 +573,13 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     }
     if (!(env = json_loadb(msg, (size_t)(nl - msg), JSON_REJECT_DUPLICATES, &je)) ||
         !json_is_object(env)) {
-        snprintf(err, errlen, "envelope: %s", env ? "not an object" : je.text);
+        snprintf(err, errlen, "envelope: %.120s", env ? "not an object" : je.text);
         goto fail;
     }
     const char *payload = nl + 1;
     size_t plen = len - (size_t)(payload - msg);
     if (!(pl = json_loadb(payload, plen, 0, &je)) || !json_is_object(pl)) {
-        snprintf(err, errlen, "payload: %s", pl ? "not an object" : je.text);
+        snprintf(err, errlen, "payload: %.120s", pl ? "not an object" : je.text);
         goto fail;
     }
     json_t *off = get_str(env, "offset", 1), *id = get_str(env, "id", 0),

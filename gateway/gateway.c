@@ -1011,9 +1011,9 @@ static int parse_listen(gateway *gw, const char *listen, char *iface, size_t cap
         /* every address, IPv6 and (dual-stack) IPv4 */
     } else if (inet_pton(AF_INET, host, addr) == 1) {
         *ipv4_only = 1;
-        snprintf(iface, cap, "%s", host);
+        snprintf(iface, cap, "%.63s", host); /* an IP literal: short */
     } else if (inet_pton(AF_INET6, host, addr) == 1) {
-        snprintf(iface, cap, "%s", host);
+        snprintf(iface, cap, "%.63s", host); /* an IP literal: short */
     } else {
         struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
         if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
