@@ -48,6 +48,19 @@ static void on_history_event(void *ud, rc_event *ev)
         LOG_ERROR("main", "out of memory publishing event %s", ev->id);
 }
 
+/* The bus may have lost events: make every client reconnect and catch up. */
+static void on_history_gap(void *ud)
+{
+    struct app *a = ud;
+    gateway_resync(a->gw);
+}
+
+static int load_membership(void *ud, const char *user, const char *program)
+{
+    struct app *a = ud;
+    return gateway_add_membership(a->gw, user, program);
+}
+
 static int consumer_sink(void *ud, rc_event *ev)
 {
     struct app *a = ud;
@@ -177,6 +190,12 @@ int main(int argc, char **argv)
     gateway_hooks hooks = {.ud = &a, .health = health, .ready = ready};
     if (!(a.gw = gateway_new(&a.cfg, a.auth, &hooks, err, sizeof err)))
         goto fail;
+    if (rc_history_memberships(a.history, load_membership, &a) < 0) {
+        snprintf(err, sizeof err, "cannot load memberships: the history store "
+                                  "(%s) is unreachable", rc_history_backend(a.history));
+        goto fail;
+    }
+    rc_history_on_gap(a.history, on_history_gap, &a);
     rc_history_subscribe(a.history, on_history_event, &a);
 
     if (!(a.consumer = rc_consumer_new(&a.cfg, a.brokers, a.cat, consumer_sink, &a,

@@ -874,6 +874,24 @@ static void begin_shutdown(gateway *gw)
                          (lws_usec_t)GW_STOP_GRACE_MS * LWS_US_PER_MS);
 }
 
+/*
+ * The bus lost messages (history reconnected to Redis): live sockets may have
+ * missed events. Each gets an Engine.IO CLOSE, so socket.io-client
+ * reconnects and catches up from history, like after a node restart.
+ */
+static void resync_sessions(gateway *gw)
+{
+    size_t n = 0;
+    for (session *s = gw->all; s; s = s->next) {
+        if (s->state != SESSION_OPEN)
+            continue;
+        n++;
+        session_send(s, gw->f_close);
+        session_close(s, "bus gap: reconnect to catch up", LWS_CLOSE_STATUS_GOINGAWAY, 1);
+    }
+    LOG_WARN(FAC, "bus gap: %zu sessions asked to reconnect and catch up", n);
+}
+
 /* ---- the protocol callback ---- */
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -886,6 +904,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (!gw || gw->destroying)
             return 0;
+        /* A gap is handled before what was published after it. */
+        if (!gw->stopping && atomic_exchange(&gw->resync_requested, 0))
+            resync_sessions(gw);
         drain_published(gw);
         if (!gw->stopping && atomic_load(&gw->stop_requested))
             begin_shutdown(gw);
@@ -1043,6 +1064,7 @@ gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth, const gate
         gw->hooks = *hooks;
     pthread_mutex_init(&gw->pub_mu, NULL);
     atomic_init(&gw->stop_requested, 0);
+    atomic_init(&gw->resync_requested, 0);
     hmap_init(&gw->sessions, HMAP_STR);
     gw_wheel_init(gw);
 
@@ -1137,6 +1159,17 @@ int gateway_run(gateway *gw)
             break;
     }
     return 0;
+}
+
+int gateway_add_membership(gateway *gw, const char *user, const char *program)
+{
+    return membership_add(gw->members, user, program) < 0 ? -1 : 0;
+}
+
+void gateway_resync(gateway *gw)
+{
+    atomic_store(&gw->resync_requested, 1);
+    lws_cancel_service(gw->ctx);
 }
 
 void gateway_stop(gateway *gw)

@@ -53,6 +53,21 @@ int gateway_run(gateway *gw);
 /* Thread-safe: closes clients with a reconnect hint and ends gateway_run. */
 void gateway_stop(gateway *gw);
 
+/*
+ * Records that user is a member of program (memberships already in the
+ * history store when the node starts). Only before gateway_run(). Returns 0
+ * or -1 when out of memory.
+ */
+int gateway_add_membership(gateway *gw, const char *user, const char *program);
+
+/*
+ * Thread-safe: every live client is sent an Engine.IO CLOSE (a reconnect
+ * hint) so that it reconnects and catches up from history. For when the bus
+ * may have lost events (history reconnected to Redis); events published
+ * after this call are delivered after the closes.
+ */
+void gateway_resync(gateway *gw);
+
 /* Thread-safe: takes a new reference to ev; events are delivered in the
  * order they are published. Returns 0 or -1 when out of memory. */
 int gateway_publish(gateway *gw, rc_event *ev);

@@ -133,6 +133,7 @@ struct gateway {
     size_t pub_len, pub_cap;
 
     atomic_int stop_requested;    /* set by gateway_stop() */
+    atomic_int resync_requested;  /* set by gateway_resync() */
     int stopping;                 /* loop side: shutdown under way */
     int done;                     /* loop side: leave gateway_run() */
     int destroying;               /* gateway_destroy() in progress */
