@@ -75,9 +75,9 @@ export function token(sub, claims = {}, { secret = SECRET, ...opts } = {}) {
 }
 
 // Runs build/roomcast-produce with JSON lines on stdin.
-export async function produce(bootstrap, topic, record, records, framing = "bare") {
+export async function produce(bootstrap, topic, record, records, framing = "bare", extraArgs = []) {
   const bin = path.join(BUILD_DIR, "roomcast-produce");
-  const proc = spawn(bin, ["--brokers", bootstrap, "--topic", topic, "--record", record, "--framing", framing],
+  const proc = spawn(bin, ["--brokers", bootstrap, "--topic", topic, "--record", record, "--framing", framing, ...extraArgs],
     { stdio: ["pipe", "pipe", "pipe"] });
   let err = "";
   proc.stderr.on("data", (d) => (err += d));
