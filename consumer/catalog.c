@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/errstr.h"
 #include "../core/log.h"
 #include "../core/slice.h"
 
@@ -143,18 +144,6 @@ static int lfail(struct loader *ld, const char *fmt, ...)
         else
             snprintf(ld->errstr, ld->errlen, "%s/%s: %s", ld->dir,
                      CATALOG_FILE, msg);
-    }
-    return -1;
-}
-
-__attribute__((format(printf, 3, 4)))
-static int merr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
     }
     return -1;
 }
@@ -1023,7 +1012,7 @@ static int topics_unique(struct loader *ld, rc_catalog *cat, int overridden)
             if (!overridden)
                 return lfail(ld, "records %s and %s share topic %s",
                              ra->full_name, rb->full_name, ra->topic);
-            return merr(ld->errstr, ld->errlen, "topic overrides: records %s "
+            return rc_errf(ld->errstr, ld->errlen, "topic overrides: records %s "
                         "and %s would share topic %s", ra->full_name,
                         rb->full_name, ra->topic);
         }
@@ -1058,7 +1047,7 @@ static int apply_overrides(rc_catalog *cat, const char *spec, char *errstr,
 {
     int *seen = calloc(cat->nrecs + 1, sizeof *seen);
     if (!seen)
-        return merr(errstr, errlen, "out of memory");
+        return rc_errf(errstr, errlen, "out of memory");
     const char *s = spec;
     int rc = -1;
     while (*s) {
@@ -1074,7 +1063,7 @@ static int apply_overrides(rc_catalog *cat, const char *spec, char *errstr,
             continue;
         const char *eq = memchr(a, '=', (size_t)(z - a));
         if (!eq) {
-            merr(errstr, errlen, "topic override \"%.*s\": expected Record=topic",
+            rc_errf(errstr, errlen, "topic override \"%.*s\": expected Record=topic",
                  (int)(z - a), a);
             goto out;
         }
@@ -1087,26 +1076,26 @@ static int apply_overrides(rc_catalog *cat, const char *spec, char *errstr,
         struct record_spec *r =
             find_record(cat, na, (size_t)(nz - na), &ambiguous);
         if (!r) {
-            merr(errstr, errlen, "topic override \"%.*s\": %s record \"%.*s\"",
+            rc_errf(errstr, errlen, "topic override \"%.*s\": %s record \"%.*s\"",
                  (int)(z - a), a, ambiguous ? "ambiguous" : "unknown",
                  (int)(nz - na), na);
             goto out;
         }
         if (!valid_topic(ta, (size_t)(tz - ta))) {
-            merr(errstr, errlen, "topic override \"%.*s\": \"%.*s\" is not a "
+            rc_errf(errstr, errlen, "topic override \"%.*s\": \"%.*s\" is not a "
                  "valid Kafka topic name", (int)(z - a), a, (int)(tz - ta), ta);
             goto out;
         }
         size_t idx = (size_t)(r - cat->recs);
         if (seen[idx]) {
-            merr(errstr, errlen, "topic override: record %s given twice",
+            rc_errf(errstr, errlen, "topic override: record %s given twice",
                  r->full_name);
             goto out;
         }
         seen[idx] = 1;
         char *t = strndup(ta, (size_t)(tz - ta));
         if (!t) {
-            merr(errstr, errlen, "out of memory");
+            rc_errf(errstr, errlen, "out of memory");
             goto out;
         }
         free(r->topic);
@@ -1313,10 +1302,10 @@ static int path_get(const struct path *p, const avro_value_t *rec,
         avro_value_t child;
         if (avro_value_get_type(&cur) != AVRO_RECORD ||
             avro_value_get_by_index(&cur, (size_t)p->idx[i], &child, NULL) != 0)
-            return merr(err, errlen, "%s: value does not match the schema",
+            return rc_errf(err, errlen, "%s: value does not match the schema",
                         p->text);
         if (unwrap_value(&child, is_null) < 0)
-            return merr(err, errlen, "%s: bad union value", p->text);
+            return rc_errf(err, errlen, "%s: bad union value", p->text);
         if (*is_null)
             return 0;
         cur = child;
@@ -1329,9 +1318,9 @@ static int put_text(rc_buf *b, const char *s, size_t n, const char *what,
                     char *err, size_t errlen)
 {
     if (!valid_utf8((const unsigned char *)s, n))
-        return merr(err, errlen, "%s: string is not valid UTF-8", what);
+        return rc_errf(err, errlen, "%s: string is not valid UTF-8", what);
     if (rc_buf_json_string(b, s, n) < 0)
-        return merr(err, errlen, "out of memory");
+        return rc_errf(err, errlen, "out of memory");
     return 0;
 }
 
@@ -1355,9 +1344,9 @@ static int put_value(rc_buf *b, avro_value_t *v, const char *what, char *err,
 {
     int is_null = 0;
     if (unwrap_value(v, &is_null) < 0)
-        return merr(err, errlen, "%s: bad union value", what);
+        return rc_errf(err, errlen, "%s: bad union value", what);
     if (is_null)
-        return rc_buf_append(b, "null", 4) < 0 ? merr(err, errlen, "out of memory")
+        return rc_buf_append(b, "null", 4) < 0 ? rc_errf(err, errlen, "out of memory")
                                                : 0;
     int rc = -1;
     switch (avro_value_get_type(v)) {
@@ -1415,35 +1404,35 @@ static int put_value(rc_buf *b, avro_value_t *v, const char *what, char *err,
         if (avro_value_get_size(v, &n) != 0)
             break;
         if (rc_buf_append(b, t == AVRO_ARRAY ? "[" : "{", 1) < 0)
-            return merr(err, errlen, "out of memory");
+            return rc_errf(err, errlen, "out of memory");
         for (size_t i = 0; i < n; i++) {
             avro_value_t el;
             const char *name = NULL;
             if (avro_value_get_by_index(v, i, &el, &name) != 0)
-                return merr(err, errlen, "%s: unreadable element", what);
+                return rc_errf(err, errlen, "%s: unreadable element", what);
             if (i && rc_buf_append(b, ",", 1) < 0)
-                return merr(err, errlen, "out of memory");
+                return rc_errf(err, errlen, "out of memory");
             if (t != AVRO_ARRAY) {
                 if (!name)
-                    return merr(err, errlen, "%s: unnamed member", what);
+                    return rc_errf(err, errlen, "%s: unnamed member", what);
                 if (put_text(b, name, strlen(name), what, err, errlen) < 0)
                     return -1;
                 if (rc_buf_append(b, ":", 1) < 0)
-                    return merr(err, errlen, "out of memory");
+                    return rc_errf(err, errlen, "out of memory");
             }
             if (put_value(b, &el, what, err, errlen) < 0)
                 return -1;
         }
         if (rc_buf_append(b, t == AVRO_ARRAY ? "]" : "}", 1) < 0)
-            return merr(err, errlen, "out of memory");
+            return rc_errf(err, errlen, "out of memory");
         return 0;
     }
     default:
-        return merr(err, errlen, "%s: Avro type %d has no JSON form", what,
+        return rc_errf(err, errlen, "%s: Avro type %d has no JSON form", what,
                     (int)avro_value_get_type(v));
     }
     if (rc < 0)
-        return merr(err, errlen, "%s: cannot read value", what);
+        return rc_errf(err, errlen, "%s: cannot read value", what);
     return 0;
 }
 
@@ -1457,21 +1446,21 @@ static int put_node(rc_buf *b, const struct node *n, const avro_value_t *rec,
             return -1;
         if (is_null)
             return rc_buf_append(b, "null", 4) < 0
-                       ? merr(err, errlen, "out of memory")
+                       ? rc_errf(err, errlen, "out of memory")
                        : 0;
         return put_value(b, &v, n->path.text, err, errlen);
     }
     if (rc_buf_append(b, "{", 1) < 0)
-        return merr(err, errlen, "out of memory");
+        return rc_errf(err, errlen, "out of memory");
     for (size_t i = 0; i < n->nmembers; i++) {
         if ((i && rc_buf_append(b, ",", 1) < 0) ||
             rc_buf_append(b, n->members[i].key_lit, n->members[i].key_lit_len) < 0)
-            return merr(err, errlen, "out of memory");
+            return rc_errf(err, errlen, "out of memory");
         if (put_node(b, &n->members[i], rec, err, errlen) < 0)
             return -1;
     }
     if (rc_buf_append(b, "}", 1) < 0)
-        return merr(err, errlen, "out of memory");
+        return rc_errf(err, errlen, "out of memory");
     return 0;
 }
 
@@ -1492,10 +1481,10 @@ static int scalar_text(const struct path *p, const avro_value_t *rec,
         if (get_text(&v, &s, &n) < 0)
             break;
         if (memchr(s, '\0', n) || !valid_utf8((const unsigned char *)s, n))
-            return merr(err, errlen, "%s: not a valid identifier string",
+            return rc_errf(err, errlen, "%s: not a valid identifier string",
                         p->text);
         *is_null = n == 0;
-        return rc_buf_append(out, s, n) < 0 ? merr(err, errlen, "out of memory")
+        return rc_buf_append(out, s, n) < 0 ? rc_errf(err, errlen, "out of memory")
                                             : 0;
     }
     case AVRO_INT32: {
@@ -1503,7 +1492,7 @@ static int scalar_text(const struct path *p, const avro_value_t *rec,
         if (avro_value_get_int(&v, &x) != 0)
             break;
         return rc_buf_printf(out, "%" PRId32, x) < 0
-                   ? merr(err, errlen, "out of memory")
+                   ? rc_errf(err, errlen, "out of memory")
                    : 0;
     }
     case AVRO_INT64: {
@@ -1511,7 +1500,7 @@ static int scalar_text(const struct path *p, const avro_value_t *rec,
         if (avro_value_get_long(&v, &x) != 0)
             break;
         return rc_buf_printf(out, "%" PRId64, x) < 0
-                   ? merr(err, errlen, "out of memory")
+                   ? rc_errf(err, errlen, "out of memory")
                    : 0;
     }
     case AVRO_ENUM: {
@@ -1520,13 +1509,13 @@ static int scalar_text(const struct path *p, const avro_value_t *rec,
         if (avro_value_get_enum(&v, &x) != 0 ||
             !(sym = avro_schema_enum_get(avro_value_get_schema(&v), x)))
             break;
-        return rc_buf_puts(out, sym) < 0 ? merr(err, errlen, "out of memory")
+        return rc_buf_puts(out, sym) < 0 ? rc_errf(err, errlen, "out of memory")
                                          : 0;
     }
     default:
         break;
     }
-    return merr(err, errlen, "%s: value does not match the schema", p->text);
+    return rc_errf(err, errlen, "%s: value does not match the schema", p->text);
 }
 
 /* ms since the epoch -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (proleptic Gregorian). */
@@ -1585,12 +1574,12 @@ static const struct event_spec *event_for(const struct record_spec *r,
         return NULL;
     if (is_null || avro_value_get_type(&v) != AVRO_ENUM ||
         avro_value_get_enum(&v, &num) != 0) {
-        merr(err, errlen, "%s: value does not match the schema", r->action.text);
+        rc_errf(err, errlen, "%s: value does not match the schema", r->action.text);
         return NULL;
     }
     const char *sym = avro_schema_enum_get(avro_value_get_schema(&v), num);
     if (!sym) {
-        merr(err, errlen, "%s: enum value %d out of range", r->action.text, num);
+        rc_errf(err, errlen, "%s: enum value %d out of range", r->action.text, num);
         return NULL;
     }
     /* Fast path: the value's enum numbers its symbols like ours. */
@@ -1602,7 +1591,7 @@ static const struct event_spec *event_for(const struct record_spec *r,
     for (size_t i = 0; i < r->nevents; i++)
         if (strcmp(r->events[i].symbol, sym) == 0)
             return &r->events[i];
-    merr(err, errlen, "%s: unknown action %s", r->action.text, sym);
+    rc_errf(err, errlen, "%s: unknown action %s", r->action.text, sym);
     return NULL;
 }
 
@@ -1622,7 +1611,7 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
 
     *out = NULL;
     if (!(r = record_by_name(cat, record))) {
-        merr(err, errlen, "record %s is not in the catalog", record);
+        rc_errf(err, errlen, "record %s is not in the catalog", record);
         goto fail;
     }
     /* The value must be of our reader schema: same record, same fields. */
@@ -1630,7 +1619,7 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
     if (avro_value_get_type(value) != AVRO_RECORD || !vs ||
         strcmp(avro_schema_name(vs), r->short_name) != 0 ||
         avro_value_get_size(value, &n) != 0 || n != r->nfields) {
-        merr(err, errlen, "value is not a %s of the catalog's schema",
+        rc_errf(err, errlen, "value is not a %s of the catalog's schema",
              r->short_name);
         goto fail;
     }
@@ -1642,12 +1631,12 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
         goto fail;
     if (is_null || avro_value_get_type(&v) != AVRO_STRING ||
         get_text(&v, &s, &n) < 0) {
-        merr(err, errlen, "%s: missing event id", r->event_id.text);
+        rc_errf(err, errlen, "%s: missing event id", r->event_id.text);
         goto fail;
     }
     if (n == 0 || n > EVENT_ID_MAX || memchr(s, '\0', n) ||
         !valid_utf8((const unsigned char *)s, n)) {
-        merr(err, errlen, "%s: event id must be 1..%d bytes of UTF-8 text",
+        rc_errf(err, errlen, "%s: event id must be 1..%d bytes of UTF-8 text",
              r->event_id.text, EVENT_ID_MAX);
         goto fail;
     }
@@ -1660,12 +1649,12 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
     if (path_get(&r->timestamp, value, &v, &is_null, err, errlen) < 0)
         goto fail;
     if (is_null || avro_value_get_long(&v, &ms) != 0) {
-        merr(err, errlen, "%s: value does not match the schema",
+        rc_errf(err, errlen, "%s: value does not match the schema",
              r->timestamp.text);
         goto fail;
     }
     if (format_timestamp(ms, ts) < 0) {
-        merr(err, errlen, "%s: %" PRId64 " is outside years 0000..9999",
+        rc_errf(err, errlen, "%s: %" PRId64 " is outside years 0000..9999",
              r->timestamp.text, ms);
         goto fail;
     }
@@ -1719,7 +1708,7 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
             goto oom;
     }
     if (ev->nrooms == 0) {
-        merr(err, errlen, "%s: every room template has a null field", e->name);
+        rc_errf(err, errlen, "%s: every room template has a null field", e->name);
         goto fail;
     }
 
@@ -1733,7 +1722,7 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
             if (scalar_text(ps[i], value, &room, &is_null, err, errlen) < 0)
                 goto fail;
             if (is_null) {
-                merr(err, errlen, "%s: %s is null or empty", e->name,
+                rc_errf(err, errlen, "%s: %s is null or empty", e->name,
                      ps[i]->text);
                 goto fail;
             }
@@ -1749,7 +1738,7 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
     *out = ev;
     return 0;
 oom:
-    merr(err, errlen, "out of memory");
+    rc_errf(err, errlen, "out of memory");
 fail:
     rc_buf_free(&b);
     rc_buf_free(&room);

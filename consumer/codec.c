@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../core/errstr.h"
 #include "pcf.h"
 
 #define RC_CODEC_MAX_SCHEMA_BYTES (1024 * 1024)
@@ -143,20 +144,6 @@ struct rc_codec {
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
-
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static avro_schema_t deref(avro_schema_t s)
 {
@@ -479,7 +466,7 @@ static int set_json_record(struct jctx *j, rc_buf *scratch, avro_value_t *dst,
         if (!fv) {
             fv = field_default(j->e, s, fname);
             if (!fv) {
-                int rc = j->err ? errf(j->err, j->errlen,
+                int rc = j->err ? rc_errf(j->err, j->errlen,
                                        "missing required field '%s'", j->path)
                                 : -1;
                 jpop(j, old);
@@ -501,7 +488,7 @@ static int set_json_record(struct jctx *j, rc_buf *scratch, avro_value_t *dst,
     json_object_foreach((json_t *)v, key, val) {
         if (avro_schema_record_field_get_index(s, key) < 0) {
             size_t old = jpush(j, "%s%s", j->pathlen ? "." : "", key);
-            int rc = j->err ? errf(j->err, j->errlen,
+            int rc = j->err ? rc_errf(j->err, j->errlen,
                                    "unknown field '%s' (not in record %s)",
                                    j->path, avro_schema_name(s))
                             : -1;
@@ -680,7 +667,7 @@ static struct plan *plan_new(struct compile *cc, enum op op, avro_schema_t w,
     pr->nodes[pr->nnodes++] = p;
     return p;
 oom:
-    errf(cc->err, cc->errlen, "out of memory");
+    rc_errf(cc->err, cc->errlen, "out of memory");
     return NULL;
 }
 
@@ -722,7 +709,7 @@ static struct plan *compile_record(struct compile *cc, avro_schema_t w,
         if (q->op == OP_RECORD && q->w == w && q->r == r) {
             if (!q->failed)
                 return q; /* complete, or in progress: a recursive type */
-            errf(cc->err, cc->errlen, "record %s cannot be read",
+            rc_errf(cc->err, cc->errlen, "record %s cannot be read",
                  avro_schema_name(w));
             return NULL;
         }
@@ -734,7 +721,7 @@ static struct plan *compile_record(struct compile *cc, avro_schema_t w,
     p->fields = calloc(nw ? nw : 1, sizeof *p->fields);
     p->defaults = calloc(nr ? nr : 1, sizeof *p->defaults);
     if (!p->fields || !p->defaults) {
-        errf(cc->err, cc->errlen, "out of memory");
+        rc_errf(cc->err, cc->errlen, "out of memory");
         p->failed = 1;
         return NULL;
     }
@@ -767,7 +754,7 @@ static struct plan *compile_record(struct compile *cc, avro_schema_t w,
             continue;
         const json_t *dv = field_default(cc->reader, r, name);
         if (!dv) {
-            errf(cc->err, cc->errlen,
+            rc_errf(cc->err, cc->errlen,
                  "field '%s': not in the writer and no default in the reader",
                  name);
             p->failed = 1;
@@ -786,11 +773,11 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
     w = deref(w);
     r = deref(r);
     if (!w || !r) {
-        errf(cc->err, cc->errlen, "unresolved schema reference");
+        rc_errf(cc->err, cc->errlen, "unresolved schema reference");
         return NULL;
     }
     if (depth > RC_CODEC_MAX_DEPTH) {
-        errf(cc->err, cc->errlen, "schema nested deeper than %d levels",
+        rc_errf(cc->err, cc->errlen, "schema nested deeper than %d levels",
              RC_CODEC_MAX_DEPTH);
         return NULL;
     }
@@ -805,7 +792,7 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
         p->branches = calloc(n ? n : 1, sizeof *p->branches);
         p->branch_err = calloc(n ? n : 1, sizeof *p->branch_err);
         if (!p->branches || !p->branch_err) {
-            errf(cc->err, cc->errlen, "out of memory");
+            rc_errf(cc->err, cc->errlen, "out of memory");
             return NULL;
         }
         p->nbranches = n;
@@ -816,14 +803,14 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
             if (p->branches[i])
                 ok++;
             else if (!(p->branch_err[i] = strdup(cc->err ? cc->err : "?"))) {
-                errf(cc->err, cc->errlen, "out of memory");
+                rc_errf(cc->err, cc->errlen, "out of memory");
                 return NULL;
             }
         }
         if (!ok) {
             schema_desc(w, wd, sizeof wd);
             schema_desc(r, rd, sizeof rd);
-            errf(cc->err, cc->errlen, "no branch of %s can be read as %s", wd,
+            rc_errf(cc->err, cc->errlen, "no branch of %s can be read as %s", wd,
                  rd);
             return NULL;
         }
@@ -856,7 +843,7 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
         }
         schema_desc(w, wd, sizeof wd);
         schema_desc(r, rd, sizeof rd);
-        errf(cc->err, cc->errlen, "writer %s matches no branch of %s", wd, rd);
+        rc_errf(cc->err, cc->errlen, "writer %s matches no branch of %s", wd, rd);
         return NULL;
     }
 
@@ -864,7 +851,7 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
         if (wt != rt || !same_name(w, r)) {
             schema_desc(w, wd, sizeof wd);
             schema_desc(r, rd, sizeof rd);
-            errf(cc->err, cc->errlen, "writer %s cannot be read as %s", wd, rd);
+            rc_errf(cc->err, cc->errlen, "writer %s cannot be read as %s", wd, rd);
             return NULL;
         }
     }
@@ -880,7 +867,7 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
         int nw = avro_schema_enum_number_of_symbols(w);
         p->enum_map = calloc(nw > 0 ? (size_t)nw : 1, sizeof *p->enum_map);
         if (!p->enum_map) {
-            errf(cc->err, cc->errlen, "out of memory");
+            rc_errf(cc->err, cc->errlen, "out of memory");
             return NULL;
         }
         p->nsymbols = nw;
@@ -902,7 +889,7 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
     }
     case AVRO_FIXED:
         if (avro_schema_fixed_size(w) != avro_schema_fixed_size(r)) {
-            errf(cc->err, cc->errlen, "fixed %s: size %" PRId64
+            rc_errf(cc->err, cc->errlen, "fixed %s: size %" PRId64
                  " cannot be read as size %" PRId64, avro_schema_name(w),
                  avro_schema_fixed_size(w), avro_schema_fixed_size(r));
             return NULL;
@@ -944,7 +931,7 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
     }
     schema_desc(w, wd, sizeof wd);
     schema_desc(r, rd, sizeof rd);
-    errf(cc->err, cc->errlen, "writer %s cannot be read as %s", wd, rd);
+    rc_errf(cc->err, cc->errlen, "writer %s cannot be read as %s", wd, rd);
     return NULL;
 }
 
@@ -961,7 +948,7 @@ static struct pair *get_pair(struct entry *w, struct entry *r)
     schema_fullname(w->schema, wn, sizeof wn);
     schema_fullname(r->schema, rn, sizeof rn);
     if (strcmp(wn, rn) != 0)
-        errf(err, sizeof err, "it is %s", wn);
+        rc_errf(err, sizeof err, "it is %s", wn);
     else
         root = compile(&cc, w->schema, r->schema, 0);
     if (root) {
@@ -1405,38 +1392,38 @@ static struct entry *entry_new(const char *label, const char *text,
     json_error_t jerr;
     struct entry *e = calloc(1, sizeof *e);
     if (!e || !(e->label = strdup(label))) {
-        errf(err, errlen, "out of memory");
+        rc_errf(err, errlen, "out of memory");
         goto fail;
     }
     e->reader = -1;
     e->json = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
     if (!e->json) {
-        errf(err, errlen, "%s: invalid JSON at line %d: %s", label, jerr.line,
+        rc_errf(err, errlen, "%s: invalid JSON at line %d: %s", label, jerr.line,
              jerr.text);
         goto fail;
     }
     if (pcf_fingerprint_json(e->json, &e->fingerprint, why, sizeof why) < 0) {
-        errf(err, errlen, "%s: %s", label, why);
+        rc_errf(err, errlen, "%s: %s", label, why);
         goto fail;
     }
     int rc = pcf_named_types(e->json, collect_named, e, why, sizeof why);
     if (rc != 0) {
-        errf(err, errlen, "%s: %s", label, rc > 0 ? "out of memory" : why);
+        rc_errf(err, errlen, "%s: %s", label, rc > 0 ? "out of memory" : why);
         goto fail;
     }
     if (avro_schema_from_json_length(text, len, &e->schema) != 0) {
         e->schema = NULL;
-        errf(err, errlen, "%s: %s", label, avro_strerror());
+        rc_errf(err, errlen, "%s: %s", label, avro_strerror());
         goto fail;
     }
     if (avro_typeof(e->schema) != AVRO_RECORD) {
-        errf(err, errlen, "%s: top-level schema must be a record", label);
+        rc_errf(err, errlen, "%s: top-level schema must be a record", label);
         goto fail;
     }
     char full[512];
     schema_fullname(e->schema, full, sizeof full);
     if (!(e->fullname = strdup(full))) {
-        errf(err, errlen, "out of memory");
+        rc_errf(err, errlen, "out of memory");
         goto fail;
     }
     return e;
@@ -1451,18 +1438,18 @@ static int read_whole_file(const char *path, char **out, size_t *outlen,
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
     if (!f)
-        return errf(err, errlen, "%s: %s", path, strerror(errno));
+        return rc_errf(err, errlen, "%s: %s", path, strerror(errno));
     buf = malloc(RC_CODEC_MAX_SCHEMA_BYTES + 1);
     if (!buf) {
         fclose(f);
-        return errf(err, errlen, "out of memory");
+        return rc_errf(err, errlen, "out of memory");
     }
     size_t n = fread(buf, 1, RC_CODEC_MAX_SCHEMA_BYTES + 1, f);
     int bad = ferror(f);
     fclose(f);
     if (bad || n > RC_CODEC_MAX_SCHEMA_BYTES) {
         free(buf);
-        return errf(err, errlen, "%s: %s", path,
+        return rc_errf(err, errlen, "%s: %s", path,
                     bad ? "read error" : "file too large");
     }
     buf[n] = '\0';
@@ -1501,7 +1488,7 @@ static int load_dir(rc_codec *c, const char *dir, const char *sub,
     if (!dh) {
         if (optional && errno == ENOENT)
             return 0;
-        return errf(err, errlen, "%s: %s", path, strerror(errno));
+        return rc_errf(err, errlen, "%s: %s", path, strerror(errno));
     }
     char **names = NULL;
     size_t n = 0;
@@ -1515,7 +1502,7 @@ static int load_dir(rc_codec *c, const char *dir, const char *sub,
         char **v = realloc(names, (n + 1) * sizeof *names);
         if (!v || !(v[n] = strdup(de->d_name))) {
             names = v ? v : names;
-            errf(err, errlen, "out of memory");
+            rc_errf(err, errlen, "out of memory");
             goto done;
         }
         names = v;
@@ -1536,7 +1523,7 @@ static int load_dir(rc_codec *c, const char *dir, const char *sub,
             goto done;
         if (!(e->file = strdup(rel)) || add_entry(c, e) < 0) {
             entry_free(e, 0);
-            errf(err, errlen, "out of memory");
+            rc_errf(err, errlen, "out of memory");
             goto done;
         }
     }
@@ -1584,12 +1571,12 @@ static int load_registry(rc_codec *c, const char *dir, char *err,
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
     if (!root)
-        return errf(err, errlen, "%s: line %d: %s", path, jerr.line,
+        return rc_errf(err, errlen, "%s: line %d: %s", path, jerr.line,
                     jerr.text);
     int rc = -1;
     json_t *list = json_object_get(root, "schemas");
     if (!json_is_array(list)) {
-        errf(err, errlen, "%s: \"schemas\" must be an array", path);
+        rc_errf(err, errlen, "%s: \"schemas\" must be an array", path);
         goto done;
     }
     for (size_t i = 0; i < json_array_size(list); i++) {
@@ -1598,23 +1585,23 @@ static int load_registry(rc_codec *c, const char *dir, char *err,
         const char *file = json_string_value(json_object_get(item, "file"));
         if (!json_is_integer(jid) || json_integer_value(jid) < 0 ||
             json_integer_value(jid) > INT32_MAX || !file) {
-            errf(err, errlen, "%s: entry %zu needs an \"id\" (0..2147483647) "
+            rc_errf(err, errlen, "%s: entry %zu needs an \"id\" (0..2147483647) "
                  "and a \"file\"", path, i);
             goto done;
         }
         int32_t id = (int32_t)json_integer_value(jid);
         struct entry *e = find_file(c, file);
         if (!e) {
-            errf(err, errlen, "%s: id %" PRId32 ": no schema file %s", path,
+            rc_errf(err, errlen, "%s: id %" PRId32 ": no schema file %s", path,
                  id, file);
             goto done;
         }
         if (find_id(c, id)) {
-            errf(err, errlen, "%s: id %" PRId32 " used twice", path, id);
+            rc_errf(err, errlen, "%s: id %" PRId32 " used twice", path, id);
             goto done;
         }
         if (e->has_id) {
-            errf(err, errlen, "%s: %s has two ids", path, file);
+            rc_errf(err, errlen, "%s: %s has two ids", path, file);
             goto done;
         }
         e->id = id;
@@ -1630,30 +1617,30 @@ rc_codec *rc_codec_new(const char *schemas_dir, char *errstr, size_t errlen)
 {
     rc_codec *c = calloc(1, sizeof *c);
     if (!c) {
-        errf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         return NULL;
     }
     if (!schemas_dir || !*schemas_dir) {
-        errf(errstr, errlen, "no schemas directory");
+        rc_errf(errstr, errlen, "no schemas directory");
         goto fail;
     }
     if (load_dir(c, schemas_dir, "", 0, errstr, errlen) < 0)
         goto fail;
     size_t ncurrent = c->nentries;
     if (ncurrent == 0) {
-        errf(errstr, errlen, "%s: no *.avsc schema", schemas_dir);
+        rc_errf(errstr, errlen, "%s: no *.avsc schema", schemas_dir);
         goto fail;
     }
     c->readers = calloc(ncurrent, sizeof *c->readers);
     if (!c->readers) {
-        errf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
     for (size_t i = 0; i < ncurrent; i++) {
         struct entry *e = c->entries[i];
         for (size_t k = 0; k < c->nreaders; k++)
             if (strcmp(c->readers[k]->fullname, e->fullname) == 0) {
-                errf(errstr, errlen, "%s and %s both define %s",
+                rc_errf(errstr, errlen, "%s and %s both define %s",
                      c->readers[k]->file, e->file, e->fullname);
                 goto fail;
             }
@@ -1667,7 +1654,7 @@ rc_codec *rc_codec_new(const char *schemas_dir, char *errstr, size_t errlen)
         struct entry *e = c->entries[i];
         e->pairs = calloc(c->nreaders, sizeof *e->pairs);
         if (!e->pairs) {
-            errf(errstr, errlen, "out of memory");
+            rc_errf(errstr, errlen, "out of memory");
             goto fail;
         }
     }
@@ -1679,14 +1666,14 @@ rc_codec *rc_codec_new(const char *schemas_dir, char *errstr, size_t errlen)
             if (e->dec_iface)
                 avro_value_iface_decref(e->dec_iface);
             e->dec_iface = NULL;
-            errf(errstr, errlen, "%s: %s", e->file, avro_strerror());
+            rc_errf(errstr, errlen, "%s: %s", e->file, avro_strerror());
             goto fail;
         }
     }
     static const char dummy[1];
     c->writer = avro_writer_memory(dummy, 0);
     if (!c->writer) {
-        errf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
     return c;
@@ -1714,7 +1701,7 @@ int rc_codec_register(rc_codec *c, int32_t id, const char *json, size_t len,
                       char *err, size_t errlen)
 {
     if (id < 0)
-        return errf(err, errlen, "invalid schema id %" PRId32, id);
+        return rc_errf(err, errlen, "invalid schema id %" PRId32, id);
     char label[64];
     snprintf(label, sizeof label, "registry id %" PRId32, id);
     struct entry *e = entry_new(label, json, len, err, errlen);
@@ -1726,7 +1713,7 @@ int rc_codec_register(rc_codec *c, int32_t id, const char *json, size_t len,
         entry_free(e, 0);
         if (same)
             return 0;
-        return errf(err, errlen, "schema id %" PRId32 " is already %s", id,
+        return rc_errf(err, errlen, "schema id %" PRId32 " is already %s", id,
                     old->label);
     }
     e->id = id;
@@ -1734,7 +1721,7 @@ int rc_codec_register(rc_codec *c, int32_t id, const char *json, size_t len,
     e->pairs = calloc(c->nreaders ? c->nreaders : 1, sizeof *e->pairs);
     if (!e->pairs || add_entry(c, e) < 0) {
         entry_free(e, c->nreaders);
-        return errf(err, errlen, "out of memory");
+        return rc_errf(err, errlen, "out of memory");
     }
     return 0;
 }
@@ -1806,7 +1793,7 @@ static int decode_as(rc_codec *c, struct entry *w, struct entry *r,
 {
     struct pair *pr = get_pair(w, r);
     if (pr->state < 0)
-        return errf(err, errlen, "writer schema %s cannot be read as %s: %s",
+        return rc_errf(err, errlen, "writer schema %s cannot be read as %s: %s",
                     w->label, r->fullname, pr->error ? pr->error : "?");
     struct dec d = {
         .p = body, .end = body + len, .c = c, .reader = r,
@@ -1815,7 +1802,7 @@ static int decode_as(rc_codec *c, struct entry *w, struct entry *r,
     if (decode(&d, pr->root, &r->dec_value) < 0)
         return -1;
     if (d.p != d.end)
-        return errf(err, errlen, "%zu trailing byte(s) after the record",
+        return rc_errf(err, errlen, "%zu trailing byte(s) after the record",
                     (size_t)(d.end - d.p));
     return 0;
 }
@@ -1830,31 +1817,31 @@ int rc_codec_decode(rc_codec *c, const char *record, const void *buf,
     enum rc_framing framing = RC_FRAMING_BARE;
     size_t hdr = 0;
     if (!reader)
-        return errf(err, errlen, "unknown record %s", record ? record : "");
+        return rc_errf(err, errlen, "unknown record %s", record ? record : "");
     if (len == 0 || !buf)
-        return errf(err, errlen, "empty payload");
+        return rc_errf(err, errlen, "empty payload");
     if (b[0] == 0x00) {
         framing = RC_FRAMING_CONFLUENT;
         if (len < 5)
-            return errf(err, errlen, "truncated Confluent header (%zu bytes)",
+            return rc_errf(err, errlen, "truncated Confluent header (%zu bytes)",
                         len);
         uint32_t id = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
                       (uint32_t)b[3] << 8 | b[4];
         writer = id <= INT32_MAX ? find_id(c, (int32_t)id) : NULL;
         if (!writer)
-            return errf(err, errlen, "unknown schema id %" PRIu32, id);
+            return rc_errf(err, errlen, "unknown schema id %" PRIu32, id);
         hdr = 5;
     } else if (b[0] == 0xC3 && len >= 2 && b[1] == 0x01) {
         framing = RC_FRAMING_SINGLE_OBJECT;
         if (len < 10)
-            return errf(err, errlen,
+            return rc_errf(err, errlen,
                         "truncated single-object header (%zu bytes)", len);
         uint64_t fp = 0;
         for (int i = 9; i >= 2; i--)
             fp = fp << 8 | b[i];
         writer = find_fingerprint(c, fp);
         if (!writer)
-            return errf(err, errlen,
+            return rc_errf(err, errlen,
                         "unknown schema fingerprint 0x%016" PRIx64, fp);
         hdr = 10;
     }
@@ -1892,9 +1879,9 @@ static int encode_with(rc_codec *c, struct entry *e, const char *json,
     int rc = -1;
     if (framing != RC_FRAMING_BARE && framing != RC_FRAMING_SINGLE_OBJECT &&
         framing != RC_FRAMING_CONFLUENT)
-        return errf(err, errlen, "no framing given");
+        return rc_errf(err, errlen, "no framing given");
     if (framing == RC_FRAMING_CONFLUENT && !e->has_id)
-        return errf(err, errlen, "%s has no schema id in registry.json",
+        return rc_errf(err, errlen, "%s has no schema id in registry.json",
                     e->label);
     if (!e->enc_iface) {
         e->enc_iface = avro_generic_class_from_schema(e->schema);
@@ -1903,16 +1890,16 @@ static int encode_with(rc_codec *c, struct entry *e, const char *json,
             if (e->enc_iface)
                 avro_value_iface_decref(e->enc_iface);
             e->enc_iface = NULL;
-            return errf(err, errlen, "%s: %s", e->label, avro_strerror());
+            return rc_errf(err, errlen, "%s: %s", e->label, avro_strerror());
         }
     }
     root = json_loadb(json, len, JSON_ALLOW_NUL, &jerr);
     if (!root) {
-        errf(err, errlen, "invalid JSON: %s", jerr.text);
+        rc_errf(err, errlen, "invalid JSON: %s", jerr.text);
         goto done;
     }
     if (!json_is_object(root)) {
-        errf(err, errlen, "expected a JSON object, got %s", json_kind(root));
+        rc_errf(err, errlen, "expected a JSON object, got %s", json_kind(root));
         goto done;
     }
     struct jctx j = {.e = e, .err = err, .errlen = errlen};
@@ -1921,7 +1908,7 @@ static int encode_with(rc_codec *c, struct entry *e, const char *json,
         goto done;
     size_t size = 0;
     if (avro_value_sizeof(&e->enc_value, &size) != 0) {
-        errf(err, errlen, "cannot size record: %s", avro_strerror());
+        rc_errf(err, errlen, "cannot size record: %s", avro_strerror());
         goto done;
     }
     unsigned char hdr[10];
@@ -1942,7 +1929,7 @@ static int encode_with(rc_codec *c, struct entry *e, const char *json,
         hlen = 10;
     }
     if (rc_buf_reserve(out, hlen + size) < 0) {
-        errf(err, errlen, "out of memory");
+        rc_errf(err, errlen, "out of memory");
         goto done;
     }
     memcpy(out->p + out->len, hdr, hlen);
@@ -1951,7 +1938,7 @@ static int encode_with(rc_codec *c, struct entry *e, const char *json,
     if (avro_value_write(c->writer, &e->enc_value) != 0 ||
         avro_writer_tell(c->writer) != (int64_t)size) {
         out->p[out->len] = '\0';
-        errf(err, errlen, "cannot write record: %s", avro_strerror());
+        rc_errf(err, errlen, "cannot write record: %s", avro_strerror());
         goto done;
     }
     out->len += hlen + size;
@@ -1968,7 +1955,7 @@ int rc_codec_encode_json(rc_codec *c, const char *record, const char *json,
 {
     struct entry *e = find_reader(c, record);
     if (!e)
-        return errf(err, errlen, "unknown record %s", record ? record : "");
+        return rc_errf(err, errlen, "unknown record %s", record ? record : "");
     return encode_with(c, e, json, len, framing, out, err, errlen);
 }
 
@@ -1979,7 +1966,7 @@ int rc_codec_encode_json_as(rc_codec *c, const char *schema_file,
 {
     struct entry *e = schema_file ? find_file(c, schema_file) : NULL;
     if (!e)
-        return errf(err, errlen, "unknown schema file %s",
+        return rc_errf(err, errlen, "unknown schema file %s",
                     schema_file ? schema_file : "");
     return encode_with(c, e, json, len, framing, out, err, errlen);
 }

@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "../core/log.h"
+#include "../core/rand.h"
 #include "../core/slice.h"
 #include "codec.h"
 
@@ -162,23 +163,6 @@ static int rnd_below(rc_demo *d, int n)
     return n > 0 ? (int)(rnd(d) % (uint64_t)n) : 0;
 }
 
-static void uuid_v4(rc_demo *d, char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
-        uint64_t a = rnd(d), c = rnd(d);
-        memcpy(b, &a, 8);
-        memcpy(b + 8, &c, 8);
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-             b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -216,7 +200,8 @@ static void jnum(rc_buf *b, const char *key, long long val)
 static void jbegin(rc_demo *d, int actor)
 {
     char id[37];
-    uuid_v4(d, id);
+    if (rc_uuid4(id) < 0) /* the kernel refused: a unique id all the same */
+        snprintf(id, sizeof id, "demo-%016llx", (unsigned long long)rnd(d));
     rc_buf_reset(&d->json);
     rc_buf_puts(&d->json, "{");
     jstr(&d->json, "event_id", id);

@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
+#include "../core/rand.h"
 #include "codec.h"
 
 #define PROG "roomcast-produce"
@@ -78,29 +78,6 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ud)
     } else {
         n->delivered++;
     }
-}
-
-static int uuid_v4(char out[37])
-{
-    unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t r = getrandom(b + got, sizeof b - got, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        got += (size_t)r;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-             b[10], b[11], b[12], b[13], b[14], b[15]);
-    return 0;
 }
 
 static long long now_ms(void)
@@ -187,7 +164,7 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
     }
     if (fill_event_id && !json_object_get(obj, "event_id")) {
         char id[37];
-        if (uuid_v4(id) < 0) {
+        if (rc_uuid4(id) < 0) {
             snprintf(err, sizeof err, "cannot generate an event_id: %s",
                      strerror(errno));
             goto done;

@@ -26,10 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "hmap.h"
 #include "log.h"
+#include "rand.h"
 
 #define DEDUPE_MAX 200000
 #define SESSIONS_MAX 100000
@@ -640,19 +640,16 @@ static const struct rc_history_ops mem_ops = {
 rc_history *rc_history_new_memory(int max_per_room, int ttl_s, char *errstr,
                                   size_t errlen)
 {
-    unsigned char rnd[8];
     rc_history *h = calloc(1, sizeof *h);
     struct mem *m = calloc(1, sizeof *m);
     if (!h || !m) {
         snprintf(errstr, errlen, "out of memory");
         goto fail;
     }
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+    if (rc_random_hex(m->epoch, 8) < 0) {
         snprintf(errstr, errlen, "history: no randomness for the epoch");
         goto fail;
     }
-    for (int i = 0; i < 8; i++)
-        snprintf(m->epoch + 2 * i, 3, "%02x", rnd[i]);
     m->max_per_room = max_per_room > 0 ? max_per_room : 1;
     m->ttl_ms = (int64_t)(ttl_s > 0 ? ttl_s : 1) * 1000;
     m->start_ms = m->swept_ms = rc_hist_now_ms();

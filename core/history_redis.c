@@ -43,11 +43,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "hmap.h"
 #include "log.h"
+#include "rand.h"
 #include "slice.h"
 
 #define K_EPOCH "roomcast:epoch"
@@ -672,17 +672,12 @@ static int load_script(struct red *r, struct rconn *rc)
 
 static void random_hex(char *out, size_t nbytes)
 {
-    unsigned char rnd[16];
-    if (nbytes > sizeof rnd)
-        nbytes = sizeof rnd;
-    if (getrandom(rnd, nbytes, 0) != (ssize_t)nbytes) {
-        /* Never expected; the time still makes a fresh epoch unlikely to repeat. */
-        uint64_t t = (uint64_t)rc_hist_now_ms() ^ ((uint64_t)getpid() << 40);
-        for (size_t i = 0; i < nbytes; i++)
-            rnd[i] = (unsigned char)(t >> (8 * (i % 8)));
-    }
+    if (rc_random_hex(out, nbytes) == 0)
+        return;
+    /* Never expected; the time still makes a fresh epoch unlikely to repeat. */
+    uint64_t t = (uint64_t)rc_hist_now_ms() ^ ((uint64_t)getpid() << 40);
     for (size_t i = 0; i < nbytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", rnd[i]);
+        snprintf(out + 2 * i, 3, "%02x", (unsigned)(unsigned char)(t >> (8 * (i % 8))));
 }
 
 /* EVALSHA on rc (locked); loads the script when needed. NULL when unreachable. */
