@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errstr.h"
+
 #ifndef RC_DEFAULT_SCHEMAS_DIR
 #define RC_DEFAULT_SCHEMAS_DIR "schemas"
 #endif
@@ -106,14 +108,6 @@ static const struct opt opts[] = {
 
 #define NOPTS (sizeof opts / sizeof opts[0])
 
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static const struct opt *find_opt(const char *name, size_t len)
 {
     for (size_t i = 0; i < NOPTS; i++)
@@ -132,7 +126,7 @@ static int set_value(rc_config *cfg, const struct opt *o, const char *v,
         char **dst = (char **)(base + o->off);
         char *copy = strdup(v);
         if (!copy) {
-            set_err(errstr, errlen, "out of memory");
+            rc_errf(errstr, errlen, "out of memory");
             return -1;
         }
         free(*dst);
@@ -145,7 +139,7 @@ static int set_value(rc_config *cfg, const struct opt *o, const char *v,
         long n = strtol(v, &end, 10);
         if (errno || end == v || *end || n < 0 ||
             (o->type == OPT_INT && n > INT_MAX)) {
-            set_err(errstr, errlen, "%s: --%s expects a non-negative integer, got '%s'",
+            rc_errf(errstr, errlen, "%s: --%s expects a non-negative integer, got '%s'",
                     origin, o->name, v);
             return -1;
         }
@@ -163,7 +157,7 @@ static int set_value(rc_config *cfg, const struct opt *o, const char *v,
                    !strcmp(v, "off")) {
             *(int *)(base + o->off) = 0;
         } else {
-            set_err(errstr, errlen, "%s: --%s expects true or false, got '%s'",
+            rc_errf(errstr, errlen, "%s: --%s expects true or false, got '%s'",
                     origin, o->name, v);
             return -1;
         }
@@ -200,7 +194,7 @@ static int add_kafka_prop(rc_config *cfg, const char *kv, size_t keylen,
     cfg->nkafka_props++;
     return 0;
 oom:
-    set_err(errstr, errlen, "out of memory");
+    rc_errf(errstr, errlen, "out of memory");
     return -1;
 }
 
@@ -211,7 +205,7 @@ static int parse_kafka_assignment(rc_config *cfg, const char *arg,
 {
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg) {
-        set_err(errstr, errlen, "%s: expected PROPERTY=VALUE, got '%s'", origin, arg);
+        rc_errf(errstr, errlen, "%s: expected PROPERTY=VALUE, got '%s'", origin, arg);
         return -1;
     }
     const char *key = arg;
@@ -238,7 +232,7 @@ static int load_file(rc_config *cfg, const char *path, char *errstr,
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(errstr, errlen, "cannot open config file %s: %s", path,
+        rc_errf(errstr, errlen, "cannot open config file %s: %s", path,
                 strerror(errno));
         return -1;
     }
@@ -252,7 +246,7 @@ static int load_file(rc_config *cfg, const char *path, char *errstr,
         snprintf(origin, sizeof origin, "%s:%d", path, lineno);
         char *eq = strchr(s, '=');
         if (!eq) {
-            set_err(errstr, errlen, "%s: expected `name = value`", origin);
+            rc_errf(errstr, errlen, "%s: expected `name = value`", origin);
             rc = -1;
             break;
         }
@@ -266,7 +260,7 @@ static int load_file(rc_config *cfg, const char *path, char *errstr,
         }
         const struct opt *o = find_opt(key, strlen(key));
         if (!o || o->off == O(config_file)) {
-            set_err(errstr, errlen, "%s: unknown setting '%s'", origin, key);
+            rc_errf(errstr, errlen, "%s: unknown setting '%s'", origin, key);
             rc = -1;
             break;
         }
@@ -324,7 +318,7 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
         const char *a = argv[i];
         if (!strcmp(a, "-X") || !strcmp(a, "--kafka")) {
             if (i + 1 >= argc) {
-                set_err(errstr, errlen, "%s needs PROPERTY=VALUE", a);
+                rc_errf(errstr, errlen, "%s needs PROPERTY=VALUE", a);
                 return -1;
             }
             if (parse_kafka_assignment(cfg, argv[++i], a, errstr, errlen) < 0)
@@ -332,14 +326,14 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
-            set_err(errstr, errlen, "unexpected argument '%s' (see --help)", a);
+            rc_errf(errstr, errlen, "unexpected argument '%s' (see --help)", a);
             return -1;
         }
         const char *nm = a + 2, *eq = strchr(nm, '=');
         size_t nlen = eq ? (size_t)(eq - nm) : strlen(nm);
         const struct opt *o = find_opt(nm, nlen);
         if (!o) {
-            set_err(errstr, errlen, "unknown option '%.*s' (see --help)",
+            rc_errf(errstr, errlen, "unknown option '%.*s' (see --help)",
                     (int)(nlen + 2), a);
             return -1;
         }
@@ -351,7 +345,7 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
         else if (i + 1 < argc)
             v = argv[++i];
         else {
-            set_err(errstr, errlen, "option --%s needs a value", o->name);
+            rc_errf(errstr, errlen, "option --%s needs a value", o->name);
             return -1;
         }
         if (set_value(cfg, o, v, "command line", errstr, errlen) < 0)
@@ -359,7 +353,7 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
     }
     if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
         strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
-        set_err(errstr, errlen, "--log-level: expected debug, info, warn or error, got '%s'",
+        rc_errf(errstr, errlen, "--log-level: expected debug, info, warn or error, got '%s'",
                 cfg->log_level);
         return -1;
     }
