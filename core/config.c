@@ -91,6 +91,9 @@ static const struct opt opts[] = {
      "required `aud` claim when set"},
     {"jwt-leeway", OPT_INT, O(jwt_leeway_s), "30", "Auth",
      "seconds of clock skew tolerated on exp and nbf"},
+    {"auth-grace", OPT_INT, O(auth_grace_ms), "30000", "Auth",
+     "milliseconds a socket whose token expired has to send auth:refresh "
+     "with a new token before it is disconnected"},
 
     {"ping-interval", OPT_INT, O(ping_interval_ms), "25000", "Gateway",
      "Engine.IO pingInterval in milliseconds"},
@@ -104,6 +107,23 @@ static const struct opt opts[] = {
      "frames queued for one connection before it is disconnected as too slow"},
     {"cors-origins", OPT_STR, O(cors_origins), "*", "Gateway",
      "comma-separated allowed origins for polling and WebSocket, `*` for any"},
+    {"client-events-per-minute", OPT_INT, O(client_events_per_minute), "100",
+     "Gateway",
+     "events a socket may emit per minute (token bucket); more are refused "
+     "with RATE_LIMITED, and a socket that keeps flooding is disconnected"},
+    {"client-event-burst", OPT_INT, O(client_event_burst), "20", "Gateway",
+     "events a socket may emit at once before the per-minute rate applies"},
+    {"max-connections-per-ip", OPT_INT, O(max_connections_per_ip), "100",
+     "Gateway", "open Engine.IO sessions per client address, 0 for no limit"},
+    {"max-connections-per-user", OPT_INT, O(max_connections_per_user), "20",
+     "Gateway", "connected sockets per user (JWT sub), 0 for no limit"},
+    {"recovery-window", OPT_INT, O(recovery_window_ms), "120000", "Gateway",
+     "milliseconds a disconnected socket's session is kept for Socket.IO "
+     "connection state recovery (socket.io's maxDisconnectionDuration)"},
+    {"tls-cert", OPT_STR, O(tls_cert), "", "Gateway",
+     "PEM certificate (chain) file: serve HTTPS and WSS instead of HTTP and WS"},
+    {"tls-key", OPT_STR, O(tls_key), "", "Gateway",
+     "PEM private key file for --tls-cert"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])

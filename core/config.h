@@ -51,6 +51,7 @@ typedef struct rc_config {
     char *jwt_issuer;
     char *jwt_audience;
     int jwt_leeway_s;
+    int auth_grace_ms;        /* after token expiry, before disconnect */
 
     /* gateway */
     int ping_interval_ms;
@@ -59,6 +60,13 @@ typedef struct rc_config {
     int connect_timeout_ms;
     int queue_max;            /* frames queued per connection before it is cut */
     char *cors_origins;       /* comma-separated allow-list, "*" for any */
+    int client_events_per_minute; /* token bucket rate per socket */
+    int client_event_burst;   /* token bucket size */
+    int max_connections_per_ip;   /* 0 = unlimited */
+    int max_connections_per_user; /* 0 = unlimited */
+    int recovery_window_ms;   /* connection state recovery window */
+    char *tls_cert;           /* "" = plain HTTP */
+    char *tls_key;
 } rc_config;
 
 /*
