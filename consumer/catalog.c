@@ -1217,6 +1217,16 @@ const char *rc_catalog_topic(const rc_catalog *cat, size_t i)
     return i < cat->nrecs ? cat->recs[i].topic : NULL;
 }
 
+int rc_catalog_has_membership(const rc_catalog *cat, size_t i)
+{
+    if (i >= cat->nrecs)
+        return 0;
+    for (size_t k = 0; k < cat->recs[i].nevents; k++)
+        if (cat->recs[i].events[k].member_op != RC_MEMBER_NONE)
+            return 1;
+    return 0;
+}
+
 const char *rc_catalog_record_for_topic(const rc_catalog *cat, const char *topic)
 {
     for (size_t i = 0; i < cat->nrecs; i++)

@@ -40,6 +40,9 @@ size_t rc_catalog_count(const rc_catalog *cat);
 const char *rc_catalog_record(const rc_catalog *cat, size_t i);
 const char *rc_catalog_topic(const rc_catalog *cat, size_t i);
 
+/* 1 if some event of record i joins or removes members (member:*). */
+int rc_catalog_has_membership(const rc_catalog *cat, size_t i);
+
 /* Full record name consumed from topic, or NULL. */
 const char *rc_catalog_record_for_topic(const rc_catalog *cat, const char *topic);
 

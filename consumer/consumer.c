@@ -388,15 +388,15 @@ static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v,
     return 0;
 }
 
-/* A config with roomcast's defaults and then the user's kafka.* properties. */
-static rd_kafka_conf_t *make_conf(const rc_config *cfg, const char *brokers,
-                                  int consumer, char *errstr, size_t errlen)
+rd_kafka_conf_t *rc_kafka_conf_new(const rc_config *cfg, const char *brokers,
+                                   enum rc_kafka_role role, char *errstr,
+                                   size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (set_prop(conf, "bootstrap.servers", brokers, errstr, errlen) < 0 ||
         set_prop(conf, "client.id", "roomcast", errstr, errlen) < 0)
         goto fail;
-    if (consumer) {
+    if (role == RC_KAFKA_GROUP) {
         if (set_prop(conf, "group.id", cfg->group_id, errstr, errlen) < 0 ||
             set_prop(conf, "enable.auto.offset.store", "false", errstr, errlen) < 0 ||
             set_prop(conf, "enable.auto.commit", "true", errstr, errlen) < 0 ||
@@ -404,21 +404,33 @@ static rd_kafka_conf_t *make_conf(const rc_config *cfg, const char *brokers,
             set_prop(conf, "partition.assignment.strategy", "range,roundrobin",
                      errstr, errlen) < 0)
             goto fail;
+    } else if (role == RC_KAFKA_READER) {
+        /* Assigned partitions only: the group id is never joined nor
+         * committed to, but librdkafka's consumer API wants one. */
+        if (set_prop(conf, "group.id", "roomcast-reader", errstr, errlen) < 0 ||
+            set_prop(conf, "enable.auto.commit", "false", errstr, errlen) < 0 ||
+            set_prop(conf, "enable.auto.offset.store", "false", errstr, errlen) < 0 ||
+            set_prop(conf, "enable.partition.eof", "true", errstr, errlen) < 0)
+            goto fail;
     } else if (set_prop(conf, "enable.idempotence", "true", errstr, errlen) < 0 ||
                set_prop(conf, "message.timeout.ms", "8000", errstr, errlen) < 0) {
         goto fail;
     }
     for (size_t i = 0; i < cfg->nkafka_props; i++) {
         const char *k = cfg->kafka_props[i].key;
-        /* Consumer-only properties would make the DLQ producer fail. */
-        if (!consumer && (!strcmp(k, "group.id") || !strncmp(k, "auto.", 5) ||
-                          !strncmp(k, "enable.auto", 11) ||
-                          !strcmp(k, "partition.assignment.strategy") ||
-                          !strncmp(k, "session.", 8) ||
-                          !strncmp(k, "heartbeat.", 10) ||
-                          !strncmp(k, "max.poll", 8) || !strncmp(k, "fetch.", 6) ||
-                          !strcmp(k, "group.instance.id") ||
-                          !strcmp(k, "isolation.level")))
+        int consumer_only = !strcmp(k, "group.id") || !strncmp(k, "auto.", 5) ||
+                            !strncmp(k, "enable.auto", 11) ||
+                            !strcmp(k, "partition.assignment.strategy") ||
+                            !strncmp(k, "session.", 8) || !strncmp(k, "heartbeat.", 10) ||
+                            !strncmp(k, "max.poll", 8) || !strncmp(k, "fetch.", 6) ||
+                            !strcmp(k, "group.instance.id") ||
+                            !strcmp(k, "isolation.level");
+        /* Consumer-only properties would make a producer fail; group and
+         * offset settings are not the reader's. */
+        if (role == RC_KAFKA_PRODUCER && consumer_only)
+            continue;
+        if (role == RC_KAFKA_READER && consumer_only && strcmp(k, "isolation.level") &&
+            strncmp(k, "fetch.", 6))
             continue;
         if (set_prop(conf, k, cfg->kafka_props[i].value, errstr, errlen) < 0)
             goto fail;
@@ -450,7 +462,7 @@ rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
     if (!(c->codec = rc_codec_new(cfg->schemas_dir, errstr, errlen)))
         goto fail;
 
-    if (!(conf = make_conf(cfg, brokers, 1, errstr, errlen)))
+    if (!(conf = rc_kafka_conf_new(cfg, brokers, RC_KAFKA_GROUP, errstr, errlen)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, c);
@@ -461,7 +473,7 @@ rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
     conf = NULL;
     rd_kafka_poll_set_consumer(c->rk);
 
-    if (!(conf = make_conf(cfg, brokers, 0, errstr, errlen)))
+    if (!(conf = rc_kafka_conf_new(cfg, brokers, RC_KAFKA_PRODUCER, errstr, errlen)))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
     if (!(c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr))) {

@@ -1,0 +1,186 @@
+/*
+ * rebuild.c - replaying the membership changelog at start.
+ *
+ * Implementation notes: a consumer with assigned partitions only (never
+ * subscribed, so it joins no group and commits nothing) starts every
+ * partition of the membership topics at its low watermark and reads until
+ * the high watermark observed at start; records produced meanwhile are left
+ * to the group consumer, which will deliver them as live events. Empty
+ * partitions are not assigned at all.
+ */
+#include "rebuild.h"
+
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/errstr.h"
+#include "../core/log.h"
+#include "codec.h"
+#include "consumer.h"
+
+struct part {
+    const char *topic; /* borrowed from the catalog */
+    int32_t partition;
+    int64_t high;      /* read up to high - 1 */
+    int done;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int remaining(int64_t deadline)
+{
+    int64_t left = deadline - now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+/* Appends every non-empty partition of topic to parts/list. */
+static int add_topic(rd_kafka_t *rk, const char *topic, int64_t deadline,
+                     struct part **parts, size_t *nparts,
+                     rd_kafka_topic_partition_list_t *list, char *errstr,
+                     size_t errlen)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, remaining(deadline));
+    rd_kafka_topic_destroy(rkt);
+    if (err || md->topic_cnt != 1 || md->topics[0].err) {
+        rc_errf(errstr, errlen, "membership rebuild: no metadata for %s: %s", topic,
+                rd_kafka_err2str(err ? err : md->topic_cnt ? md->topics[0].err
+                                                          : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < md->topics[0].partition_cnt && rc == 0; i++) {
+        int32_t p = md->topics[0].partitions[i].id;
+        int64_t lo = 0, hi = 0;
+        err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, remaining(deadline));
+        if (err) {
+            rc = rc_errf(errstr, errlen, "membership rebuild: watermarks of %s [%d]: %s",
+                         topic, p, rd_kafka_err2str(err));
+            break;
+        }
+        if (hi <= lo)
+            continue;
+        struct part *np = realloc(*parts, (*nparts + 1) * sizeof *np);
+        if (!np) {
+            rc = rc_errf(errstr, errlen, "out of memory");
+            break;
+        }
+        *parts = np;
+        np[*nparts] = (struct part){topic, p, hi, 0};
+        (*nparts)++;
+        rd_kafka_topic_partition_list_add(list, topic, p)->offset = lo;
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
+long rc_rebuild_memberships(const rc_config *cfg, const char *brokers,
+                            const rc_catalog *cat, int timeout_ms,
+                            rc_rebuild_cb cb, void *ud, char *errstr,
+                            size_t errlen)
+{
+    char kerr[512], why[256];
+    int64_t deadline = now_ms() + timeout_ms;
+    long changes = -1, records = 0;
+    struct part *parts = NULL;
+    size_t nparts = 0, pending;
+    rd_kafka_t *rk = NULL;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+    rc_codec *codec = rc_codec_new(cfg->schemas_dir, errstr, errlen);
+    rd_kafka_conf_t *conf = codec ? rc_kafka_conf_new(cfg, brokers, RC_KAFKA_READER,
+                                                      errstr, errlen)
+                                  : NULL;
+    if (!conf)
+        goto done;
+    if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr))) {
+        rd_kafka_conf_destroy(conf);
+        rc_errf(errstr, errlen, "membership rebuild: %s", kerr);
+        goto done;
+    }
+    rd_kafka_poll_set_consumer(rk);
+
+    for (size_t i = 0; i < rc_catalog_count(cat); i++)
+        if (rc_catalog_has_membership(cat, i) &&
+            add_topic(rk, rc_catalog_topic(cat, i), deadline, &parts, &nparts, list,
+                      errstr, errlen) < 0)
+            goto done;
+    changes = 0;
+    if (nparts == 0)
+        goto done;
+    rd_kafka_resp_err_t err = rd_kafka_assign(rk, list);
+    if (err) {
+        changes = rc_errf(errstr, errlen, "membership rebuild: assign: %s",
+                          rd_kafka_err2str(err));
+        goto done;
+    }
+
+    for (pending = nparts; pending > 0;) {
+        if (remaining(deadline) == 0) {
+            changes = rc_errf(errstr, errlen,
+                              "membership rebuild: timed out after %d ms with %zu "
+                              "partition(s) unread", timeout_ms, pending);
+            goto done;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+        int at_end = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+        if (m->err && !at_end) {
+            LOG_WARN("rebuild", "%s", rd_kafka_message_errstr(m));
+        } else if (!m->err) {
+            records++;
+            const char *record = rc_catalog_record_for_topic(cat, topic);
+            avro_value_t *value;
+            rc_event *ev = NULL;
+            if (!record ||
+                rc_codec_decode(codec, record, m->payload, m->len, &value, NULL, why,
+                                sizeof why) < 0 ||
+                rc_catalog_map(cat, record, value, &ev, why, sizeof why) < 0) {
+                LOG_WARN("rebuild", "skipping %s [%d] offset %" PRId64 ": %s", topic,
+                         m->partition, m->offset, record ? why : "no catalog record");
+            } else if (ev->member_op != RC_MEMBER_NONE) {
+                if (cb(ud, ev->member_op, ev->member_user, ev->member_program) != 0) {
+                    rc_event_unref(ev);
+                    rd_kafka_message_destroy(m);
+                    changes = rc_errf(errstr, errlen, "membership rebuild: stopped");
+                    goto done;
+                }
+                changes++;
+            }
+            rc_event_unref(ev);
+        }
+        for (size_t i = 0; i < nparts; i++) {
+            struct part *p = &parts[i];
+            if (!p->done && p->partition == m->partition && !strcmp(p->topic, topic) &&
+                (at_end || m->offset + 1 >= p->high)) {
+                p->done = 1;
+                pending--;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    LOG_INFO("rebuild", "membership rebuilt from %zu partition(s): %ld record(s), "
+                        "%ld change(s)", nparts, records, changes);
+done:
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    free(parts);
+    rc_codec_destroy(codec);
+    return changes;
+}

@@ -1,0 +1,35 @@
+/*
+ * rebuild.h - the membership table rebuilt from Kafka at start.
+ *
+ * Without Redis, memberships live in memory and die with the process. The
+ * membership topic(s) (records of the catalog with member:* events) are the
+ * table's changelog: at start, before serving, every partition is read from
+ * its beginning to its high watermark, and each member:added / member:removed
+ * is replayed in order. Offsets are neither read from nor committed to the
+ * consumer group.
+ */
+#ifndef RC_REBUILD_H
+#define RC_REBUILD_H
+
+#include <stddef.h>
+
+#include "../core/config.h"
+#include "../core/event.h"
+#include "catalog.h"
+
+/* Called for each membership change, in partition order; return 0 to go on. */
+typedef int (*rc_rebuild_cb)(void *ud, enum rc_member_op op, const char *user,
+                             const char *program);
+
+/*
+ * Reads the membership topics of cat from brokers (cfg's kafka.* properties
+ * apply) within timeout_ms. Returns the number of changes replayed, or -1
+ * with errstr set (brokers unreachable, timeout). Undecodable records are
+ * skipped with a warning (the live consumer sends them to the DLQ).
+ */
+long rc_rebuild_memberships(const rc_config *cfg, const char *brokers,
+                            const rc_catalog *cat, int timeout_ms,
+                            rc_rebuild_cb cb, void *ud, char *errstr,
+                            size_t errlen);
+
+#endif
