@@ -10,6 +10,18 @@
  * ping, every pingInterval) and answers them joined by 0x1E. HTTP responses
  * are written as lws wants them: headers from the request callback (or from
  * a writable callback for held polls), the body from the next writable one.
+ * Binary messages ('b' frames, see session.h) go out as binary WebSocket
+ * frames or as 'b' + base64 in a polling payload.
+ *
+ * Two paths may be served: the Socket.IO one, and (for the conformance
+ * server) a plain Engine.IO one whose sessions are "raw"; a session is only
+ * found through the path that created it. During an upgrade probe a held
+ * GET is released with a noop; a GET arriving during the probe gets its noop
+ * after a grace period, and any GET still held when the upgrade completes
+ * is refused, like every later request of the session.
+ *
+ * The application (app.h) sees none of this: the roomcast application is
+ * built by gateway_new(); gateway_new_app() takes any other.
  *
  * gateway_publish() and gateway_stop() are the only entry points from other
  * threads: they touch the mutex-protected publish queue or an atomic flag
@@ -30,6 +42,7 @@
 
 #include "../core/log.h"
 #include "../core/metrics.h"
+#include "app_roomcast.h"
 #include "session.h"
 
 #define FAC "gateway"
@@ -38,6 +51,10 @@
 extern const unsigned char rc_page_index[];
 extern const size_t rc_page_index_len;
 
+/* How long a GET that arrives during an upgrade probe is held before its
+ * noop, so that an upgrade completing meanwhile refuses it instead (the
+ * reference server checks every 100 ms). */
+#define GW_LATE_POLL_US (100 * 1000)
 /* Bytes of queued frames put in one long-polling response (at least one
  * frame always goes, whatever its size). */
 #define GW_POLL_BATCH (256 * 1024)
@@ -48,6 +65,11 @@ extern const size_t rc_page_index_len;
 #define GW_MAX_QUERY_ARGS 32
 /* How long gateway_stop() waits for clients to go before the loop ends. */
 #define GW_STOP_GRACE_MS 3000
+/* roomcast's per-socket limit on client events (gateway_new): sustained
+ * events per minute, and burst. Candidates for configuration rows
+ * (client-events-per-minute, client-event-burst). */
+#define GW_CLIENT_EVENTS_PER_MINUTE 100
+#define GW_CLIENT_EVENT_BURST 20
 
 enum conn_kind {
     CONN_HTTP,  /* plain request/response (also between keep-alive requests) */
@@ -68,6 +90,10 @@ struct conn {
     int in_binary;
     int in_too_big;
     int close_after;        /* close the connection after this response */
+    int refused;            /* CONN_WS: close it at the first writable */
+    int late_poll;          /* CONN_POLL: arrived while an upgrade probe
+                               was under way */
+    int noop_now;           /* CONN_POLL: its grace period is over */
     char sid[GW_ID_LEN + 1]; /* CONN_POST: target session */
 };
 
@@ -102,7 +128,8 @@ static void conn_reset(gateway *gw, struct conn *c)
 {
     resp_drop(gw, c);
     rc_buf_free(&c->in);
-    c->in_active = c->in_binary = c->in_too_big = c->close_after = 0;
+    c->in_active = c->in_binary = c->in_too_big = c->close_after = c->refused = 0;
+    c->late_poll = c->noop_now = 0;
     c->sid[0] = '\0';
     c->kind = CONN_HTTP;
 }
@@ -229,6 +256,12 @@ static int http_respond(struct lws *wsi, struct conn *c, unsigned status,
     if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end))
+        goto fail;
+    /* A connection closed after this response says so, or a keep-alive
+     * client would send its next request into the closing socket. */
+    if (c->close_after &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                     &p, end))
         goto fail;
     if (origin && origin[0] &&
         (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -380,18 +413,21 @@ static int route_demo_token(struct lws *wsi, struct conn *c)
 static int poll_take(session *s, rc_buf *body)
 {
     if (s->transport == GW_TR_WEBSOCKET ||
-        (s->poll_noop && !frame_queue_len(&s->q) && s->state == SESSION_OPEN)) {
-        s->poll_noop = 0;
+        (s->upgrading && !frame_queue_len(&s->q) && s->state == SESSION_OPEN))
         return eio_payload_append_encoded(body, "6", 1);
-    }
     frame *f;
-    while ((f = frame_queue_peek(&s->q)) && (body->len == 0 || body->len + frame_len(f) < GW_POLL_BATCH)) {
-        if (eio_payload_append_encoded(body, (const char *)frame_data(f), frame_len(f)) < 0)
+    while ((f = frame_queue_peek(&s->q)) &&
+           (body->len == 0 || body->len + frame_len(f) / 3 * 4 + 8 < GW_POLL_BATCH)) {
+        const char *d = (const char *)frame_data(f);
+        int rc = d[0] == 'b' ? eio_payload_append(body, EIO_MESSAGE, 1, d + 1, frame_len(f) - 1)
+                             : eio_payload_append_encoded(body, d, frame_len(f));
+        if (rc < 0)
             return -1;
         frame_unref(frame_queue_pop(&s->q));
     }
+    /* A session that ended: CLOSE, or a noop when the client closed it. */
     if (s->state == SESSION_CLOSING && body->len == 0)
-        return eio_payload_append_encoded(body, "1", 1);
+        return eio_payload_append_encoded(body, s->by_client ? "6" : "1", 1);
     return 0;
 }
 
@@ -412,11 +448,18 @@ static int poll_writable(struct lws *wsi, struct conn *c)
     if (!s)
         return -1;
     if (s->state == SESSION_OPEN && s->transport == GW_TR_POLLING &&
-        !frame_queue_len(&s->q) && !s->poll_noop)
+        !frame_queue_len(&s->q) && (!s->upgrading || (c->late_poll && !c->noop_now)))
         return 0; /* spurious: keep holding */
+    /* A GET still held when the upgrade completes is refused like any
+     * request after it: a client pauses polling before it sends "5" (it
+     * waits for its GET to return), so none of a well-behaved client's
+     * polls can be left. */
+    int late_refused = s->state == SESSION_OPEN && s->transport == GW_TR_WEBSOCKET;
+    lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
     c->sess = NULL;
     c->kind = CONN_HTTP;
-    int rc = poll_respond(wsi, c, s);
+    c->late_poll = c->noop_now = 0;
+    int rc = late_refused ? eio_http_error(wsi, c, EIO_HE_BAD_REQUEST, 0) : poll_respond(wsi, c, s);
     session_release(s, wsi);
     if (s->state == SESSION_OPEN && s->transport == GW_TR_POLLING)
         session_kick(s); /* frames left beyond the batch wait for the next poll */
@@ -453,6 +496,10 @@ static int post_complete(struct lws *wsi, struct conn *c)
         session_close(s, "malformed payload", LWS_CLOSE_STATUS_PROTOCOL_ERR, 0);
         return eio_http_error(wsi, c, EIO_HE_BAD_REQUEST, 0);
     }
+    /* A packet of the payload made the session end (the object lives until
+     * the next wheel tick): 400, unless the client closed it itself. */
+    if (s->state != SESSION_OPEN && !s->by_client)
+        return eio_http_error(wsi, c, EIO_HE_BAD_REQUEST, 0);
     return http_respond_str(wsi, c, 200, "text/html", "ok");
 }
 
@@ -463,12 +510,8 @@ static int post_complete(struct lws *wsi, struct conn *c)
 static int eio_check_query(struct lws *wsi, const char *want_transport,
                            enum eio_http_error *err)
 {
+    /* In the reference server's order: the transport, then the version. */
     char buf[GW_MAX_ARG];
-    const char *eio = query_arg(wsi, "EIO=", buf, sizeof buf);
-    if (!eio || strcmp(eio, "4") != 0) {
-        *err = EIO_HE_UNSUPPORTED_PROTOCOL;
-        return -1;
-    }
     const char *tr = query_arg(wsi, "transport=", buf, sizeof buf);
     if (!tr || (strcmp(tr, "polling") != 0 && strcmp(tr, "websocket") != 0)) {
         *err = EIO_HE_TRANSPORT_UNKNOWN;
@@ -478,10 +521,36 @@ static int eio_check_query(struct lws *wsi, const char *want_transport,
         *err = EIO_HE_BAD_REQUEST;
         return -1;
     }
+    const char *eio = query_arg(wsi, "EIO=", buf, sizeof buf);
+    if (!eio || strcmp(eio, "4") != 0) {
+        *err = EIO_HE_UNSUPPORTED_PROTOCOL;
+        return -1;
+    }
     return 0;
 }
 
-static int route_socketio(struct lws *wsi, struct conn *c)
+/* 1 when path is p with or without its trailing slash. */
+static int path_is(const char *path, const char *p)
+{
+    size_t n = strlen(p);
+    if (!p[0])
+        return 0;
+    if (p[n - 1] == '/' && strlen(path) == n - 1)
+        return strncmp(path, p, n - 1) == 0;
+    return strcmp(path, p) == 0;
+}
+
+/* 0: the Socket.IO path, 1: the plain Engine.IO path, -1: neither. */
+static int engine_route(const gateway *gw, const char *path)
+{
+    if (path_is(path, gw->sio_path))
+        return 0;
+    if (gw->engine_path && path_is(path, gw->engine_path))
+        return 1;
+    return -1;
+}
+
+static int route_socketio(struct lws *wsi, struct conn *c, int raw)
 {
     gateway *gw = gw_of(wsi);
     char obuf[GW_MAX_ORIGIN], sbuf[GW_MAX_ARG];
@@ -503,7 +572,7 @@ static int route_socketio(struct lws *wsi, struct conn *c)
             return http_respond_str(wsi, c, 503, "application/json",
                                     "{\"code\":3,\"message\":\"Server shutting down\"}");
         char *bearer = bearer_token(wsi);
-        session *s = session_new(gw, GW_TR_POLLING, bearer);
+        session *s = session_new(gw, GW_TR_POLLING, raw, bearer);
         free(bearer);
         if (!s)
             return http_respond_str(wsi, c, 503, "application/json",
@@ -512,7 +581,7 @@ static int route_socketio(struct lws *wsi, struct conn *c)
     }
 
     session *s = session_find(gw, sid);
-    if (!s)
+    if (!s || s->raw != raw)
         return eio_http_error(wsi, c, EIO_HE_SID_UNKNOWN, 0);
     if (s->state != SESSION_OPEN && m == M_GET) {
         /* A closed session's last poll: what was left to flush, or CLOSE. */
@@ -558,6 +627,13 @@ static int route_socketio(struct lws *wsi, struct conn *c)
     c->sess = s;
     s->poll = wsi;
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    if (s->upgrading) {
+        /* A real client pauses polling during a probe; a GET now is answered
+         * with a noop after a grace period, or refused if the upgrade
+         * completes first. */
+        c->late_poll = 1;
+        lws_set_timer_usecs(wsi, GW_LATE_POLL_US);
+    }
     return 0;
 }
 
@@ -568,8 +644,9 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
     /* A request body that is not going to be read cannot be skipped
      * reliably: answer, then close the connection. */
     c->close_after = m == M_POST;
-    if (strcmp(path, "/socket.io/") == 0 || strcmp(path, "/socket.io") == 0)
-        return route_socketio(wsi, c);
+    int raw = engine_route(gw_of(wsi), path);
+    if (raw >= 0)
+        return route_socketio(wsi, c, raw);
     if (m != M_GET)
         return http_respond_str(wsi, c, 405, "text/plain", "Method Not Allowed\n");
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
@@ -611,8 +688,7 @@ static int on_confirm_upgrade(struct lws *wsi)
     enum eio_http_error err;
     int rc;
 
-    if (!header(wsi, WSI_TOKEN_GET_URI, path, sizeof path) ||
-        (strcmp(path, "/socket.io/") != 0 && strcmp(path, "/socket.io") != 0)) {
+    if (!header(wsi, WSI_TOKEN_GET_URI, path, sizeof path) || engine_route(gw, path) < 0) {
         rc = http_respond(wsi, &scratch, 404, "text/plain", not_found, sizeof not_found - 1, 1);
     } else if (gw->stopping) {
         rc = http_respond(wsi, &scratch, 503, "application/json", shutting_down,
@@ -626,12 +702,14 @@ static int on_confirm_upgrade(struct lws *wsi)
         session *s = sid ? session_find(gw, sid) : NULL;
         if (!sid)
             return 0; /* a new session */
-        if (!s)
+        if (!s || s->raw != engine_route(gw, path))
             rc = eio_http_error(wsi, &scratch, EIO_HE_SID_UNKNOWN, 1);
-        else if (s->state != SESSION_OPEN || s->transport != GW_TR_POLLING || s->probe)
+        else if (s->state != SESSION_OPEN)
             rc = eio_http_error(wsi, &scratch, EIO_HE_BAD_REQUEST, 1);
         else
-            return 0; /* an upgrade probe */
+            return 0; /* an upgrade probe (refused once open if the session
+                         is upgraded or already probing, as the reference
+                         server does) */
     }
     conn_reset(gw, &scratch);
     return rc < 0 ? -1 : 1;
@@ -642,20 +720,30 @@ static int on_confirm_upgrade(struct lws *wsi)
 static int on_ws_established(struct lws *wsi, struct conn *c)
 {
     gateway *gw = gw_of(wsi);
-    char sbuf[GW_MAX_ARG];
+    char sbuf[GW_MAX_ARG], path[64];
     conn_reset(gw, c);
     c->kind = CONN_WS;
+    int raw = header(wsi, WSI_TOKEN_GET_URI, path, sizeof path) ? engine_route(gw, path) : -1;
+    if (raw < 0)
+        return -1;
     const char *sid = query_arg(wsi, "sid=", sbuf, sizeof sbuf);
     if (sid) {
         session *s = session_find(gw, sid);
-        if (!s || s->state != SESSION_OPEN || s->transport != GW_TR_POLLING || s->probe)
+        if (!s || s->state != SESSION_OPEN || s->raw != raw)
             return -1;
+        if (s->transport != GW_TR_POLLING || s->probe) {
+            /* A second WebSocket for the session: closed with a close
+             * frame rather than dropped. */
+            c->refused = 1;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
         s->probe = wsi;
         c->sess = s;
         return 0;
     }
     char *bearer = bearer_token(wsi);
-    session *s = session_new(gw, GW_TR_WEBSOCKET, bearer);
+    session *s = session_new(gw, GW_TR_WEBSOCKET, raw, bearer);
     free(bearer);
     if (!s) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, NULL, 0);
@@ -739,26 +827,37 @@ static int on_ws_receive(struct lws *wsi, struct conn *c, const char *in, size_t
 
 static int on_ws_writable(struct lws *wsi, struct conn *c)
 {
-    gateway *gw = gw_of(wsi);
     session *s = c->sess;
+    if (c->refused)
+        return ws_close_now(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION);
     if (!s)
         return -1;
     if (wsi == s->probe) {
         if (s->state != SESSION_OPEN)
-            return ws_close_now(wsi, LWS_CLOSE_STATUS_GOINGAWAY);
-        if (s->probe_pong_due) {
-            s->probe_pong_due = 0;
-            if (lws_write(wsi, frame_data(gw->f_pong_probe), frame_len(gw->f_pong_probe),
-                          LWS_WRITE_TEXT) < 0)
-                return -1;
-        }
+            return ws_close_now(wsi, s->close_code ? s->close_code : LWS_CLOSE_STATUS_GOINGAWAY);
         return 0;
     }
     if (wsi != s->ws)
         return -1;
     frame *f = frame_queue_pop(&s->q);
     if (f) {
-        int n = lws_write(wsi, frame_data(f), frame_len(f), LWS_WRITE_TEXT);
+        int n;
+        if (frame_data(f)[0] == 'b') {
+            /* A binary message: its bytes follow the 'b' marker, and the
+             * frame's payload is shared, so the WebSocket header goes in
+             * front of a copy. */
+            size_t len = frame_len(f) - 1;
+            unsigned char *buf = malloc(LWS_PRE + len + 1);
+            if (!buf) {
+                frame_unref(f);
+                return ws_close_now(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+            }
+            memcpy(buf + LWS_PRE, frame_data(f) + 1, len);
+            n = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_BINARY);
+            free(buf);
+        } else {
+            n = lws_write(wsi, frame_data(f), frame_len(f), LWS_WRITE_TEXT);
+        }
         frame_unref(f);
         if (n < 0)
             return -1;
@@ -783,7 +882,7 @@ static void bcast_member(void *member, void *ud)
 {
     gw_socket *sk = member;
     struct bcast *b = ud;
-    if (sk->gen == b->gen)
+    if (sk->gen == b->gen || sk->state != GW_SK_CONNECTED)
         return; /* already reached through another of the event's rooms */
     sk->gen = b->gen;
     if (session_send(sk->sess, b->f) == 0)
@@ -808,8 +907,8 @@ static int encode_event(rc_buf *b, const rc_event *ev)
 
 static void broadcast(gateway *gw, rc_event *ev)
 {
-    if (ev->member_op != RC_MEMBER_NONE)
-        session_apply_member_op(gw, ev);
+    if (gw->app.on_publish)
+        gw->app.on_publish(gw->app.ud, gw, ev);
     if (!ev->name || !ev->nrooms)
         return;
     frame *f = NULL;
@@ -934,6 +1033,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_http_writable(wsi, c);
 
+    case LWS_CALLBACK_TIMER:
+        if (c && c->kind == CONN_POLL && c->sess) {
+            c->noop_now = 1;
+            lws_callback_on_writable(wsi);
+        }
+        return 0;
+
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         if (!in || strcmp((const char *)in, "websocket") != 0)
             return -1;
@@ -1048,8 +1154,48 @@ static int parse_listen(gateway *gw, const char *listen, char *iface, size_t cap
     return 0;
 }
 
+/* A path option: "/name/" (a trailing slash is added); NULL when invalid. */
+static char *copy_path(const char *p)
+{
+    size_t n = p ? strlen(p) : 0;
+    if (n == 0 || p[0] != '/' || n > 48 || strpbrk(p, "?# "))
+        return NULL;
+    char *out = malloc(n + 2);
+    if (!out)
+        return NULL;
+    memcpy(out, p, n + 1);
+    if (p[n - 1] != '/') {
+        out[n] = '/';
+        out[n + 1] = '\0';
+    }
+    return out;
+}
+
 gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth, const gateway_hooks *hooks,
                      char *errstr, size_t errlen)
+{
+    app_roomcast *app = app_roomcast_new(auth);
+    if (!app) {
+        snprintf(errstr, errlen, "out of memory");
+        return NULL;
+    }
+    gateway_options opts = {
+        .app = app_roomcast_app(app),
+        .socketio_path = "/socket.io/",
+        .client_events_per_minute = GW_CLIENT_EVENTS_PER_MINUTE,
+        .client_event_burst = GW_CLIENT_EVENT_BURST,
+    };
+    gateway *gw = gateway_new_app(cfg, &opts, hooks, errstr, errlen);
+    if (!gw) {
+        app_roomcast_destroy(app);
+        return NULL;
+    }
+    gw->own_app = app;
+    return gw;
+}
+
+gateway *gateway_new_app(const rc_config *cfg, const gateway_options *opts,
+                         const gateway_hooks *hooks, char *errstr, size_t errlen)
 {
     char iface[64];
     int port, ipv4_only;
@@ -1059,15 +1205,27 @@ gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth, const gate
         return NULL;
     }
     gw->cfg = cfg;
-    gw->auth = auth;
     if (hooks)
         gw->hooks = *hooks;
+    gw->app = *opts->app;
+    gw->ev_rate = opts->client_events_per_minute > 0 ? opts->client_events_per_minute : 0;
+    gw->ev_burst = opts->client_event_burst > 0 ? opts->client_event_burst : 1;
     pthread_mutex_init(&gw->pub_mu, NULL);
     atomic_init(&gw->stop_requested, 0);
     atomic_init(&gw->resync_requested, 0);
     hmap_init(&gw->sessions, HMAP_STR);
     gw_wheel_init(gw);
 
+    if (!opts->app->on_connect || !opts->app->on_event) {
+        snprintf(errstr, errlen, "the application needs on_connect and on_event");
+        goto fail;
+    }
+    if (!(gw->sio_path = copy_path(opts->socketio_path ? opts->socketio_path : "/socket.io/")) ||
+        (opts->engine_path && !(gw->engine_path = copy_path(opts->engine_path))) ||
+        (gw->engine_path && strcmp(gw->engine_path, gw->sio_path) == 0)) {
+        snprintf(errstr, errlen, "bad Socket.IO or Engine.IO path");
+        goto fail;
+    }
     if (parse_listen(gw, cfg->listen, iface, sizeof iface, &port, &ipv4_only, errstr, errlen) < 0)
         goto fail;
     if (cfg->ping_interval_ms <= 0 || cfg->ping_timeout_ms <= 0 || cfg->max_payload <= 0 ||
@@ -1076,7 +1234,7 @@ gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth, const gate
                                  "connect-timeout must be positive");
         goto fail;
     }
-    if (!(gw->rooms = rooms_new()) || !(gw->members = membership_new()) ||
+    if (!(gw->rooms = rooms_new()) ||
         !(gw->f_ping = frame_new("2", 1)) ||
         !(gw->f_close = frame_new("1", 1)) || !(gw->f_pong_probe = frame_new("3probe", 6))) {
         snprintf(errstr, errlen, "out of memory");
@@ -1131,6 +1289,7 @@ void gateway_destroy(gateway *gw)
     }
     while (gw->all)
         session_free(gw->all);
+    sockets_free_graveyard(gw);
     for (size_t i = 0; i < gw->pub_len; i++)
         rc_event_unref(gw->pub[i]);
     free(gw->pub);
@@ -1138,11 +1297,14 @@ void gateway_destroy(gateway *gw)
     free(gw->vec);
     hmap_clear(&gw->sessions);
     rooms_destroy(gw->rooms);
-    membership_destroy(gw->members);
+    app_roomcast_destroy(gw->own_app);
+    free(gw->sio_path);
+    free(gw->engine_path);
     frame_unref(gw->f_ping);
     frame_unref(gw->f_close);
     frame_unref(gw->f_pong_probe);
     rc_buf_free(&gw->scratch);
+    rc_buf_free(&gw->scratch2);
     pthread_mutex_destroy(&gw->pub_mu);
     free(gw);
 }
@@ -1163,7 +1325,9 @@ int gateway_run(gateway *gw)
 
 int gateway_add_membership(gateway *gw, const char *user, const char *program)
 {
-    return membership_add(gw->members, user, program) < 0 ? -1 : 0;
+    if (!gw->own_app)
+        return -1;
+    return app_roomcast_add_membership(gw->own_app, user, program) < 0 ? -1 : 0;
 }
 
 void gateway_resync(gateway *gw)

@@ -18,6 +18,7 @@
 #include "../core/config.h"
 #include "../core/event.h"
 #include "../core/slice.h"
+#include "app.h"
 #include "auth.h"
 
 typedef struct gateway gateway;
@@ -34,11 +35,37 @@ typedef struct gateway_hooks {
 } gateway_hooks;
 
 /*
- * cfg and auth are borrowed and must outlive the gateway. Binds the listener
- * (cfg->listen); NULL with errstr set when it cannot.
+ * roomcast's gateway: the roomcast application (app_roomcast.h: JWT at
+ * CONNECT, rooms, join:program / leave:program) on "/socket.io/", with the
+ * client event rate limit. cfg and auth are borrowed and must outlive the
+ * gateway. Binds the listener (cfg->listen); NULL with errstr set when it
+ * cannot.
  */
 gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth,
                      const gateway_hooks *hooks, char *errstr, size_t errlen);
+
+typedef struct gateway_options {
+    const gw_app *app;          /* borrowed, must outlive the gateway */
+    /* Path of Engine.IO + Socket.IO ("/socket.io/" when NULL). */
+    const char *socketio_path;
+    /* Path of plain Engine.IO sessions without the Socket.IO layer, whose
+     * messages go to app->on_engine_message; NULL for none. */
+    const char *engine_path;
+    /* Per-socket token bucket for client events: sustained rate and burst;
+     * 0 = no limit. A socket whose events exceed 3 x the rate (burst
+     * 3 x max(rate, burst)) is disconnected. */
+    int client_events_per_minute;
+    int client_event_burst;
+} gateway_options;
+
+/*
+ * A gateway serving another application with the same transports, routes
+ * and limits (cfg: listener, heartbeat, maxPayload, CORS, queue bound,
+ * connect timeout). cfg and opts->app are borrowed and must outlive the
+ * gateway; the other option strings are copied.
+ */
+gateway *gateway_new_app(const rc_config *cfg, const gateway_options *opts,
+                         const gateway_hooks *hooks, char *errstr, size_t errlen);
 /* Closes whatever is still open and frees everything, queued events
  * included. Call it once gateway_run() has returned (or if it never ran),
  * and after the threads that publish have stopped. NULL is ignored. */
@@ -55,8 +82,9 @@ void gateway_stop(gateway *gw);
 
 /*
  * Records that user is a member of program (memberships already in the
- * history store when the node starts). Only before gateway_run(). Returns 0
- * or -1 when out of memory.
+ * history store when the node starts). Only before gateway_run(), and only
+ * for a gateway made by gateway_new(). Returns 0 or -1 when out of memory
+ * (or for another application).
  */
 int gateway_add_membership(gateway *gw, const char *user, const char *program);
 

@@ -1,17 +1,24 @@
 /*
- * session.c - Engine.IO sessions and their Socket.IO socket, and the timing
- * wheel that drives their timers.
+ * session.c - Engine.IO sessions: lifetime, the bounded send queue, the
+ * heartbeat and connect deadline, the upgrade from polling to WebSocket,
+ * the dispatch of Engine.IO packets, and the timing wheel that drives the
+ * timers.
  *
  * Implementation notes. A session never frees itself synchronously: closing
  * it takes it out of rooms, timers and (usually) the sid table at once, but
  * the object is released on the next wheel tick once no transport points at
  * it, so that no caller (a broadcast walking a room, a packet handler, a
- * transport callback) is left holding a dangling pointer. Overflows during a
- * broadcast are parked on gw->doomed and closed after the walk.
+ * transport callback, an application callback) is left holding a dangling
+ * pointer. Overflows during a broadcast are parked on gw->doomed and closed
+ * after the walk.
  *
  * The heartbeat is one timer per session that alternates between "send the
  * next ping" (pingInterval after the last pong) and "the pong is late"
  * (pingTimeout after the ping), as the Engine.IO v4 reference server does.
+ * Deadlines are computed from when the ping was due, not from when the
+ * wheel got round to sending it, and a request for a session whose pong is
+ * overdue closes it on the spot (session_find), so the wheel's tick never
+ * makes a session outlive pingInterval + pingTimeout.
  *
  * The wheel is a ring of bucket lists (circular, with sentinels) indexed by
  * tick; arming and cancelling are O(1), and one lws timer visits the bucket
@@ -19,13 +26,12 @@
  * callback runs, so callbacks may arm or cancel anything, the session's
  * other timer included.
  *
- * Replies built here (OPEN, CONNECT results, acks) are small frames of their
- * own and go through the same bounded queue as broadcast frames, so packet
- * order on the wire is queue order.
+ * Replies (OPEN, pongs, Socket.IO packets) are small frames of their own
+ * and go through the same bounded queue as broadcast frames, so packet order
+ * on the wire is queue order.
  */
 #include "session.h"
 
-#include <jansson.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +39,8 @@
 
 #include "../core/log.h"
 #include "../core/metrics.h"
-#include "sio.h"
 
 #define FAC "gateway"
-
-/* Longest program id accepted from a client event. */
-#define GW_MAX_PROGRAM_ID 256
-/* Longest namespace echoed back in an "Invalid namespace" error. */
-#define GW_MAX_NSP_ECHO 256
 
 static void session_schedule_free(session *s, int linger_ms);
 
@@ -174,12 +174,17 @@ void gw_timer_arm(gateway *gw, gw_timer *t, void (*cb)(gw_timer *t), int ms)
     wheel_schedule(gw);
 }
 
+int64_t gw_now_ms(void)
+{
+    return (int64_t)(mono_us() / LWS_US_PER_MS);
+}
+
 /* ---- lifetime ---- */
 
 static void hb_cb(gw_timer *t);
 static void connect_cb(gw_timer *t);
 
-session *session_new(gateway *gw, enum gw_transport tr, const char *bearer)
+session *session_new(gateway *gw, enum gw_transport tr, int raw, const char *bearer)
 {
     const rc_config *cfg = gw->cfg;
     session *s = calloc(1, sizeof *s);
@@ -189,7 +194,7 @@ session *session_new(gateway *gw, enum gw_transport tr, const char *bearer)
     s->gw = gw;
     s->transport = tr;
     s->state = SESSION_OPEN;
-    s->sock.sess = s;
+    s->raw = raw;
     frame_queue_init(&s->q, cfg->queue_max > 0 ? (size_t)cfg->queue_max : 1);
     if (gw_random_id(s->sid) < 0)
         goto fail;
@@ -218,10 +223,12 @@ session *session_new(gateway *gw, enum gw_transport tr, const char *bearer)
     rc_metric_inc(RC_M_CONNECTIONS);
     rc_metric_inc(RC_M_HANDSHAKES);
 
+    s->ping_due_ms = gw_now_ms() + cfg->ping_interval_ms;
     gw_timer_arm(gw, &s->hb, hb_cb, cfg->ping_interval_ms);
-    gw_timer_arm(gw, &s->connect, connect_cb, cfg->connect_timeout_ms);
-    LOG_DEBUG(FAC, "sid %s: opened (%s)", s->sid,
-              tr == GW_TR_POLLING ? "polling" : "websocket");
+    if (!raw)
+        gw_timer_arm(gw, &s->connect, connect_cb, cfg->connect_timeout_ms);
+    LOG_DEBUG(FAC, "sid %s: opened (%s%s)", s->sid,
+              tr == GW_TR_POLLING ? "polling" : "websocket", raw ? ", plain Engine.IO" : "");
     return s;
 
 fail:
@@ -235,20 +242,12 @@ fail:
 session *session_find(gateway *gw, const char *sid)
 {
     hmap_slot *slot = hmap_find(&gw->sessions, sid);
-    return slot ? slot->val : NULL;
-}
-
-/* Leaves every room and forgets the identity; no-op when not connected. */
-static void socket_disconnect(session *s)
-{
-    gateway *gw = s->gw;
-    if (!s->sock.ident)
-        return;
-    rooms_leave_all(gw->rooms, &s->sock);
-    auth_identity_free(s->sock.ident);
-    s->sock.ident = NULL;
-    gw->nsockets--;
-    rc_metric_add(RC_M_SOCKETS, -1);
+    session *s = slot ? slot->val : NULL;
+    if (s && s->state == SESSION_OPEN && s->awaiting_pong && gw_now_ms() >= s->pong_due_ms) {
+        session_close(s, "ping timeout", LWS_CLOSE_STATUS_NORMAL, 0);
+        return NULL;
+    }
+    return s;
 }
 
 static void unlist(session *s)
@@ -265,9 +264,10 @@ void session_free(session *s)
     if (s->state == SESSION_OPEN) {
         gw->nopen--;
         rc_metric_add(RC_M_CONNECTIONS, -1);
+        s->state = SESSION_CLOSING;
     }
+    sockets_close_all(s, "server shutting down");
     unlist(s);
-    socket_disconnect(s);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -314,9 +314,11 @@ void session_close(session *s, const char *reason, int code, int flush)
     s->close_code = code;
     s->flush_on_close = flush;
     LOG_DEBUG(FAC, "sid %s: closing: %s", s->sid, reason);
-    socket_disconnect(s);
     gw->nopen--;
     rc_metric_add(RC_M_CONNECTIONS, -1);
+    /* The application hears about its sockets first; what they send now is
+     * refused (the session is no longer open). */
+    sockets_close_all(s, reason);
     if (gw->destroying)
         return;
     gw_timer_cancel(gw, &s->hb);
@@ -336,8 +338,10 @@ void session_close(session *s, const char *reason, int code, int flush)
     if (s->poll)
         lws_callback_on_writable(s->poll);
     /* A polling client between two GETs gets its last frames (the close
-     * packet on shutdown) from the next one. */
-    int linger = flush && s->transport == GW_TR_POLLING && frame_queue_len(&s->q);
+     * packet on shutdown, or the noop that answers its own CLOSE) from the
+     * next one. */
+    int linger = s->transport == GW_TR_POLLING && !s->poll &&
+                 ((flush && frame_queue_len(&s->q)) || s->by_client);
     if (!linger)
         unlist(s);
     session_schedule_free(s, linger ? gw->cfg->ping_timeout_ms : 0);
@@ -353,10 +357,9 @@ void session_release(session *s, struct lws *wsi)
             session_close(s, "transport closed", LWS_CLOSE_STATUS_NORMAL, 0);
     } else if (wsi == s->probe) {
         s->probe = NULL;
-        s->probe_pong_due = 0;
+        s->upgrading = 0;
     } else if (wsi == s->poll) {
         s->poll = NULL;
-        s->poll_noop = 0;
     }
     session_schedule_free(s, 0);
 }
@@ -367,7 +370,7 @@ void session_kick(session *s)
 {
     if (s->gw->destroying)
         return;
-    if (!frame_queue_len(&s->q) && s->state == SESSION_OPEN && !s->poll_noop)
+    if (!frame_queue_len(&s->q) && s->state == SESSION_OPEN && !s->upgrading)
         return;
     if (s->transport == GW_TR_WEBSOCKET) {
         if (s->ws)
@@ -437,6 +440,8 @@ int session_send(session *s, frame *f)
 
 int session_send_text(session *s, const char *text, size_t len)
 {
+    if (s->state != SESSION_OPEN)
+        return -1;
     frame *f = frame_new(text, len);
     if (!f) {
         LOG_ERROR(FAC, "sid %s: out of memory building a frame", s->sid);
@@ -446,6 +451,25 @@ int session_send_text(session *s, const char *text, size_t len)
     int rc = session_send(s, f);
     frame_unref(f);
     return rc;
+}
+
+int gw_session_send_message(gw_session *s, const char *data, size_t len, int binary)
+{
+    rc_buf *b = &s->gw->scratch2;
+    if (s->state != SESSION_OPEN)
+        return -1;
+    rc_buf_reset(b);
+    if (rc_buf_append(b, binary ? "b" : "4", 1) < 0 || rc_buf_append(b, data, len) < 0)
+        return -1;
+    return session_send_text(s, b->p, b->len);
+}
+
+int session_fault(session *s, const char *what, int code)
+{
+    rc_metric_inc(RC_M_CLIENT_ERRORS);
+    LOG_INFO(FAC, "sid %s: closing: %s", s->sid, what);
+    session_close(s, what, code, 0);
+    return -1;
 }
 
 /* ---- timers ---- */
@@ -460,285 +484,20 @@ static void hb_cb(gw_timer *t)
         session_close(s, "ping timeout", LWS_CLOSE_STATUS_NORMAL, 0);
         return;
     }
+    /* The pong is due pingTimeout after the ping was due, however late the
+     * tick that sends it. */
+    int64_t now = gw_now_ms();
     s->awaiting_pong = 1;
-    gw_timer_arm(gw, &s->hb, hb_cb, gw->cfg->ping_timeout_ms);
+    s->pong_due_ms = s->ping_due_ms + gw->cfg->ping_timeout_ms;
+    gw_timer_arm(gw, &s->hb, hb_cb, s->pong_due_ms > now ? (int)(s->pong_due_ms - now) : 0);
     session_send(s, gw->f_ping);
 }
 
 static void connect_cb(gw_timer *t)
 {
     session *s = lws_container_of(t, session, connect);
-    if (s->state == SESSION_OPEN && !s->sock.ident)
+    if (s->state == SESSION_OPEN && !s->raw && !s->nconnected)
         session_close(s, "no Socket.IO CONNECT in time", LWS_CLOSE_STATUS_NORMAL, 0);
-}
-
-/* ---- Socket.IO ---- */
-
-/* Counts a client error and closes the session (malformed input). */
-static int client_fault(session *s, const char *what, int code)
-{
-    rc_metric_inc(RC_M_CLIENT_ERRORS);
-    LOG_INFO(FAC, "sid %s: closing: %s", s->sid, what);
-    session_close(s, what, code, 0);
-    return -1;
-}
-
-static int room_name(rc_buf *b, const char *prefix, const char *id)
-{
-    rc_buf_reset(b);
-    return rc_buf_puts(b, prefix) < 0 || rc_buf_puts(b, id) < 0 ? -1 : 0;
-}
-
-static int identity_claims_program(const auth_identity *id, const char *program)
-{
-    for (size_t i = 0; id && i < id->nprograms; i++)
-        if (strcmp(id->programs[i], program) == 0)
-            return 1;
-    return 0;
-}
-
-struct join_ctx {
-    gw_socket *sock;
-    rc_buf name;
-    int failed;
-};
-
-static void join_program_cb(const char *program, void *ud)
-{
-    struct join_ctx *j = ud;
-    gateway *gw = j->sock->sess->gw;
-    if (room_name(&j->name, "program:", program) < 0 ||
-        rooms_join(gw->rooms, j->name.p, j->sock) < 0)
-        j->failed = 1;
-}
-
-/* Sends 4 + the Socket.IO packet in gw->scratch. */
-static int send_scratch(session *s)
-{
-    return session_send_text(s, s->gw->scratch.p, s->gw->scratch.len);
-}
-
-static int connect_refused(session *s, int code, const char *reason)
-{
-    gateway *gw = s->gw;
-    rc_metric_inc(RC_M_AUTH_FAILURES);
-    LOG_INFO(FAC, "sid %s: CONNECT refused: %s (%s)", s->sid,
-             auth_code_name(code), reason ? reason : "no detail");
-    rc_buf *b = &gw->scratch;
-    rc_buf_reset(b);
-    if (rc_buf_printf(b, "44{\"message\":\"Authentication error\","
-                         "\"data\":{\"code\":\"%s\"}}",
-                      auth_code_name(code)) < 0)
-        return -1;
-    return send_scratch(s);
-}
-
-static int on_connect(session *s, json_t *args)
-{
-    gateway *gw = s->gw;
-    const char *token = NULL;
-    size_t len = 0;
-    int bad_token = 0;
-
-    if (s->sock.ident) {
-        /* Already connected on "/": confirm again, nothing changes. */
-        rc_buf_reset(&gw->scratch);
-        if (rc_buf_printf(&gw->scratch, "40{\"sid\":\"%s\"}", s->sock.id) < 0)
-            return -1;
-        return send_scratch(s);
-    }
-    json_t *t = args ? json_object_get(args, "token") : NULL;
-    if (t && json_is_string(t)) {
-        token = json_string_value(t);
-        len = json_string_length(t);
-    } else if (t && !json_is_null(t)) {
-        bad_token = 1;
-    } else if (s->bearer) {
-        token = s->bearer;
-        len = strlen(token);
-    }
-
-    auth_identity *id = NULL;
-    const char *reason = NULL;
-    int code = bad_token ? AUTH_TOKEN_INVALID
-                         : auth_verify(gw->auth, token, len, (int64_t)time(NULL), &id, &reason);
-    if (bad_token)
-        reason = "token is not a string";
-    if (code != AUTH_OK)
-        return connect_refused(s, code, reason);
-
-    if (gw_random_id(s->sock.id) < 0) {
-        auth_identity_free(id);
-        session_close(s, "RNG failure", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, 0);
-        return -1;
-    }
-    s->sock.ident = id;
-    gw->nsockets++;
-    rc_metric_inc(RC_M_SOCKETS);
-
-    struct join_ctx j = {.sock = &s->sock};
-    if (room_name(&j.name, "user:", id->sub) < 0 ||
-        rooms_join(gw->rooms, j.name.p, &s->sock) < 0)
-        j.failed = 1;
-    for (size_t i = 0; i < id->nprograms && !j.failed; i++)
-        join_program_cb(id->programs[i], &j);
-    if (!j.failed)
-        membership_foreach_program(gw->members, id->sub, join_program_cb, &j);
-    rc_buf_free(&j.name);
-    if (j.failed) {
-        LOG_ERROR(FAC, "sid %s: out of memory joining rooms", s->sid);
-        session_close(s, "out of memory", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, 0);
-        return -1;
-    }
-    gw_timer_cancel(gw, &s->connect);
-    LOG_DEBUG(FAC, "sid %s: socket %s connected", s->sid, s->sock.id);
-
-    rc_buf_reset(&gw->scratch);
-    if (rc_buf_printf(&gw->scratch, "40{\"sid\":\"%s\"}", s->sock.id) < 0)
-        return -1;
-    return send_scratch(s);
-}
-
-/* Acknowledges an event: 43<id>[{"ok":true}]. Nothing without an ack id. */
-static int reply_ok(session *s, long long ack)
-{
-    if (ack < 0)
-        return 0;
-    rc_buf_reset(&s->gw->scratch);
-    if (rc_buf_printf(&s->gw->scratch, "43%lld[{\"ok\":true}]", ack) < 0)
-        return -1;
-    return send_scratch(s);
-}
-
-/*
- * Refuses an event: as its ack when it has an ack id, else as an "error"
- * event; both carry {"ok":false,"error":{"code":..,"message":..}} (message
- * omitted when NULL).
- */
-static int reply_error(session *s, long long ack, const char *code, const char *message)
-{
-    rc_buf *b = &s->gw->scratch;
-    rc_metric_inc(RC_M_CLIENT_ERRORS);
-    rc_buf_reset(b);
-    int rc = ack >= 0 ? rc_buf_printf(b, "43%lld[", ack) : rc_buf_puts(b, "42[\"error\",");
-    if (rc < 0 || rc_buf_printf(b, "{\"ok\":false,\"error\":{\"code\":\"%s\"", code) < 0)
-        return -1;
-    if (message && (rc_buf_puts(b, ",\"message\":") < 0 ||
-                    rc_buf_json_string(b, message, strlen(message)) < 0))
-        return -1;
-    if (rc_buf_puts(b, "}}]") < 0)
-        return -1;
-    return send_scratch(s);
-}
-
-/*
- * The program id argument of join:program / leave:program: a string, an
- * integer, or an object {"programId": string|integer}. Returns the id in buf
- * or NULL when absent or malformed.
- */
-static const char *program_arg(json_t *a, char *buf, size_t cap)
-{
-    if (json_is_object(a))
-        a = json_object_get(a, "programId");
-    if (json_is_string(a)) {
-        size_t n = json_string_length(a);
-        const char *v = json_string_value(a);
-        if (n == 0 || n >= cap || memchr(v, '\0', n))
-            return NULL;
-        memcpy(buf, v, n + 1);
-        return buf;
-    }
-    if (json_is_integer(a)) {
-        snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(a));
-        return buf;
-    }
-    return NULL;
-}
-
-static int on_event(session *s, const sio_packet *pkt, json_t *args)
-{
-    gateway *gw = s->gw;
-    const char *name = json_string_value(json_array_get(args, 0));
-    int join = name && strcmp(name, "join:program") == 0;
-    int leave = name && strcmp(name, "leave:program") == 0;
-    if (!join && !leave)
-        return reply_error(s, pkt->id, "INVALID_ARGUMENT", "unknown event");
-
-    char pid[GW_MAX_PROGRAM_ID + 1];
-    if (!program_arg(json_array_get(args, 1), pid, sizeof pid))
-        return reply_error(s, pkt->id, "INVALID_ARGUMENT", NULL);
-    const char *sub = s->sock.ident->sub;
-    if (join && !membership_has(gw->members, sub, pid) &&
-        !identity_claims_program(s->sock.ident, pid))
-        return reply_error(s, pkt->id, "FORBIDDEN", NULL);
-
-    rc_buf room = {0};
-    int rc = room_name(&room, "program:", pid);
-    if (rc == 0)
-        rc = join ? rooms_join(gw->rooms, room.p, &s->sock)
-                  : rooms_leave(gw->rooms, room.p, &s->sock);
-    rc_buf_free(&room);
-    if (rc < 0) {
-        LOG_ERROR(FAC, "sid %s: out of memory joining a room", s->sid);
-        session_close(s, "out of memory", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, 0);
-        return -1;
-    }
-    return reply_ok(s, pkt->id);
-}
-
-static int on_invalid_namespace(session *s, rc_slice nsp)
-{
-    if (nsp.len > GW_MAX_NSP_ECHO)
-        return 0;
-    rc_buf *b = &s->gw->scratch;
-    rc_buf_reset(b);
-    if (rc_buf_puts(b, "44") < 0 || rc_buf_append(b, nsp.p, nsp.len) < 0 ||
-        rc_buf_puts(b, ",{\"message\":\"Invalid namespace\"}") < 0)
-        return -1;
-    return send_scratch(s);
-}
-
-static int on_message(session *s, const char *p, size_t len)
-{
-    sio_packet pkt;
-    json_t *args = NULL;
-    int rc = sio_parse_packet(p, len, &pkt, &args);
-    if (rc < 0) {
-        char what[96];
-        snprintf(what, sizeof what, "malformed Socket.IO packet: %s", sio_strerror(rc));
-        return client_fault(s, what, LWS_CLOSE_STATUS_PROTOCOL_ERR);
-    }
-    if (!rc_slice_eq(pkt.nsp, "/")) {
-        /* Only "/" is served; packets for other namespaces are ignored. */
-        if (pkt.type == SIO_CONNECT)
-            rc = on_invalid_namespace(s, pkt.nsp);
-        json_decref(args);
-        return rc < 0 ? -1 : 0;
-    }
-    switch (pkt.type) {
-    case SIO_CONNECT:
-        rc = on_connect(s, args);
-        break;
-    case SIO_DISCONNECT:
-        if (s->sock.ident)
-            LOG_DEBUG(FAC, "sid %s: socket %s disconnected by the client", s->sid, s->sock.id);
-        socket_disconnect(s);
-        rc = 0;
-        break;
-    case SIO_EVENT:
-        /* Events before a successful CONNECT are ignored, as the reference
-         * server does for namespaces a client has not joined. */
-        rc = s->sock.ident ? on_event(s, &pkt, args) : 0;
-        break;
-    case SIO_ACK:
-        rc = 0; /* the server never asks for acks */
-        break;
-    default:
-        rc = client_fault(s, "unexpected Socket.IO packet type", LWS_CLOSE_STATUS_PROTOCOL_ERR);
-        break;
-    }
-    json_decref(args);
-    return rc < 0 ? -1 : 0;
 }
 
 /* ---- Engine.IO ---- */
@@ -748,14 +507,25 @@ static void upgrade(session *s)
     s->transport = GW_TR_WEBSOCKET;
     s->ws = s->probe;
     s->probe = NULL;
-    s->probe_pong_due = 0;
-    if (s->poll) {
-        s->poll_noop = 1; /* release the old transport's pending GET */
+    s->upgrading = 0;
+    if (s->poll) /* a GET still held is refused (poll_writable) */
         lws_callback_on_writable(s->poll);
-    }
     LOG_DEBUG(FAC, "sid %s: upgraded to websocket", s->sid);
     if (frame_queue_len(&s->q))
         lws_callback_on_writable(s->ws);
+}
+
+static int on_message(session *s, const eio_packet *pkt)
+{
+    gateway *gw = s->gw;
+    if (s->raw) {
+        if (gw->app.on_engine_message)
+            gw->app.on_engine_message(gw->app.ud, s, pkt->data.p, pkt->data.len, pkt->binary);
+        return s->state == SESSION_OPEN ? 0 : -1;
+    }
+    if (pkt->binary)
+        return sockets_on_binary(s, pkt->data.p, pkt->data.len);
+    return sockets_on_text(s, pkt->data.p, pkt->data.len);
 }
 
 int session_on_packet(session *s, struct lws *wsi, const eio_packet *pkt)
@@ -768,12 +538,16 @@ int session_on_packet(session *s, struct lws *wsi, const eio_packet *pkt)
     if (probing) {
         /* A probing WebSocket may only say "2probe" and then "5". */
         if (pkt->type == EIO_PING && rc_slice_eq(pkt->data, "probe")) {
-            s->probe_pong_due = 1;
-            lws_callback_on_writable(wsi);
-            if (s->poll) {
-                s->poll_noop = 1;
+            /* "3probe" goes out at once, from the receive callback (lws
+             * buffers a partial write), so that it precedes whatever the
+             * loop answers next, as with the reference server; nothing else
+             * is ever written on a probe before it. */
+            s->upgrading = 1;
+            if (lws_write(wsi, frame_data(gw->f_pong_probe), frame_len(gw->f_pong_probe),
+                          LWS_WRITE_TEXT) < 0)
+                return -1;
+            if (s->poll) /* answered with a noop: polling pauses */
                 lws_callback_on_writable(s->poll);
-            }
             return 0;
         }
         if (pkt->type == EIO_UPGRADE) {
@@ -782,13 +556,14 @@ int session_on_packet(session *s, struct lws *wsi, const eio_packet *pkt)
         }
         if (pkt->type == EIO_NOOP)
             return 0;
-        return client_fault(s, "unexpected packet during upgrade", LWS_CLOSE_STATUS_PROTOCOL_ERR);
+        return session_fault(s, "unexpected packet during upgrade", LWS_CLOSE_STATUS_PROTOCOL_ERR);
     }
 
     switch (pkt->type) {
     case EIO_PONG:
         if (s->awaiting_pong) {
             s->awaiting_pong = 0;
+            s->ping_due_ms = gw_now_ms() + gw->cfg->ping_interval_ms;
             gw_timer_arm(gw, &s->hb, hb_cb, gw->cfg->ping_interval_ms);
         }
         return 0;
@@ -798,75 +573,14 @@ int session_on_packet(session *s, struct lws *wsi, const eio_packet *pkt)
             return session_send(s, gw->f_pong_probe) < 0 ? -1 : 0;
         return session_send_text(s, "3", 1) < 0 ? -1 : 0;
     case EIO_MESSAGE:
-        if (pkt->binary)
-            return client_fault(s, "binary message (no binary events are served)",
-                                LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE);
-        return on_message(s, pkt->data.p, pkt->data.len);
+        return on_message(s, pkt);
     case EIO_CLOSE:
+        s->by_client = 1;
         session_close(s, "closed by the client", LWS_CLOSE_STATUS_NORMAL, 0);
         return -1;
     case EIO_NOOP:
         return 0;
     default:
-        return client_fault(s, "unexpected Engine.IO packet type", LWS_CLOSE_STATUS_PROTOCOL_ERR);
+        return session_fault(s, "unexpected Engine.IO packet type", LWS_CLOSE_STATUS_PROTOCOL_ERR);
     }
-}
-
-/* ---- membership side effects ---- */
-
-struct collect_ctx {
-    gateway *gw;
-    int failed;
-};
-
-static void collect_cb(void *member, void *ud)
-{
-    struct collect_ctx *c = ud;
-    gateway *gw = c->gw;
-    if (gw->nvec == gw->vec_cap) {
-        size_t cap = gw->vec_cap ? gw->vec_cap * 2 : 16;
-        gw_socket **v = realloc(gw->vec, cap * sizeof *v);
-        if (!v) {
-            c->failed = 1;
-            return;
-        }
-        gw->vec = v;
-        gw->vec_cap = cap;
-    }
-    gw->vec[gw->nvec++] = member;
-}
-
-void session_apply_member_op(gateway *gw, const rc_event *ev)
-{
-    const char *user = ev->member_user, *program = ev->member_program;
-    if (!user || !program)
-        return;
-    int add = ev->member_op == RC_MEMBER_ADD;
-    if (add ? membership_add(gw->members, user, program) < 0
-            : (membership_remove(gw->members, user, program), 0)) {
-        LOG_ERROR(FAC, "out of memory recording a membership");
-        return;
-    }
-
-    rc_buf room = {0};
-    struct collect_ctx c = {.gw = gw};
-    gw->nvec = 0;
-    if (room_name(&room, "user:", user) == 0)
-        rooms_foreach_member(gw->rooms, room.p, collect_cb, &c);
-    if (c.failed || room_name(&room, "program:", program) < 0) {
-        LOG_ERROR(FAC, "out of memory applying a membership to live sockets");
-        rc_buf_free(&room);
-        return;
-    }
-    for (size_t i = 0; i < gw->nvec; i++) {
-        gw_socket *sk = gw->vec[i];
-        if (add) {
-            if (rooms_join(gw->rooms, room.p, sk) < 0)
-                LOG_ERROR(FAC, "sid %s: out of memory joining a room", sk->sess->sid);
-        } else if (!identity_claims_program(sk->ident, program)) {
-            rooms_leave(gw->rooms, room.p, sk);
-        }
-    }
-    gw->nvec = 0;
-    rc_buf_free(&room);
 }

@@ -1,14 +1,21 @@
 /*
- * session.h - the gateway's internal state shared by its two halves:
- * gateway.c (the lws context, HTTP routes, the WebSocket and long-polling
- * transports, the broadcast of published events) and session.c (Engine.IO
- * sessions and the Socket.IO socket each one carries).
+ * session.h - the gateway's internal state shared by its parts: gateway.c
+ * (the lws context, HTTP routes, the WebSocket and long-polling transports,
+ * the broadcast of published events), session.c (Engine.IO sessions and the
+ * timing wheel) and sockets.c (the Socket.IO layer: one socket per
+ * namespace of a session, packets, acks, binary attachments, and the
+ * gw_socket_* functions of app.h).
  *
  * An Engine.IO session is independent of the connection that carries it: it
  * owns the bounded queue of frames waiting to be sent, the heartbeat and the
- * Socket.IO state, and points at its current transport (a WebSocket, or a
+ * Socket.IO sockets, and points at its current transport (a WebSocket, or a
  * held long-polling GET) which only drains that queue. A session outlives a
  * transport while polling, and survives the switch from polling to WebSocket.
+ *
+ * Frames in a session's queue are Engine.IO packets as text ("4...", "2"),
+ * or binary messages stored as 'b' followed by the raw bytes (no text packet
+ * starts with 'b'): the WebSocket transport writes those bytes as a binary
+ * frame, long-polling writes them as 'b' + base64, both as the protocol says.
  *
  * Not part of the public API; everything here runs on the gateway loop
  * thread, except the publish queue fields guarded by pub_mu.
@@ -21,13 +28,16 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "auth.h"
+#include "app.h"
 #include "eio.h"
 #include "frame.h"
 #include "gateway.h"
 #include "../core/hmap.h"
-#include "membership.h"
+#include "ratelimit.h"
 #include "rooms.h"
+#include "sio.h"
+
+struct app_roomcast;
 
 /* Session and socket ids: 15 random bytes as 20 base64url characters. */
 #define GW_ID_LEN 20
@@ -62,13 +72,51 @@ enum session_state {
                         flushes (or drops) the queue and then closes */
 };
 
-/* The Socket.IO socket on namespace "/" (the only namespace served). */
-typedef struct gw_socket {
+/* Sockets a session may have (one per namespace). */
+#define GW_MAX_SOCKETS 16
+/* Binary attachments one packet may announce. */
+#define GW_MAX_ATTACHMENTS 256
+
+enum gw_socket_state {
+    GW_SK_PENDING,   /* CONNECT handed to the application, no answer yet */
+    GW_SK_CONNECTED, /* accepted */
+    GW_SK_GONE,      /* disconnected or rejected; on gw->graveyard */
+};
+
+/* A server event waiting for the client's ACK. */
+typedef struct gw_pending_ack {
+    long long id;
+    gw_ack_cb cb;
+    void *ud;
+    struct gw_pending_ack *next;
+} gw_pending_ack;
+
+/* A Socket.IO socket: one namespace of one session (app.h). */
+struct gw_socket {
     session *sess;          /* borrowed back pointer to the owning session */
+    gw_socket *next;        /* the session's list, then gw->graveyard */
     char id[GW_ID_LEN + 1]; /* Socket.IO socket id (not the Engine.IO sid) */
-    auth_identity *ident;   /* owned; NULL until a successful CONNECT */
+    char *nsp;              /* owned */
+    int root;               /* nsp is "/" */
+    enum gw_socket_state state;
+    void *data;             /* the application's, borrowed */
     uint64_t gen;           /* last broadcast that queued a frame here */
-} gw_socket;
+    long long next_ack;     /* id of the next server event with an ack */
+    gw_pending_ack *acks;   /* owned list */
+    size_t nacks;
+    ratelimit events;       /* client event rate */
+    ratelimit abuse;        /* 3 x the rate: beyond it, disconnect */
+};
+
+/* A BINARY_EVENT / BINARY_ACK waiting for its attachments. */
+typedef struct gw_partial {
+    rc_buf text;            /* owned copy of the packet text */
+    sio_packet pkt;         /* slices into text */
+    json_t *args;           /* owned reference */
+    rc_slice *att;          /* owned array of owned copies */
+    size_t natt;            /* received so far (pkt.attachments expected) */
+    size_t bytes;           /* text + attachments, bounded by maxPayload */
+} gw_partial;
 
 struct session {
     gateway *gw;                /* borrowed */
@@ -78,33 +126,43 @@ struct session {
     struct lws *ws;    /* borrowed: the WebSocket carrying the session */
     struct lws *poll;  /* borrowed: a held long-polling GET, or NULL */
     struct lws *probe; /* borrowed: a WebSocket probing for an upgrade */
-    int poll_noop;     /* answer the held poll with a noop (upgrade) */
-    int probe_pong_due; /* the probe said "2probe": answer "3probe" */
+    int upgrading;     /* the probe said "2probe": polls get a noop */
     frame_queue q;     /* frames waiting for the transport */
     gw_timer hb;       /* next ping, pong deadline, then deferred free */
     gw_timer connect;  /* Socket.IO CONNECT deadline */
     int awaiting_pong;
+    int64_t pong_due_ms;   /* when a ping without pong times out */
+    int64_t ping_due_ms;   /* when the next ping is due */
     int overflowed;        /* queue overflowed; being disconnected */
     int close_code;        /* WebSocket close status once CLOSING */
     int flush_on_close;    /* send what is queued before closing */
     int listed;            /* in gw->sessions (findable by sid) */
+    int by_client;         /* the client sent CLOSE: a last poll gets noop */
+    int raw;               /* plain Engine.IO: messages go to the app */
     char *bearer;          /* owned: token from the handshake's
                               Authorization header, or NULL */
-    gw_socket sock;        /* sock.ident != NULL when connected */
+    gw_socket *socks;      /* owned list, one per namespace */
+    size_t nsocks;
+    size_t nconnected;     /* accepted sockets among them */
+    gw_partial *partial;   /* owned: binary packet being reassembled */
     session *prev, *next;  /* gw->all: every live session object */
 };
 
 struct gateway {
     const rc_config *cfg;         /* borrowed */
-    const auth_verifier *auth;    /* borrowed */
     gateway_hooks hooks;
+    gw_app app;                   /* callbacks (copied table) */
+    struct app_roomcast *own_app; /* owned: the roomcast application of
+                                     gateway_new(), or NULL */
+    char *sio_path;               /* owned: "/socket.io/" */
+    char *engine_path;            /* owned: plain Engine.IO path, or NULL */
+    int ev_rate, ev_burst;        /* client events per minute and burst */
     struct lws_context *ctx;      /* owned */
     struct lws_vhost *vh;         /* owned by ctx */
     int port;
     char host[64];
 
     rooms *rooms;                 /* owned: gw_socket * members */
-    membership *members;          /* owned */
     hmap sessions;                /* sid -> session: open sessions, and
                                      closing polling sessions waiting for
                                      their last poll */
@@ -123,9 +181,14 @@ struct gateway {
     size_t ndoomed, doomed_cap;
     int in_broadcast;
 
-    /* Sockets collected from a room before changing rooms. */
+    /* Sockets collected from a room (gw_room_sockets). */
     gw_socket **vec;              /* owned array, borrowed entries */
     size_t nvec, vec_cap;
+
+    /* Sockets gone during this loop iteration, freed on the next wheel
+     * tick so that no caller holds a dangling pointer. */
+    gw_socket *graveyard;         /* owned list */
+    gw_timer reap;
 
     /* Publish queue: filled by any thread, drained by the loop. */
     pthread_mutex_t pub_mu;
@@ -148,6 +211,7 @@ struct gateway {
     lws_sorted_usec_list_t wheel_sul;
 
     rc_buf scratch;               /* encoder scratch, loop thread */
+    rc_buf scratch2;              /* second one (attachments, args) */
 };
 
 /* ---- session.c ---- */
@@ -160,16 +224,19 @@ void gw_wheel_stop(gateway *gw);
 void gw_timer_arm(gateway *gw, gw_timer *t, void (*cb)(gw_timer *t), int ms);
 /* Disarms t; no-op when idle. */
 void gw_timer_cancel(gateway *gw, gw_timer *t);
+/* Monotonic milliseconds. */
+int64_t gw_now_ms(void);
 
 /*
  * A new open session on transport tr: random sid, registered in the sid
- * table, OPEN packet queued, heartbeat and CONNECT deadline armed. bearer is
- * copied (may be NULL). NULL when out of memory.
+ * table, OPEN packet queued, heartbeat and (unless raw) the CONNECT deadline
+ * armed. bearer is copied (may be NULL). NULL when out of memory.
  */
-session *session_new(gateway *gw, enum gw_transport tr, const char *bearer);
+session *session_new(gateway *gw, enum gw_transport tr, int raw, const char *bearer);
 
 /* The session with that sid (open, or closing and waiting for its last
- * poll), or NULL. */
+ * poll), or NULL. A session whose pong is overdue is closed here, so that
+ * a late client finds it gone whatever the timer's precision. */
 session *session_find(gateway *gw, const char *sid);
 
 /*
@@ -186,7 +253,7 @@ int session_send_text(session *s, const char *text, size_t len);
 void session_kick(session *s);
 
 /*
- * Ends the session: leaves every room, disconnects its socket, stops its
+ * Ends the session: disconnects its sockets, leaves every room, stops its
  * timers. With flush the transport first sends what is queued (a polling
  * session without a held GET stays findable by sid for one more poll, at
  * most pingTimeout); the WebSocket is then closed with code. The object
@@ -204,10 +271,15 @@ void session_close(session *s, const char *reason, int code, int flush);
 void session_release(session *s, struct lws *wsi);
 
 /*
- * Handles one Engine.IO packet from transport wsi. Returns 0, or -1 when the
- * session was closed because of it (the caller stops reading).
+ * Handles one Engine.IO packet from transport wsi (NULL for a POST).
+ * Returns 0, or -1 when the session was closed because of it (the caller
+ * stops reading).
  */
 int session_on_packet(session *s, struct lws *wsi, const eio_packet *pkt);
+
+/* Counts a client error, logs it and closes the session (malformed input).
+ * Returns -1. */
+int session_fault(session *s, const char *what, int code);
 
 /* Closes sessions queued on gw->doomed by overflows during a broadcast. */
 void session_reap_doomed(gateway *gw);
@@ -216,12 +288,22 @@ void session_reap_doomed(gateway *gw);
  * were cancelled). */
 void session_free(session *s);
 
-/* Applies a member:added / member:removed side effect to the membership
- * table and to the user's live sockets. */
-void session_apply_member_op(gateway *gw, const rc_event *ev);
-
 /* 15 random bytes as 20 base64url characters into out[GW_ID_LEN + 1].
  * Returns 0 or -1 when the RNG fails. */
 int gw_random_id(char out[GW_ID_LEN + 1]);
+
+/* ---- sockets.c ---- */
+
+/* One Socket.IO packet (a text message) / one binary message of a session
+ * that is not raw. Return 0, or -1 when the session was closed. */
+int sockets_on_text(session *s, const char *p, size_t len);
+int sockets_on_binary(session *s, const char *p, size_t len);
+
+/* Disconnects every socket of a closing session (on_disconnect with
+ * reason) and drops a partial binary packet. */
+void sockets_close_all(session *s, const char *reason);
+
+/* Frees the sockets on the graveyard (now: gateway_destroy). */
+void sockets_free_graveyard(gateway *gw);
 
 #endif

@@ -1,0 +1,186 @@
+/*
+ * app.h - the interface between the gateway's Socket.IO layer and the
+ * application that decides what sockets do.
+ *
+ * The gateway speaks Engine.IO and Socket.IO: transports, heartbeats,
+ * namespaces, packet codecs, acknowledgements, binary attachments, rate
+ * limits. What a CONNECT means (check a token, join rooms) and what an event
+ * does (join a program, echo it back) belongs to an application: a gw_app
+ * table of callbacks given to gateway_new_app(). roomcast's product
+ * behaviour (app_roomcast.h) and the protocol conformance server
+ * (conformance_main.c) are two applications over the same gateway code.
+ *
+ * Everything here runs on the gateway loop thread: callbacks are called
+ * from it and the gw_socket_* / gw_session_* functions may only be called
+ * from it.
+ *
+ * Socket lifetime. A gw_socket is one client's connection to one namespace
+ * of one Engine.IO session. It is created when a CONNECT for an allowed
+ * namespace arrives and handed to on_connect, which must answer it with
+ * gw_socket_accept() or gw_socket_reject(), during the call or later (an
+ * asynchronous check); until then it is pending and receives nothing.
+ * on_disconnect is called exactly once for every socket that was accepted
+ * or that went away while pending (never after gw_socket_reject()); the
+ * pointer is invalid once it returns. Every other callback only sees
+ * accepted sockets.
+ *
+ * Argument lists travel as JSON text, exactly as received or to be sent:
+ * the elements of the array without its brackets ("1,\"2\",{\"3\":[true]}",
+ * "" for none), so that an application can pass arguments through without
+ * re-encoding them (numbers and key order survive unchanged). Binary
+ * attachments are rc_slices indexed by the "num" of the
+ * {"_placeholder":true,"num":n} objects that stand for them in the JSON;
+ * gw_event_attachment() resolves one. An application that emits binary data
+ * writes the placeholders itself and passes the attachments in order.
+ */
+#ifndef RC_APP_H
+#define RC_APP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "../core/event.h"
+#include "../core/slice.h"
+
+typedef struct gateway gateway;
+typedef struct gw_socket gw_socket;
+typedef struct session gw_session;
+
+/* What a CONNECT carried. Everything is borrowed for the duration of
+ * on_connect only. */
+typedef struct gw_handshake {
+    const char *nsp;      /* "/" or "/name" */
+    json_t *auth;         /* the CONNECT payload (an object), or NULL */
+    rc_slice auth_raw;    /* its JSON text as received ("" when none) */
+    const char *bearer;   /* token of the handshake's "Authorization:
+                             Bearer" header, or NULL */
+} gw_handshake;
+
+/* A client event (EVENT or BINARY_EVENT), or a client's ACK of a server
+ * event. Everything is borrowed for the duration of the callback. */
+typedef struct gw_event {
+    const char *name;          /* event name; NULL for an ACK */
+    json_t *args;              /* the arguments as a JSON array (name
+                                  excluded), placeholders unresolved */
+    rc_slice args_raw;         /* the same arguments as received, without
+                                  the array brackets */
+    long long ack_id;          /* ack requested by the client, or -1 */
+    const rc_slice *attachments; /* binary attachments, by placeholder num */
+    size_t nattachments;
+} gw_event;
+
+/* The callback that receives the client's ACK of gw_socket_emit_ack():
+ * ev is the acknowledgement (name NULL, ack_id -1), or NULL when the socket
+ * went away before it came. */
+typedef void (*gw_ack_cb)(void *ud, gw_socket *sk, const gw_event *ev);
+
+typedef struct gw_app {
+    void *ud;
+    /* 1 when the namespace exists. NULL: only "/". A CONNECT to any other
+     * namespace gets CONNECT_ERROR {"message":"Invalid namespace"}. */
+    int (*namespace_allowed)(void *ud, const char *nsp);
+    /* A CONNECT: answer with gw_socket_accept() or gw_socket_reject(), now
+     * or later. Required. */
+    void (*on_connect)(void *ud, gw_socket *sk, const gw_handshake *hs);
+    /* A client event on an accepted socket. Required. */
+    void (*on_event)(void *ud, gw_socket *sk, const gw_event *ev);
+    /* A client event refused by the per-socket rate limit (the gateway
+     * counts it in RC_M_CLIENT_ERRORS). NULL: dropped silently. */
+    void (*on_rate_limited)(void *ud, gw_socket *sk, const gw_event *ev);
+    /* The socket is going away (reason is a short static string). */
+    void (*on_disconnect)(void *ud, gw_socket *sk, const char *reason);
+    /* Sessions on the plain Engine.IO path (gateway_options.engine_path):
+     * one Engine.IO message, text or binary, borrowed for the call. */
+    void (*on_engine_message)(void *ud, gw_session *s, const char *data, size_t len,
+                              int binary);
+    /* A published event is about to be broadcast to its rooms. */
+    void (*on_publish)(void *ud, gateway *gw, const rc_event *ev);
+} gw_app;
+
+/* ---- sockets ---- */
+
+/* The socket's Socket.IO id, its namespace, and its gateway. */
+const char *gw_socket_id(const gw_socket *sk);
+const char *gw_socket_nsp(const gw_socket *sk);
+gateway *gw_socket_gateway(const gw_socket *sk);
+/* The Engine.IO session id carrying the socket (for log lines). */
+const char *gw_socket_sid(const gw_socket *sk);
+
+/* Application data attached to the socket (borrowed by the gateway; the
+ * application frees it in on_disconnect). */
+void gw_socket_set_data(gw_socket *sk, void *data);
+void *gw_socket_data(const gw_socket *sk);
+
+/*
+ * Accepts a pending socket: sends CONNECT {"sid":"<id>"...}, with
+ * extra_members (JSON object members without braces, e.g. "\"pid\":\"x\"",
+ * or NULL) appended. The socket then receives broadcasts to its rooms and
+ * its events. Returns 0, or -1 when the socket is not pending or the
+ * session is closing (on_disconnect follows in that case).
+ */
+int gw_socket_accept(gw_socket *sk, const char *extra_members);
+
+/*
+ * Refuses a pending socket: sends CONNECT_ERROR with error_json (a JSON
+ * object, e.g. {"message":"Authentication error","data":{...}}) and forgets
+ * the socket. Returns 0 or -1 (not pending).
+ */
+int gw_socket_reject(gw_socket *sk, const char *error_json);
+
+/*
+ * Server-side disconnect: sends DISCONNECT for the namespace, calls
+ * on_disconnect and forgets the socket; with close_session the Engine.IO
+ * session is then closed too (after what is queued has been sent).
+ */
+void gw_socket_disconnect(gw_socket *sk, const char *reason, int close_session);
+
+/*
+ * Emits an event: args is the argument list without brackets (may be NULL
+ * or ""), trusted to be valid JSON; natt attachments make it a BINARY_EVENT
+ * whose args hold placeholders 0..natt-1. Returns 0, or -1 when it was not
+ * queued (socket not accepted, queue full, out of memory).
+ */
+int gw_socket_emit(gw_socket *sk, const char *event, const char *args, size_t args_len,
+                   const rc_slice *att, size_t natt);
+
+/*
+ * Same, asking the client to acknowledge: cb(ud, sk, ack) is called once
+ * with the client's ACK, or with NULL when the socket goes away first.
+ * At most GW_MAX_PENDING_ACKS acknowledgements may be outstanding per
+ * socket; beyond that -1 (and cb is not called).
+ */
+#define GW_MAX_PENDING_ACKS 256
+int gw_socket_emit_ack(gw_socket *sk, const char *event, const char *args, size_t args_len,
+                       const rc_slice *att, size_t natt, gw_ack_cb cb, void *ud);
+
+/* Answers a client event that asked for an ack (ack_id >= 0): ACK, or
+ * BINARY_ACK with attachments. Returns 0 or -1. */
+int gw_socket_ack(gw_socket *sk, long long ack_id, const char *args, size_t args_len,
+                  const rc_slice *att, size_t natt);
+
+/* Room membership of an accepted or pending socket. Rooms are per
+ * namespace; published events (gateway_publish) go to rooms of "/". A room
+ * name holds no control characters. 1 joined/left, 0 already/not a member,
+ * -1 bad name or out of memory. */
+int gw_socket_join(gw_socket *sk, const char *room);
+int gw_socket_leave(gw_socket *sk, const char *room);
+
+/*
+ * The accepted sockets of room (namespace "/") at the time of the call, in a
+ * vector owned by the gateway that stays valid until the next call (so the
+ * caller may join or leave rooms while walking it). *n gets the count.
+ * NULL with *n = 0 when the room is empty or out of memory.
+ */
+gw_socket **gw_room_sockets(gateway *gw, const char *room, size_t *n);
+
+/* 1 when the attachment stands for a placeholder object v of ev, with its
+ * bytes in *out. */
+int gw_event_attachment(const gw_event *ev, const json_t *v, rc_slice *out);
+
+/* ---- plain Engine.IO sessions ---- */
+
+/* Sends one message, text (valid UTF-8) or binary, on a session of the
+ * plain Engine.IO path. Returns 0 or -1. */
+int gw_session_send_message(gw_session *s, const char *data, size_t len, int binary);
+
+#endif
