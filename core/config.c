@@ -45,7 +45,8 @@ static const struct opt opts[] = {
      "`kafka.*` keys pass through to librdkafka)"},
     {"schemas-dir", OPT_STR, O(schemas_dir), RC_DEFAULT_SCHEMAS_DIR, "Service",
      "directory holding the Avro schemas, their older versions, the schema id "
-     "map and the event catalog"},
+     "map and the event catalog (default: the build's schemas/, or the "
+     "installed copy)"},
     {"demo", OPT_BOOL, O(demo), "false", "Service",
      "produce plausible demo mutations and serve demo tokens at /demo/token"},
     {"demo-interval-ms", OPT_INT, O(demo_interval_ms), "1500", "Service",
@@ -467,8 +468,11 @@ void rc_config_print_markdown(FILE *f)
                     section);
         }
         env_name(o, env, sizeof env);
+        /* A path baked in at build time would differ from build to build. */
+        const char *def = o->off == O(schemas_dir) ? "" : o->def;
         fprintf(f, "| `--%s` | `%s` | %s | %s%s%s | %s |\n", o->name, env,
-                type_name(o->type), *o->def ? "`" : "",
-                *o->def ? o->def : "(empty)", *o->def ? "`" : "", o->help);
+                type_name(o->type), *def ? "`" : "",
+                *def ? def : o->off == O(schemas_dir) ? "(see description)" : "(empty)",
+                *def ? "`" : "", o->help);
     }
 }

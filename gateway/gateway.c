@@ -65,11 +65,6 @@ extern const size_t rc_page_index_len;
 #define GW_MAX_QUERY_ARGS 32
 /* How long gateway_stop() waits for clients to go before the loop ends. */
 #define GW_STOP_GRACE_MS 3000
-/* roomcast's per-socket limit on client events (gateway_new): sustained
- * events per minute, and burst. Candidates for configuration rows
- * (client-events-per-minute, client-event-burst). */
-#define GW_CLIENT_EVENTS_PER_MINUTE 100
-#define GW_CLIENT_EVENT_BURST 20
 
 enum conn_kind {
     CONN_HTTP,  /* plain request/response (also between keep-alive requests) */
@@ -1182,8 +1177,8 @@ gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth, const gate
     gateway_options opts = {
         .app = app_roomcast_app(app),
         .socketio_path = "/socket.io/",
-        .client_events_per_minute = GW_CLIENT_EVENTS_PER_MINUTE,
-        .client_event_burst = GW_CLIENT_EVENT_BURST,
+        .client_events_per_minute = cfg->client_events_per_minute,
+        .client_event_burst = cfg->client_event_burst,
     };
     gateway *gw = gateway_new_app(cfg, &opts, hooks, errstr, errlen);
     if (!gw) {
