@@ -18,6 +18,7 @@
 #include "../consumer/catalog.h"
 #include "../consumer/consumer.h"
 #include "../consumer/demo.h"
+#include "../consumer/rebuild.h"
 #include "../gateway/auth.h"
 #include "../gateway/gateway.h"
 #include "config.h"
@@ -26,6 +27,7 @@
 #include "metrics.h"
 
 #define DEV_SECRET "roomcast-development-secret"
+#define REBUILD_TIMEOUT_MS 60000
 
 struct app {
     rc_config cfg;
@@ -58,6 +60,17 @@ static void on_history_gap(void *ud)
 static int load_membership(void *ud, const char *user, const char *program)
 {
     struct app *a = ud;
+    return gateway_add_membership(a->gw, user, program);
+}
+
+static int replay_membership(void *ud, enum rc_member_op op, const char *user,
+                             const char *program)
+{
+    struct app *a = ud;
+    if (op == RC_MEMBER_REMOVE) {
+        gateway_remove_membership(a->gw, user, program);
+        return 0;
+    }
     return gateway_add_membership(a->gw, user, program);
 }
 
@@ -190,6 +203,12 @@ int main(int argc, char **argv)
     gateway_hooks hooks = {.ud = &a, .health = health, .ready = ready};
     if (!(a.gw = gateway_new(&a.cfg, a.auth, &hooks, err, sizeof err)))
         goto fail;
+    /* In memory, memberships died with the last process: the membership
+     * topic is their changelog. */
+    if (!*a.cfg.redis &&
+        rc_rebuild_memberships(&a.cfg, a.brokers, a.cat, REBUILD_TIMEOUT_MS,
+                               replay_membership, &a, err, sizeof err) < 0)
+        goto fail;
     if (rc_history_memberships(a.history, load_membership, &a) < 0) {
         snprintf(err, sizeof err, "cannot load memberships: the history store "
                                   "(%s) is unreachable", rc_history_backend(a.history));
@@ -215,8 +234,8 @@ int main(int argc, char **argv)
     }
     have_sigthread = 1;
 
-    LOG_INFO("main", "roomcast ready: http://%s/ (kafka %s%s, history %s)",
-             a.cfg.listen, a.broker ? "embedded at " : "", a.brokers,
+    LOG_INFO("main", "roomcast ready on port %d (kafka %s%s, history %s)",
+             gateway_port(a.gw), a.broker ? "embedded at " : "", a.brokers,
              rc_history_backend(a.history));
     gateway_run(a.gw);
     rc = 0;

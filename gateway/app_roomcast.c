@@ -301,3 +301,8 @@ int app_roomcast_add_membership(app_roomcast *a, const char *user, const char *p
 {
     return membership_add(a->members, user, program);
 }
+
+void app_roomcast_remove_membership(app_roomcast *a, const char *user, const char *program)
+{
+    membership_remove(a->members, user, program);
+}

@@ -36,5 +36,7 @@ const gw_app *app_roomcast_app(app_roomcast *a);
 
 /* Records a membership (1 added, 0 known, -1 out of memory). */
 int app_roomcast_add_membership(app_roomcast *a, const char *user, const char *program);
+/* Forgets one (before the gateway runs: live sockets are not moved). */
+void app_roomcast_remove_membership(app_roomcast *a, const char *user, const char *program);
 
 #endif

@@ -1325,6 +1325,12 @@ int gateway_add_membership(gateway *gw, const char *user, const char *program)
     return app_roomcast_add_membership(gw->own_app, user, program) < 0 ? -1 : 0;
 }
 
+void gateway_remove_membership(gateway *gw, const char *user, const char *program)
+{
+    if (gw->own_app)
+        app_roomcast_remove_membership(gw->own_app, user, program);
+}
+
 void gateway_resync(gateway *gw)
 {
     atomic_store(&gw->resync_requested, 1);

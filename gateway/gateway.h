@@ -87,6 +87,8 @@ void gateway_stop(gateway *gw);
  * (or for another application).
  */
 int gateway_add_membership(gateway *gw, const char *user, const char *program);
+/* The reverse, also only before gateway_run(). */
+void gateway_remove_membership(gateway *gw, const char *user, const char *program);
 
 /*
  * Thread-safe: every live client is sent an Engine.IO CLOSE (a reconnect
