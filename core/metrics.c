@@ -23,7 +23,7 @@ static const struct {
     [RC_M_CONNECTIONS] = {"roomcast_connections", "gauge", "Open Engine.IO sessions"},
     [RC_M_SOCKETS] = {"roomcast_sockets", "gauge", "Connected Socket.IO sockets"},
     [RC_M_HANDSHAKES] = {"roomcast_handshakes_total", "counter", "Engine.IO sessions opened"},
-    [RC_M_AUTH_FAILURES] = {"roomcast_auth_failures_total", "counter", "Socket.IO CONNECTs refused for a token"},
+    [RC_M_AUTH_FAILURES] = {"roomcast_auth_failures_total", "counter", "Socket.IO CONNECTs and auth:refresh requests refused for a token"},
     [RC_M_CLIENT_ERRORS] = {"roomcast_client_errors_total", "counter", "Malformed client packets and rejected client events"},
 };
 

@@ -21,7 +21,7 @@ enum rc_metric {
     RC_M_CONNECTIONS,        /* gauge: open Engine.IO sessions */
     RC_M_SOCKETS,            /* gauge: connected Socket.IO sockets */
     RC_M_HANDSHAKES,         /* Engine.IO sessions opened */
-    RC_M_AUTH_FAILURES,      /* CONNECT refused for a token */
+    RC_M_AUTH_FAILURES,      /* CONNECT or auth:refresh refused for a token */
     RC_M_CLIENT_ERRORS,      /* malformed packets and rejected client events */
     RC_M__COUNT
 };

@@ -23,6 +23,18 @@ export interface CatchupComplete {
   truncated: boolean;
 }
 
+/** Sent when the socket's token expired: refresh within graceMs or be disconnected. */
+export interface AuthExpired {
+  /** The token's exp, seconds since the epoch. */
+  exp: number;
+  graceMs: number;
+}
+
+/** Ack of auth:refresh. */
+export type AuthRefreshAck =
+  | { ok: true; exp: number | null }
+  | { ok: false; error: { code: "TOKEN_MISSING" | "TOKEN_INVALID" | "TOKEN_EXPIRED" | "FORBIDDEN" | "INVALID_ARGUMENT" | "RATE_LIMITED" } };
+
 /**
  * request:created (RequestMutation CREATED): rooms program:{program_id}.
  * A request was created.
@@ -354,7 +366,7 @@ export interface ServerToClientEvents {
   "job:completed": (payload: JobCompletedEvent, offset?: string) => void;
   "job:failed": (payload: JobFailedEvent, offset?: string) => void;
   "catchup:complete": (payload: CatchupComplete) => void;
-  "auth:expired": () => void;
+  "auth:expired": (payload: AuthExpired) => void;
   "error": (payload: { ok: false; error: { code: RoomcastErrorCode } }) => void;
 }
 
@@ -362,4 +374,5 @@ export interface ServerToClientEvents {
 export interface ClientToServerEvents {
   "join:program": (programId: string, ack?: (response: RoomcastAck) => void) => void;
   "leave:program": (programId: string, ack?: (response: RoomcastAck) => void) => void;
+  "auth:refresh": (payload: { token: string } | string, ack?: (response: AuthRefreshAck) => void) => void;
 }
