@@ -1131,7 +1131,9 @@ static void test_typescript(const rc_catalog *cat)
         "  \"join:program\": (programId: string, ack?: (response: RoomcastAck) "
         "=> void) => void;\n"
         "  \"leave:program\": (programId: string, ack?: (response: RoomcastAck) "
-        "=> void) => void;\n}\n",
+        "=> void) => void;\n"
+        "  \"auth:refresh\": (payload: { token: string } | string, ack?: "
+        "(response: AuthRefreshAck) => void) => void;\n}\n",
         "export type RoomcastAck = { ok: true } | { ok: false; error: { code: "
         "RoomcastErrorCode } };\n",
         "\"FORBIDDEN\" | \"INVALID_ARGUMENT\" | \"RATE_LIMITED\"",
@@ -1147,7 +1149,7 @@ static void test_typescript(const rc_catalog *cat)
     size_t n = 0;
     for (const char *p = ts.p; (p = strstr(p, "export interface ")); p++)
         n++;
-    CHECK_INT(n, 14 + 4); /* + map, server, client, CatchupComplete */
+    CHECK_INT(n, 14 + 5); /* + map, server, client, CatchupComplete, AuthExpired */
     /* stable: a second run yields the same bytes */
     rc_buf again = {0};
     CHECK_INT(rc_catalog_typescript(cat, &again), 0);
