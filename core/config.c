@@ -120,7 +120,8 @@ static const struct opt opts[] = {
      "Gateway", "connected sockets per user (JWT sub), 0 for no limit"},
     {"recovery-window", OPT_INT, O(recovery_window_ms), "120000", "Gateway",
      "milliseconds a disconnected socket's session is kept for Socket.IO "
-     "connection state recovery (socket.io's maxDisconnectionDuration)"},
+     "connection state recovery (socket.io's maxDisconnectionDuration); 0 "
+     "turns recovery off (no pid is given)"},
     {"tls-cert", OPT_STR, O(tls_cert), "", "Gateway",
      "PEM certificate (chain) file: serve HTTPS and WSS instead of HTTP and WS"},
     {"tls-key", OPT_STR, O(tls_key), "", "Gateway",

@@ -5,7 +5,9 @@
  * producer and the embedded broker run threads of their own; a signal thread
  * waits for SIGTERM/SIGINT and performs the orderly stop: stop consuming
  * (the record in flight is finished and stored offsets are committed), then
- * close clients with a reconnect hint and leave the loop, then exit 0.
+ * close clients with a reconnect hint and leave the loop, then exit 0. On
+ * SIGHUP the same thread re-reads the JWT key files into a new verifier and
+ * hands it to the gateway, keeping the old keys when that fails.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -110,11 +112,52 @@ static int ready(void *ud)
            rc_history_ready(a->history);
 }
 
+/* The verifier's settings: the same at start-up and on every reload. */
+static auth_config auth_settings(const rc_config *cfg)
+{
+    return (auth_config){
+        .alg = cfg->jwt_alg,
+        .secret = cfg->jwt_secret,
+        .public_key_file = cfg->jwt_public_key,
+        .jwks_file = cfg->jwt_jwks,
+        .issuer = cfg->jwt_issuer,
+        .audience = cfg->jwt_audience,
+        .leeway_s = cfg->jwt_leeway_s,
+    };
+}
+
+/*
+ * SIGHUP: a new verifier from the same settings, the key files (PEM, JWKS)
+ * read again, handed to the gateway; connected sockets are not touched. On
+ * any error the previous keys stay in force. Signal thread (the file I/O
+ * stays off the gateway loop).
+ */
+static void reload_auth(struct app *a)
+{
+    char err[512] = "";
+    auth_config ac = auth_settings(&a->cfg);
+    auth_verifier *v = auth_verifier_new(&ac, err, sizeof err);
+    if (!v) {
+        LOG_ERROR("main", "SIGHUP: keys not reloaded, the previous keys stay in force: %s", err);
+        return;
+    }
+    if (gateway_set_verifier(a->gw, v) < 0) {
+        LOG_ERROR("main", "SIGHUP: keys not reloaded, the previous keys stay in force: "
+                          "out of memory");
+        auth_verifier_destroy(v);
+        return;
+    }
+    auth_verifier_destroy(a->auth);
+    a->auth = v;
+    LOG_INFO("main", "SIGHUP: keys reloaded: %s", auth_verifier_describe(v));
+}
+
 static void *signal_main(void *arg)
 {
     struct app *a = arg;
     int sig = 0;
-    sigwait(&a->sigs, &sig);
+    while (sigwait(&a->sigs, &sig) == 0 && sig == SIGHUP)
+        reload_auth(a);
     LOG_INFO("main", "%s received: stopping", strsignal(sig));
     rc_demo_destroy(a->demo);
     a->demo = NULL;
@@ -138,15 +181,7 @@ static int setup_auth(struct app *a, char *err, size_t errlen)
         free(cfg->jwt_secret);
         cfg->jwt_secret = strdup(DEV_SECRET);
     }
-    auth_config ac = {
-        .alg = cfg->jwt_alg,
-        .secret = cfg->jwt_secret,
-        .public_key_file = cfg->jwt_public_key,
-        .jwks_file = cfg->jwt_jwks,
-        .issuer = cfg->jwt_issuer,
-        .audience = cfg->jwt_audience,
-        .leeway_s = cfg->jwt_leeway_s,
-    };
+    auth_config ac = auth_settings(cfg);
     a->auth = auth_verifier_new(&ac, err, errlen);
     if (!a->auth)
         return -1;
@@ -175,6 +210,7 @@ int main(int argc, char **argv)
     sigemptyset(&a.sigs);
     sigaddset(&a.sigs, SIGTERM);
     sigaddset(&a.sigs, SIGINT);
+    sigaddset(&a.sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &a.sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -203,6 +239,7 @@ int main(int argc, char **argv)
     gateway_hooks hooks = {.ud = &a, .health = health, .ready = ready};
     if (!(a.gw = gateway_new(&a.cfg, a.auth, &hooks, err, sizeof err)))
         goto fail;
+    gateway_set_history(a.gw, a.history);
     /* In memory, memberships died with the last process: the membership
      * topic is their changelog. */
     if (!*a.cfg.redis &&
@@ -253,6 +290,8 @@ done:
     /* Producers of events first, so nothing calls into a freed gateway. */
     rc_demo_destroy(a.demo);
     rc_consumer_destroy(a.consumer);
+    if (a.gw) /* sessions are no longer stored once the history is gone */
+        gateway_set_history(a.gw, NULL);
     rc_history_destroy(a.history);
     gateway_destroy(a.gw);
     rc_broker_destroy(a.broker);

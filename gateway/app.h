@@ -95,7 +95,11 @@ typedef struct gw_app {
                               int binary);
     /* A published event is about to be broadcast to its rooms. */
     void (*on_publish)(void *ud, gateway *gw, const rc_event *ev);
+    /* Periodic work, every GW_APP_TICK_MS. NULL: none. */
+    void (*on_tick)(void *ud, gateway *gw);
 } gw_app;
+
+#define GW_APP_TICK_MS 250
 
 /* ---- sockets ---- */
 
@@ -182,5 +186,78 @@ int gw_event_attachment(const gw_event *ev, const json_t *v, rc_slice *out);
 /* Sends one message, text (valid UTF-8) or binary, on a session of the
  * plain Engine.IO path. Returns 0 or -1. */
 int gw_session_send_message(gw_session *s, const char *data, size_t len, int binary);
+
+/* ---- catching a socket up from history ---- */
+
+/*
+ * Sends a published event to one socket of "/" as a broadcast encodes it:
+ * 42["<name>",<payload>,"<offset>"] (no offset for a transient event).
+ * Returns 0, or -1 when it was not queued (socket not accepted, another
+ * namespace, queue full, out of memory).
+ */
+int gw_socket_send_event(gw_socket *sk, const rc_event *ev);
+
+/*
+ * Holds the socket's share of broadcasts (gateway_publish) instead of
+ * sending it, for an accepted socket or a pending one that joined rooms:
+ * frames are kept in order, at most queue-max (beyond, the hold
+ * overflows), until gw_socket_release(). For replaying history to a socket
+ * while live events keep coming. Returns 0, or -1 when already held (or
+ * gone, or out of memory).
+ */
+int gw_socket_hold(gw_socket *sk);
+
+/*
+ * Ends a hold. With deliver, the kept frames are sent, except those of
+ * events whose offset is at or below floor ("<epoch>-<seq>", same epoch;
+ * NULL or "" for none); later broadcasts are checked against floor too,
+ * until one is past it, so an event that the replay already gave is not
+ * sent twice. Without deliver, they are dropped. Returns 0, or -1 when
+ * there was no hold, or when the hold overflowed or the frames did not fit
+ * in the queue (with deliver, the session is then closed as too slow: the
+ * client reconnects).
+ */
+int gw_socket_release(gw_socket *sk, const char *floor, int deliver);
+
+/* Frames the socket's session can still take (queue-max minus what is
+ * queued and held). */
+size_t gw_socket_queue_room(const gw_socket *sk);
+
+/*
+ * Gives a pending socket another id (a recovered socket keeps the id it
+ * had): 1 to 20 characters of [A-Za-z0-9_-]. Returns 0, or -1 when the
+ * socket is not pending or the id is not valid.
+ */
+int gw_socket_set_id(gw_socket *sk, const char *id);
+
+/* Calls cb with each room of the socket (names as given to
+ * gw_socket_join). cb must not join or leave rooms. */
+void gw_socket_foreach_room(const gw_socket *sk, void (*cb)(const char *room, void *ud),
+                            void *ud);
+
+/*
+ * During on_disconnect: 1 when the socket went away with its Engine.IO
+ * session (transport closed or lost, ping timeout, a full queue, the
+ * server's shutdown, a bus gap, a protocol error): socket.io-client
+ * reconnects by itself. 0 when the client left the namespace or the server
+ * disconnected the socket (gw_socket_disconnect).
+ */
+int gw_socket_lost(const gw_socket *sk);
+
+/* ---- tasks for the loop ---- */
+
+/* A unit of work handed to the loop by another thread (embed it). */
+typedef struct gw_task {
+    struct gw_task *next;                           /* the gateway's */
+    void (*run)(struct gw_task *t, gateway *gw);    /* set by the poster */
+} gw_task;
+
+/*
+ * Thread-safe: t->run(t, gw) is called on the loop thread, tasks in the
+ * order they were posted; or with gw NULL from gateway_destroy() for a task still
+ * queued then (release it only). t is borrowed until run is called and
+ * must not be posted again before. Never fails.
+ */
+void gw_post(gateway *gw, gw_task *t);
 
 #endif

@@ -23,17 +23,32 @@
  * The application (app.h) sees none of this: the roomcast application is
  * built by gateway_new(); gateway_new_app() takes any other.
  *
- * gateway_publish() and gateway_stop() are the only entry points from other
- * threads: they touch the mutex-protected publish queue or an atomic flag
- * and wake the loop with lws_cancel_service(); the loop drains the queue in
- * LWS_CALLBACK_EVENT_WAIT_CANCELLED. Each event is encoded once into a
- * frame, and its rooms are walked with a per-broadcast generation number
- * stamped on each socket, so a socket in several of the rooms gets one copy.
+ * With tls-cert and tls-key, the one vhost serves HTTPS and WSS (OpenSSL
+ * through lws; HTTP/1.1 by ALPN); the files are checked here first so that
+ * a bad one is a clear startup error. A handshake (the first polling GET, or
+ * a WebSocket upgrade without sid) from an address that already has
+ * max-connections-per-ip open sessions is refused with HTTP 429; the
+ * address is the TCP peer's (a proxy's, behind one).
+ *
+ * gateway_publish(), gateway_resync(), gateway_stop() and gw_post() are the
+ * only entry points from other threads: they touch the mutex-protected
+ * publish and task queues or an atomic flag and wake the loop with
+ * lws_cancel_service(); the loop drains the queues (events first, then
+ * tasks) in LWS_CALLBACK_EVENT_WAIT_CANCELLED. Each event is encoded once
+ * into a frame, and its rooms are walked with a per-broadcast generation
+ * number stamped on each socket, so a socket in several of the rooms gets
+ * one copy. A socket being caught up from history has a hold (hold.c) that
+ * keeps its frames, or skips those its replay already gave.
  */
 #include "gateway.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -498,6 +513,32 @@ static int post_complete(struct lws *wsi, struct conn *c)
     return http_respond_str(wsi, c, 200, "text/html", "ok");
 }
 
+/* ---- connections per client address ---- */
+
+/* Room for an address from gw_peer_addr(). */
+#define GW_ADDR_LEN 64
+
+static const char too_many_connections[] =
+    "{\"code\":3,\"message\":\"Too many connections from this address\"}";
+
+/*
+ * Whether the client of wsi may open one more Engine.IO session
+ * (max-connections-per-ip); its address goes to addr ("" when unknown,
+ * which is never limited). A refusal is counted and logged.
+ */
+static int addr_admit(struct lws *wsi, char *addr, size_t cap)
+{
+    gateway *gw = gw_of(wsi);
+    if (!gw_peer_addr(wsi, addr, cap))
+        addr[0] = '\0';
+    if (gw_addr_admit(gw, addr[0] ? addr : NULL))
+        return 1;
+    rc_metric_inc(RC_M_CLIENT_ERRORS);
+    LOG_INFO(FAC, "handshake from %s refused: %d sessions already open from that address "
+                  "(max-connections-per-ip)", addr, gw->cfg->max_connections_per_ip);
+    return 0;
+}
+
 /* ---- /socket.io/ over HTTP ---- */
 
 /* Checks EIO=4 and the transport; 0 when the request may proceed, else -1
@@ -566,9 +607,16 @@ static int route_socketio(struct lws *wsi, struct conn *c, int raw)
         if (gw->stopping) /* existing sessions still get their last polls */
             return http_respond_str(wsi, c, 503, "application/json",
                                     "{\"code\":3,\"message\":\"Server shutting down\"}");
+        char addr[GW_ADDR_LEN];
+        if (!addr_admit(wsi, addr, sizeof addr))
+            return http_respond_str(wsi, c, 429, "application/json", too_many_connections);
         char *bearer = bearer_token(wsi);
         session *s = session_new(gw, GW_TR_POLLING, raw, bearer);
         free(bearer);
+        if (s && session_count_addr(s, addr[0] ? addr : NULL) < 0) {
+            session_close(s, "out of memory", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, 0);
+            s = NULL;
+        }
         if (!s)
             return http_respond_str(wsi, c, 503, "application/json",
                                     "{\"code\":3,\"message\":\"Server busy\"}");
@@ -695,9 +743,13 @@ static int on_confirm_upgrade(struct lws *wsi)
     } else {
         const char *sid = query_arg(wsi, "sid=", sbuf, sizeof sbuf);
         session *s = sid ? session_find(gw, sid) : NULL;
-        if (!sid)
+        char addr[GW_ADDR_LEN];
+        if (!sid && addr_admit(wsi, addr, sizeof addr))
             return 0; /* a new session */
-        if (!s || s->raw != engine_route(gw, path))
+        if (!sid)
+            rc = http_respond(wsi, &scratch, 429, "application/json", too_many_connections,
+                              sizeof too_many_connections - 1, 1);
+        else if (!s || s->raw != engine_route(gw, path))
             rc = eio_http_error(wsi, &scratch, EIO_HE_SID_UNKNOWN, 1);
         else if (s->state != SESSION_OPEN)
             rc = eio_http_error(wsi, &scratch, EIO_HE_BAD_REQUEST, 1);
@@ -737,9 +789,20 @@ static int on_ws_established(struct lws *wsi, struct conn *c)
         c->sess = s;
         return 0;
     }
+    /* Checked at the upgrade already; again here, for upgrades that were
+     * confirmed side by side. */
+    char addr[GW_ADDR_LEN];
+    if (!addr_admit(wsi, addr, sizeof addr)) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
+        return -1;
+    }
     char *bearer = bearer_token(wsi);
     session *s = session_new(gw, GW_TR_WEBSOCKET, raw, bearer);
     free(bearer);
+    if (s && session_count_addr(s, addr[0] ? addr : NULL) < 0) {
+        session_close(s, "out of memory", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, 0);
+        s = NULL;
+    }
     if (!s) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, NULL, 0);
         return -1;
@@ -869,6 +932,7 @@ static int on_ws_writable(struct lws *wsi, struct conn *c)
 
 struct bcast {
     frame *f;
+    const char *offset;     /* the event's ("" when transient) */
     uint64_t gen;
     long deliveries;
 };
@@ -877,9 +941,15 @@ static void bcast_member(void *member, void *ud)
 {
     gw_socket *sk = member;
     struct bcast *b = ud;
-    if (sk->gen == b->gen || sk->state != GW_SK_CONNECTED)
+    if (sk->gen == b->gen || (sk->state != GW_SK_CONNECTED && !sk->hold))
         return; /* already reached through another of the event's rooms */
     sk->gen = b->gen;
+    /* A socket being caught up (hold.c) keeps the frame for later, or
+     * skips what its replay already gave. */
+    if (sk->hold && hold_offer(sk, b->f, b->offset))
+        return;
+    if (sk->state != GW_SK_CONNECTED)
+        return;
     if (session_send(sk->sess, b->f) == 0)
         b->deliveries++;
 }
@@ -900,6 +970,15 @@ static int encode_event(rc_buf *b, const rc_event *ev)
     return rc_buf_puts(b, "]");
 }
 
+int gw_socket_send_event(gw_socket *sk, const rc_event *ev)
+{
+    session *s = sk->sess;
+    if (sk->state != GW_SK_CONNECTED || !sk->root || !ev->name ||
+        encode_event(&s->gw->scratch, ev) < 0)
+        return -1;
+    return session_send_text(s, s->gw->scratch.p, s->gw->scratch.len);
+}
+
 static void broadcast(gateway *gw, rc_event *ev)
 {
     if (gw->app.on_publish)
@@ -911,7 +990,7 @@ static void broadcast(gateway *gw, rc_event *ev)
         LOG_ERROR(FAC, "out of memory encoding event %s", ev->id ? ev->id : "?");
         return;
     }
-    struct bcast b = {.f = f, .gen = ++gw->gen};
+    struct bcast b = {.f = f, .offset = ev->offset, .gen = ++gw->gen};
     gw->in_broadcast = 1;
     for (size_t i = 0; i < ev->nrooms; i++)
         rooms_foreach_member(gw->rooms, ev->rooms[i], bcast_member, &b);
@@ -936,6 +1015,22 @@ static void drain_published(gateway *gw)
         rc_event_unref(batch[i]);
     }
     free(batch);
+}
+
+/* Runs the tasks posted by other threads (gw_post); with gw_gone, only
+ * lets them release themselves (gateway_destroy). */
+static void drain_tasks(gateway *gw, int gw_gone)
+{
+    pthread_mutex_lock(&gw->pub_mu);
+    gw_task *t = gw->tasks;
+    gw->tasks = gw->tasks_tail = NULL;
+    pthread_mutex_unlock(&gw->pub_mu);
+    while (t) {
+        gw_task *next = t->next;
+        t->next = NULL;
+        t->run(t, gw_gone ? NULL : gw);
+        t = next;
+    }
 }
 
 /* ---- shutdown ---- */
@@ -1002,6 +1097,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!gw->stopping && atomic_exchange(&gw->resync_requested, 0))
             resync_sessions(gw);
         drain_published(gw);
+        drain_tasks(gw, 0);
         if (!gw->stopping && atomic_load(&gw->stop_requested))
             begin_shutdown(gw);
         return 0;
@@ -1149,6 +1245,14 @@ static int parse_listen(gateway *gw, const char *listen, char *iface, size_t cap
     return 0;
 }
 
+static void app_tick_cb(lws_sorted_usec_list_t *sul)
+{
+    gateway *gw = lws_container_of(sul, gateway, app_tick);
+    gw->app.on_tick(gw->app.ud, gw);
+    lws_sul_schedule(gw->ctx, 0, &gw->app_tick, app_tick_cb,
+                     (lws_usec_t)GW_APP_TICK_MS * LWS_US_PER_MS);
+}
+
 /* A path option: "/name/" (a trailing slash is added); NULL when invalid. */
 static char *copy_path(const char *p)
 {
@@ -1166,7 +1270,71 @@ static char *copy_path(const char *p)
     return out;
 }
 
-gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth, const gateway_hooks *hooks,
+/* A passphrase callback that has none: an encrypted key is refused rather
+ * than prompted for on a terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/*
+ * Checks tls-cert and tls-key before lws loads them, for a clear startup
+ * error: both or neither, readable, a PEM certificate, an unencrypted PEM
+ * private key, and the key of that certificate. Returns 1 (TLS on), 0 (off)
+ * or -1 with errstr set. Blocking file I/O: at startup only.
+ */
+static int tls_check(const rc_config *cfg, char *errstr, size_t errlen)
+{
+    const char *cert = cfg->tls_cert ? cfg->tls_cert : "", *key = cfg->tls_key ? cfg->tls_key : "";
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    FILE *f = NULL;
+    int rc = -1;
+    if (!cert[0] && !key[0])
+        return 0;
+    if (!cert[0] || !key[0]) {
+        snprintf(errstr, errlen, "tls-cert and tls-key go together: set both (HTTPS and WSS) "
+                                 "or neither (HTTP and WS)");
+        return -1;
+    }
+    if (!(f = fopen(cert, "r"))) {
+        snprintf(errstr, errlen, "tls-cert %s: %s", cert, strerror(errno));
+        goto done;
+    }
+    x = PEM_read_X509(f, NULL, no_passphrase, NULL);
+    fclose(f);
+    if (!x) {
+        snprintf(errstr, errlen, "tls-cert %s: no PEM certificate (-----BEGIN CERTIFICATE-----) "
+                                 "in it", cert);
+        goto done;
+    }
+    if (!(f = fopen(key, "r"))) {
+        snprintf(errstr, errlen, "tls-key %s: %s", key, strerror(errno));
+        goto done;
+    }
+    k = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+    fclose(f);
+    if (!k) {
+        snprintf(errstr, errlen, "tls-key %s: no unencrypted PEM private key in it", key);
+        goto done;
+    }
+    if (X509_check_private_key(x, k) != 1) {
+        snprintf(errstr, errlen, "tls-key %s is not the private key of tls-cert %s", key, cert);
+        goto done;
+    }
+    rc = 1;
+done:
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+gateway *gateway_new(const rc_config *cfg, auth_verifier *auth, const gateway_hooks *hooks,
                      char *errstr, size_t errlen)
 {
     app_roomcast *app = app_roomcast_new(auth);
@@ -1174,6 +1342,8 @@ gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth, const gate
         snprintf(errstr, errlen, "out of memory");
         return NULL;
     }
+    app_roomcast_set_limits(app, cfg->jwt_leeway_s, cfg->auth_grace_ms,
+                            cfg->max_connections_per_user);
     gateway_options opts = {
         .app = app_roomcast_app(app),
         .socketio_path = "/socket.io/",
@@ -1193,7 +1363,7 @@ gateway *gateway_new_app(const rc_config *cfg, const gateway_options *opts,
                          const gateway_hooks *hooks, char *errstr, size_t errlen)
 {
     char iface[64];
-    int port, ipv4_only;
+    int port, ipv4_only, tls;
     gateway *gw = calloc(1, sizeof *gw);
     if (!gw) {
         snprintf(errstr, errlen, "out of memory");
@@ -1209,6 +1379,7 @@ gateway *gateway_new_app(const rc_config *cfg, const gateway_options *opts,
     atomic_init(&gw->stop_requested, 0);
     atomic_init(&gw->resync_requested, 0);
     hmap_init(&gw->sessions, HMAP_STR);
+    hmap_init(&gw->addrs, HMAP_STR);
     gw_wheel_init(gw);
 
     if (!opts->app->on_connect || !opts->app->on_event) {
@@ -1229,6 +1400,8 @@ gateway *gateway_new_app(const rc_config *cfg, const gateway_options *opts,
                                  "connect-timeout must be positive");
         goto fail;
     }
+    if ((tls = tls_check(cfg, errstr, errlen)) < 0)
+        goto fail;
     if (!(gw->rooms = rooms_new()) ||
         !(gw->f_ping = frame_new("2", 1)) ||
         !(gw->f_close = frame_new("1", 1)) || !(gw->f_pong_probe = frame_new("3probe", 6))) {
@@ -1240,7 +1413,8 @@ gateway *gateway_new_app(const rc_config *cfg, const gateway_options *opts,
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   (ipv4_only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0);
+                   (ipv4_only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0) |
+                   (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info.user = gw;
     info.gid = -1;
     info.uid = -1;
@@ -1254,13 +1428,27 @@ gateway *gateway_new_app(const rc_config *cfg, const gateway_options *opts,
     info.iface = iface[0] ? iface : NULL;
     info.protocols = protocols;
     info.vhost_name = "roomcast";
+    if (tls) {
+        /* HTTPS and WSS on the one port. HTTP/1.1 only: long-polling and
+         * the WebSocket upgrade are HTTP/1.1 exchanges. */
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+        info.alpn = "http/1.1";
+    }
     gw->vh = lws_create_vhost(gw->ctx, &info);
     if (!gw->vh) {
-        snprintf(errstr, errlen, "cannot listen on %s", cfg->listen);
+        if (tls)
+            snprintf(errstr, errlen, "cannot listen on %s with TLS (tls-cert %s, tls-key %s)",
+                     cfg->listen, cfg->tls_cert, cfg->tls_key);
+        else
+            snprintf(errstr, errlen, "cannot listen on %s", cfg->listen);
         goto fail;
     }
     gw->port = lws_get_vhost_listen_port(gw->vh);
-    LOG_INFO(FAC, "listening on http://%s:%d", gw->host, gw->port);
+    LOG_INFO(FAC, "listening on %s://%s:%d", tls ? "https" : "http", gw->host, gw->port);
+    if (gw->app.on_tick)
+        lws_sul_schedule(gw->ctx, 0, &gw->app_tick, app_tick_cb,
+                         (lws_usec_t)GW_APP_TICK_MS * LWS_US_PER_MS);
     return gw;
 
 fail:
@@ -1279,18 +1467,21 @@ void gateway_destroy(gateway *gw)
          * sessions from their transports. */
         gw_wheel_stop(gw);
         lws_sul_cancel(&gw->stop_sul);
+        lws_sul_cancel(&gw->app_tick);
         lws_context_destroy(gw->ctx);
         gw->ctx = NULL;
     }
     while (gw->all)
         session_free(gw->all);
     sockets_free_graveyard(gw);
+    drain_tasks(gw, 1);
     for (size_t i = 0; i < gw->pub_len; i++)
         rc_event_unref(gw->pub[i]);
     free(gw->pub);
     free(gw->doomed);
     free(gw->vec);
     hmap_clear(&gw->sessions);
+    hmap_clear(&gw->addrs); /* every session is gone: no entry left */
     rooms_destroy(gw->rooms);
     app_roomcast_destroy(gw->own_app);
     free(gw->sio_path);
@@ -1341,6 +1532,55 @@ void gateway_stop(gateway *gw)
 {
     atomic_store(&gw->stop_requested, 1);
     lws_cancel_service(gw->ctx);
+}
+
+/* A verifier on its way to the loop (gateway_set_verifier). */
+struct verifier_task {
+    gw_task task;       /* first: the posted task */
+    auth_verifier *v;   /* ref'd */
+};
+
+static void verifier_task_run(gw_task *t, gateway *gw)
+{
+    struct verifier_task *vt = (struct verifier_task *)t;
+    if (gw && gw->own_app)
+        app_roomcast_set_verifier(gw->own_app, vt->v);
+    auth_verifier_destroy(vt->v);
+    free(vt);
+}
+
+int gateway_set_verifier(gateway *gw, auth_verifier *v)
+{
+    if (!gw->own_app || !v)
+        return -1;
+    struct verifier_task *vt = calloc(1, sizeof *vt);
+    if (!vt)
+        return -1;
+    vt->task.run = verifier_task_run;
+    vt->v = auth_verifier_ref(v);
+    gw_post(gw, &vt->task);
+    return 0;
+}
+
+void gw_post(gateway *gw, gw_task *t)
+{
+    pthread_mutex_lock(&gw->pub_mu);
+    int wake = !gw->tasks;
+    t->next = NULL;
+    if (gw->tasks_tail)
+        gw->tasks_tail->next = t;
+    else
+        gw->tasks = t;
+    gw->tasks_tail = t;
+    pthread_mutex_unlock(&gw->pub_mu);
+    if (wake)
+        lws_cancel_service(gw->ctx);
+}
+
+void gateway_set_history(gateway *gw, rc_history *h)
+{
+    if (gw->own_app)
+        app_roomcast_set_history(gw->own_app, h, gw->cfg->recovery_window_ms);
 }
 
 int gateway_publish(gateway *gw, rc_event *ev)

@@ -4,8 +4,9 @@
  * One lws context and vhost serve /socket.io/ (WebSocket and long-polling),
  * /healthz, /readyz, /metrics, the live page at / and, in demo mode,
  * /demo/token. Everything runs on the thread that calls gateway_run(); other
- * threads talk to it only through gateway_publish() and gateway_stop(),
- * which queue work and wake the loop with lws_cancel_service().
+ * threads talk to it only through gateway_publish(), gateway_resync(),
+ * gateway_stop(), gateway_set_verifier() and gw_post() (app.h), which queue
+ * work and wake the loop with lws_cancel_service().
  *
  * Each published event is encoded once into a refcounted frame; every
  * recipient's bounded queue holds a reference. Membership events are applied
@@ -17,6 +18,7 @@
 
 #include "../core/config.h"
 #include "../core/event.h"
+#include "../core/history.h"
 #include "../core/slice.h"
 #include "app.h"
 #include "auth.h"
@@ -36,12 +38,14 @@ typedef struct gateway_hooks {
 
 /*
  * roomcast's gateway: the roomcast application (app_roomcast.h: JWT at
- * CONNECT, rooms, join:program / leave:program) on "/socket.io/", with the
- * client event rate limit. cfg and auth are borrowed and must outlive the
- * gateway. Binds the listener (cfg->listen); NULL with errstr set when it
- * cannot.
+ * CONNECT, token expiry and auth:refresh, rooms, join:program /
+ * leave:program, connections per user) on "/socket.io/", with the client
+ * event rate limit. cfg is borrowed and must outlive the gateway; the
+ * gateway takes its own reference to auth. Binds the listener (cfg->listen;
+ * HTTPS and WSS when cfg->tls_cert and cfg->tls_key are set); NULL with
+ * errstr set when it cannot.
  */
-gateway *gateway_new(const rc_config *cfg, const auth_verifier *auth,
+gateway *gateway_new(const rc_config *cfg, auth_verifier *auth,
                      const gateway_hooks *hooks, char *errstr, size_t errlen);
 
 typedef struct gateway_options {
@@ -98,8 +102,50 @@ void gateway_remove_membership(gateway *gw, const char *user, const char *progra
  */
 void gateway_resync(gateway *gw);
 
+/*
+ * Thread-safe: from its next loop iteration on, the roomcast application
+ * verifies CONNECTs, recoveries and auth:refresh with v (a key reload);
+ * the gateway takes its own reference to v (the caller keeps its own) and
+ * drops the one to the verifier it replaces. Sockets already connected are
+ * not touched. Returns 0, or -1 when out of memory or when gw is not made
+ * by gateway_new().
+ */
+int gateway_set_verifier(gateway *gw, auth_verifier *v);
+
+/*
+ * The history (borrowed) that keeps the sessions of disconnected sockets
+ * and replays what they missed: connection state recovery (window:
+ * cfg->recovery_window_ms) and catch-up by lastOffset / lastEventTimestamp
+ * (docs/protocol.md, "Reconnect and catch-up"). Without one, sockets get no
+ * pid and catch-up answers truncated. Call it before gateway_run(), and
+ * with NULL once gateway_run() has returned and before rc_history_destroy().
+ * Only for a gateway made by gateway_new() (ignored otherwise).
+ */
+void gateway_set_history(gateway *gw, rc_history *h);
+
 /* Thread-safe: takes a new reference to ev; events are delivered in the
  * order they are published. Returns 0 or -1 when out of memory. */
 int gateway_publish(gateway *gw, rc_event *ev);
+
+/* ---- per-socket timer and extension, for applications (app.h) ---- */
+
+/*
+ * The socket's one application timer: cb(sk) runs on the loop after ms
+ * (precision GW_TICK_MS, O(1) on the gateway's timing wheel); arming it
+ * again moves it. It is cancelled when the socket goes away. Returns 0, or
+ * -1 when the socket is gone.
+ */
+int gw_socket_set_timer(gw_socket *sk, int ms, void (*cb)(gw_socket *sk));
+void gw_socket_cancel_timer(gw_socket *sk);
+
+/*
+ * A second application slot, independent of gw_socket_set_data(): ext is
+ * owned by the socket from then on, and free_ext(ext) is called once when
+ * the socket goes away, whichever way (rejected, disconnected, its session
+ * closed), after on_disconnect. A previous ext is freed first. Returns 0, or
+ * -1 when the socket is gone (ext stays the caller's).
+ */
+int gw_socket_set_ext(gw_socket *sk, void *ext, void (*free_ext)(void *ext));
+void *gw_socket_ext(const gw_socket *sk);
 
 #endif

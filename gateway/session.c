@@ -29,12 +29,18 @@
  * Replies (OPEN, pongs, Socket.IO packets) are small frames of their own
  * and go through the same bounded queue as broadcast frames, so packet order
  * on the wire is queue order.
+ *
+ * For max-connections-per-ip, an open session counts against the address of
+ * the connection that opened it (gw->addrs, address -> count), from the
+ * handshake until it leaves SESSION_OPEN; an address whose count drops to
+ * zero is forgotten.
  */
 #include "session.h"
 
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "../core/log.h"
@@ -43,6 +49,7 @@
 #define FAC "gateway"
 
 static void session_schedule_free(session *s, int linger_ms);
+static void addr_release(session *s);
 
 int gw_random_id(char out[GW_ID_LEN + 1])
 {
@@ -179,6 +186,72 @@ int64_t gw_now_ms(void)
     return (int64_t)(mono_us() / LWS_US_PER_MS);
 }
 
+/* ---- connections per client address ---- */
+
+/* One client address and its open sessions; the hmap key is addr. */
+struct gw_addr {
+    size_t n;
+    char addr[];
+};
+
+const char *gw_peer_addr(struct lws *wsi, char *buf, size_t cap)
+{
+    const char *a = lws_get_peer_simple(wsi, buf, cap);
+    if (!a || !a[0])
+        return NULL;
+    /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d. */
+    if (strncasecmp(a, "::ffff:", 7) == 0 && strchr(a + 7, '.'))
+        memmove(buf, a + 7, strlen(a + 7) + 1);
+    else if (a != buf)
+        snprintf(buf, cap, "%s", a);
+    return buf;
+}
+
+int gw_addr_admit(gateway *gw, const char *addr)
+{
+    int max = gw->cfg->max_connections_per_ip;
+    if (max <= 0 || !addr)
+        return 1;
+    hmap_slot *slot = hmap_find(&gw->addrs, addr);
+    return !slot || ((struct gw_addr *)slot->val)->n < (size_t)max;
+}
+
+int session_count_addr(session *s, const char *addr)
+{
+    gateway *gw = s->gw;
+    if (s->addr || s->state != SESSION_OPEN || !addr || gw->cfg->max_connections_per_ip <= 0)
+        return 0; /* already counted, closed, unknown address, or no limit */
+    hmap_slot *slot = hmap_find(&gw->addrs, addr);
+    struct gw_addr *e = slot ? slot->val : NULL;
+    if (!e) {
+        size_t n = strlen(addr);
+        if (!(e = malloc(sizeof *e + n + 1)))
+            return -1;
+        e->n = 0;
+        memcpy(e->addr, addr, n + 1);
+        if (hmap_put(&gw->addrs, e->addr, e) != 1) {
+            free(e);
+            return -1;
+        }
+    }
+    e->n++;
+    s->addr = e;
+    return 0;
+}
+
+/* The session is no longer open: it stops counting against its address. */
+static void addr_release(session *s)
+{
+    struct gw_addr *e = s->addr;
+    if (!e)
+        return;
+    s->addr = NULL;
+    if (--e->n == 0) {
+        hmap_del(&s->gw->addrs, e->addr, NULL);
+        free(e);
+    }
+}
+
 /* ---- lifetime ---- */
 
 static void hb_cb(gw_timer *t);
@@ -261,6 +334,7 @@ static void unlist(session *s)
 void session_free(session *s)
 {
     gateway *gw = s->gw;
+    addr_release(s);
     if (s->state == SESSION_OPEN) {
         gw->nopen--;
         rc_metric_add(RC_M_CONNECTIONS, -1);
@@ -315,6 +389,7 @@ void session_close(session *s, const char *reason, int code, int flush)
     s->flush_on_close = flush;
     LOG_DEBUG(FAC, "sid %s: closing: %s", s->sid, reason);
     gw->nopen--;
+    addr_release(s);
     rc_metric_add(RC_M_CONNECTIONS, -1);
     /* The application hears about its sockets first; what they send now is
      * refused (the session is no longer open). */

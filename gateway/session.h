@@ -106,6 +106,12 @@ struct gw_socket {
     size_t nacks;
     ratelimit events;       /* client event rate */
     ratelimit abuse;        /* 3 x the rate: beyond it, disconnect */
+    struct gw_hold *hold;   /* owned (hold.c): while held or floored */
+    int lost;               /* went away with its session (gw_socket_lost) */
+    gw_timer app_timer;     /* gw_socket_set_timer(), cancelled when gone */
+    void (*app_timer_cb)(gw_socket *sk);
+    void *ext;              /* gw_socket_set_ext(), freed when gone */
+    void (*free_ext)(void *ext);
 };
 
 /* A BINARY_EVENT / BINARY_ACK waiting for its attachments. */
@@ -146,6 +152,8 @@ struct session {
     size_t nconnected;     /* accepted sockets among them */
     gw_partial *partial;   /* owned: binary packet being reassembled */
     session *prev, *next;  /* gw->all: every live session object */
+    struct gw_addr *addr;  /* borrowed: the per-address count holding this
+                              open session (session_count_addr), or NULL */
 };
 
 struct gateway {
@@ -171,6 +179,8 @@ struct gateway {
     size_t nopen;                 /* sessions in SESSION_OPEN */
     size_t nsockets;              /* connected Socket.IO sockets */
     uint64_t gen;                 /* broadcast generation counter */
+    hmap addrs;                   /* client address -> struct gw_addr:
+                                     open sessions per address */
 
     /* Shared control frames (owned references). */
     frame *f_ping, *f_close, *f_pong_probe;
@@ -189,6 +199,10 @@ struct gateway {
      * tick so that no caller holds a dangling pointer. */
     gw_socket *graveyard;         /* owned list */
     gw_timer reap;
+
+    /* Tasks posted by other threads (gw_post), drained by the loop. */
+    gw_task *tasks, *tasks_tail;  /* borrowed until run; under pub_mu */
+    lws_sorted_usec_list_t app_tick; /* the application's on_tick */
 
     /* Publish queue: filled by any thread, drained by the loop. */
     pthread_mutex_t pub_mu;
@@ -305,5 +319,29 @@ void sockets_close_all(session *s, const char *reason);
 
 /* Frees the sockets on the graveyard (now: gateway_destroy). */
 void sockets_free_graveyard(gateway *gw);
+
+/* ---- hold.c ---- */
+
+/* Offers a broadcast frame f of an event with offset ("" when transient) to
+ * a socket that has a hold: 1 when the socket must not be sent it now (kept
+ * while held, or at or below the replay floor), 0 to send it as usual. */
+int hold_offer(gw_socket *sk, frame *f, const char *offset);
+/* Frees the socket's hold and what it kept. */
+void hold_free(gw_socket *sk);
+
+/* ---- connections per client address (session.c) ---- */
+
+/* 1 when addr may open one more session (cfg->max_connections_per_ip;
+ * 0 = no limit). */
+int gw_addr_admit(gateway *gw, const char *addr);
+
+/* Counts the open session s against addr (copied) when there is a limit;
+ * the count drops when s leaves SESSION_OPEN. Returns 0, or -1 when out of
+ * memory (s not counted). */
+int session_count_addr(session *s, const char *addr);
+
+/* The client address of wsi (the peer's IP; an IPv4-mapped IPv6 address as
+ * plain IPv4) into buf, or NULL when unknown. */
+const char *gw_peer_addr(struct lws *wsi, char *buf, size_t cap);
 
 #endif

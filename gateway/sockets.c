@@ -143,14 +143,27 @@ void sockets_free_graveyard(gateway *gw)
     while (gw->graveyard) {
         gw_socket *sk = gw->graveyard;
         gw->graveyard = sk->next;
+        hold_free(sk);
         free(sk->nsp);
         free(sk);
     }
 }
 
+/* Cancels the socket's application timer and frees its extension. */
+static void socket_ext_drop(gw_socket *sk)
+{
+    gw_timer_cancel(sk->sess->gw, &sk->app_timer);
+    sk->app_timer_cb = NULL;
+    if (sk->ext && sk->free_ext)
+        sk->free_ext(sk->ext);
+    sk->ext = NULL;
+    sk->free_ext = NULL;
+}
+
 /*
  * Takes sk out of its session, rooms and counters; fails its pending acks;
- * tells the application when notify is set; parks it on the graveyard.
+ * tells the application when notify is set; drops its timer and extension;
+ * parks it on the graveyard.
  */
 static void socket_gone(gw_socket *sk, const char *reason, int notify)
 {
@@ -183,6 +196,7 @@ static void socket_gone(gw_socket *sk, const char *reason, int notify)
     LOG_DEBUG(FAC, "sid %s: socket %s on %s gone: %s", s->sid, sk->id, sk->nsp, reason);
     if (notify && gw->app.on_disconnect)
         gw->app.on_disconnect(gw->app.ud, sk, reason);
+    socket_ext_drop(sk);
     sk->next = gw->graveyard;
     gw->graveyard = sk;
     if (!gw->destroying)
@@ -205,8 +219,10 @@ void sockets_close_all(session *s, const char *reason)
 {
     partial_free(s->partial);
     s->partial = NULL;
-    while (s->socks)
+    while (s->socks) {
+        s->socks->lost = 1; /* the client is expected back (recovery) */
         socket_gone(s->socks, reason, 1);
+    }
 }
 
 static gw_socket *find_socket(session *s, rc_slice nsp)
@@ -606,6 +622,47 @@ int gw_socket_ack(gw_socket *sk, long long ack_id, const char *args, size_t args
     if (session_send_text(s, b->p, b->len) < 0)
         return -1;
     return send_attachments(s, att, natt);
+}
+
+/* ---- gateway.h: the socket's timer and extension ---- */
+
+static void app_timer_cb(gw_timer *t)
+{
+    gw_socket *sk = lws_container_of(t, gw_socket, app_timer);
+    void (*cb)(gw_socket *sk) = sk->app_timer_cb;
+    if (cb && sk->state != GW_SK_GONE)
+        cb(sk);
+}
+
+int gw_socket_set_timer(gw_socket *sk, int ms, void (*cb)(gw_socket *sk))
+{
+    if (sk->state == GW_SK_GONE || !cb)
+        return -1;
+    sk->app_timer_cb = cb;
+    gw_timer_arm(sk->sess->gw, &sk->app_timer, app_timer_cb, ms);
+    return 0;
+}
+
+void gw_socket_cancel_timer(gw_socket *sk)
+{
+    if (sk->state != GW_SK_GONE) /* a gone socket's timer is already off */
+        gw_timer_cancel(sk->sess->gw, &sk->app_timer);
+}
+
+int gw_socket_set_ext(gw_socket *sk, void *ext, void (*free_ext)(void *ext))
+{
+    if (sk->state == GW_SK_GONE)
+        return -1;
+    if (sk->ext && sk->free_ext)
+        sk->free_ext(sk->ext);
+    sk->ext = ext;
+    sk->free_ext = free_ext;
+    return 0;
+}
+
+void *gw_socket_ext(const gw_socket *sk)
+{
+    return sk->ext;
 }
 
 /* ---- app.h: rooms ---- */

@@ -26,9 +26,9 @@ const tok = (sub = "ada", programs = ["p1"]) => token(sub, { programs });
 const PH = (n) => `{"_placeholder":true,"num":${n}}`;
 
 describe("CONNECT", () => {
-  test("with a token: CONNECT carries only the socket id; without: CONNECT_ERROR with the code", async () => {
+  test("with a token: CONNECT carries the socket id and the recovery pid; without: CONNECT_ERROR with the code", async () => {
     const ok = await sioWs(rc.url, { token: tok() });
-    assert.match(ok.connectReply, /^40\{"sid":"[A-Za-z0-9_-]{20}"\}$/);
+    assert.match(ok.connectReply, /^40\{"sid":"[A-Za-z0-9_-]{20}","pid":"[0-9a-f]{32}"\}$/);
     assert.notEqual(JSON.parse(ok.connectReply.slice(2)).sid, ok.handshake.sid, "socket id is not the Engine.IO sid");
     ok.close();
     const missing = await sioWs(rc.url);

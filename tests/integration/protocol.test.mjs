@@ -102,7 +102,7 @@ describe("long-polling", () => {
     assert.equal(g.status, 200);
     const packets = g.text.split(RS);
     assert.equal(packets.length, 2, g.text);
-    assert.match(packets[0], /^40\{"sid":"[A-Za-z0-9_-]{20}"\}$/);
+    assert.match(packets[0], /^40\{"sid":"[A-Za-z0-9_-]{20}","pid":"[0-9a-f]{32}"\}$/);
     assert.equal(packets[1], '437[{"ok":true}]');
   });
 

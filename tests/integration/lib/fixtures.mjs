@@ -42,9 +42,9 @@ export async function startRoomcast(args = [], { env = {}, timeoutMs = 20000 } =
         let msg = line;
         try { msg = JSON.parse(line).msg; } catch { /* not JSON: keep the line */ }
         let m;
-        if ((m = /listening on http:\/\/([\d.]+):(\d+)/.exec(msg))) {
-          node.port = Number(m[2]);
-          node.url = `http://127.0.0.1:${node.port}`;
+        if ((m = /listening on (https?):\/\/([\d.]+):(\d+)/.exec(msg))) {
+          node.port = Number(m[3]);
+          node.url = `${m[1]}://127.0.0.1:${node.port}`;
         }
         if ((m = /embedded Kafka broker listening on (\S+)/.exec(msg))) node.bootstrap = m[1];
         check();
