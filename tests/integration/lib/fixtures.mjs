@@ -12,25 +12,16 @@ export const SOURCE_DIR = process.env.RC_SOURCE_DIR || path.resolve(import.meta.
 export const BUILD_DIR = process.env.RC_BUILD_DIR || path.join(SOURCE_DIR, "build");
 export const SECRET = "integration-test-secret";
 
-// Starts build/roomcast with the given extra arguments. Resolves once the
-// gateway listens and (embedded mode) the broker address is known.
-export async function startRoomcast(args = [], { env = {}, timeoutMs = 20000 } = {}) {
-  const bin = path.join(BUILD_DIR, "roomcast");
-  const proc = spawn(bin, ["--listen", "127.0.0.1:0", "--jwt-secret", SECRET, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+// Starts one of this build's binaries, reading its JSON-lines log: every
+// line is kept in node.logs and given (with its msg) to onLine(node, msg);
+// resolves once isReady(node) holds, rejects if the process exits first.
+export async function startLogged(name, args, { env = {}, timeoutMs = 20000, onLine, isReady }) {
+  const proc = spawn(path.join(BUILD_DIR, name), args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const logs = [];
-  const node = { proc, logs, url: null, port: null, bootstrap: null, exited: null };
+  const node = { proc, logs, url: null, port: null, exited: null };
   let buffer = "";
-  const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`roomcast did not start in ${timeoutMs} ms:\n${logs.join("\n")}`)), timeoutMs);
-    const check = () => {
-      if (node.port && (node.bootstrap || args.includes("--kafka-brokers"))) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start in ${timeoutMs} ms:\n${logs.join("\n")}`)), timeoutMs);
     proc.stderr.on("data", (chunk) => {
       buffer += chunk;
       let nl;
@@ -46,17 +37,19 @@ export async function startRoomcast(args = [], { env = {}, timeoutMs = 20000 } =
           node.port = Number(m[3]);
           node.url = `${m[1]}://127.0.0.1:${node.port}`;
         }
-        if ((m = /embedded Kafka broker listening on (\S+)/.exec(msg))) node.bootstrap = m[1];
-        check();
+        onLine?.(node, msg);
+        if (isReady(node)) {
+          clearTimeout(timer);
+          resolve();
+        }
       }
     });
     proc.on("exit", (code, signal) => {
       node.exited = { code, signal };
       clearTimeout(timer);
-      reject(new Error(`roomcast exited (${code ?? signal}) before it was ready:\n${logs.join("\n")}`));
+      reject(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${logs.join("\n")}`));
     });
   });
-  await ready;
   node.stop = async (signal = "SIGTERM") => {
     if (node.exited) return node.exited;
     proc.kill(signal);
@@ -65,6 +58,19 @@ export async function startRoomcast(args = [], { env = {}, timeoutMs = 20000 } =
     return node.exited;
   };
   return node;
+}
+
+// Starts build/roomcast with the given extra arguments. Resolves once the
+// gateway listens and (embedded mode) the broker address is known.
+export async function startRoomcast(args = [], { env = {}, timeoutMs = 20000 } = {}) {
+  return startLogged("roomcast", ["--listen", "127.0.0.1:0", "--jwt-secret", SECRET, ...args], {
+    env, timeoutMs,
+    onLine: (node, msg) => {
+      const m = /embedded Kafka broker listening on (\S+)/.exec(msg);
+      if (m) node.bootstrap = m[1];
+    },
+    isReady: (node) => node.port && (node.bootstrap || args.includes("--kafka-brokers")),
+  });
 }
 
 // Signs an HS256 token with the test secret (jsonwebtoken: an implementation

@@ -1,54 +1,14 @@
 // Helpers for protocol-level tests: the conformance server, raw Engine.IO
 // over WebSocket (the `ws` package) and over HTTP long-polling (fetch), with
 // every message kept in order so that nothing is lost between two awaits.
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import path from "node:path";
 import WebSocket from "ws";
-import { BUILD_DIR } from "./fixtures.mjs";
+import { startLogged } from "./fixtures.mjs";
 
 export const RS = "\x1e";
 
 // Starts build/roomcast-conformance on a free port (it logs the port).
-export async function startConformance({ timeoutMs = 10000 } = {}) {
-  const bin = path.join(BUILD_DIR, "roomcast-conformance");
-  const proc = spawn(bin, ["--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
-  const logs = [];
-  const node = { proc, logs, url: null, port: null, exited: null };
-  let buffer = "";
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`roomcast-conformance did not start:\n${logs.join("\n")}`)), timeoutMs);
-    proc.stderr.on("data", (chunk) => {
-      buffer += chunk;
-      let nl;
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        logs.push(line);
-        if (process.env.RC_TEST_VERBOSE) process.stderr.write(line + "\n");
-        const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(line);
-        if (m) {
-          node.port = Number(m[1]);
-          node.url = `http://127.0.0.1:${node.port}`;
-          clearTimeout(timer);
-          resolve();
-        }
-      }
-    });
-    proc.on("exit", (code, signal) => {
-      node.exited = { code, signal };
-      clearTimeout(timer);
-      reject(new Error(`roomcast-conformance exited (${code ?? signal}):\n${logs.join("\n")}`));
-    });
-  });
-  node.stop = async () => {
-    if (node.exited) return node.exited;
-    proc.kill("SIGTERM");
-    const [code, signal] = await once(proc, "exit");
-    node.exited = { code, signal };
-    return node.exited;
-  };
-  return node;
+export function startConformance({ timeoutMs = 10000 } = {}) {
+  return startLogged("roomcast-conformance", ["--port", "0"], { timeoutMs, isReady: (node) => node.port });
 }
 
 export const wsUrl = (url, query = "EIO=4&transport=websocket", p = "/socket.io/") =>
