@@ -25,6 +25,11 @@ static const struct {
     [RC_M_HANDSHAKES] = {"roomcast_handshakes_total", "counter", "Engine.IO sessions opened"},
     [RC_M_AUTH_FAILURES] = {"roomcast_auth_failures_total", "counter", "Socket.IO CONNECTs and auth:refresh requests refused for a token"},
     [RC_M_CLIENT_ERRORS] = {"roomcast_client_errors_total", "counter", "Malformed client packets and rejected client events"},
+    [RC_M_RECOVERED] = {"roomcast_recoveries_total", "counter", "Reconnects whose Socket.IO connection state was recovered"},
+    [RC_M_NOT_RECOVERED] = {"roomcast_recoveries_failed_total", "counter", "Recovery attempts answered with a fresh connection (gap, epoch, no session)"},
+    [RC_M_CATCHUPS] = {"roomcast_catchups_total", "counter", "Explicit catch-ups (lastOffset, lastEventTimestamp) completed"},
+    [RC_M_CATCHUPS_TRUNCATED] = {"roomcast_catchups_truncated_total", "counter", "Explicit catch-ups beyond the window: nothing replayed"},
+    [RC_M_EVENTS_REPLAYED] = {"roomcast_events_replayed_total", "counter", "Events sent by recovery or catch-up"},
 };
 
 void rc_metric_add(enum rc_metric m, long delta)

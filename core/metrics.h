@@ -23,6 +23,11 @@ enum rc_metric {
     RC_M_HANDSHAKES,         /* Engine.IO sessions opened */
     RC_M_AUTH_FAILURES,      /* CONNECT or auth:refresh refused for a token */
     RC_M_CLIENT_ERRORS,      /* malformed packets and rejected client events */
+    RC_M_RECOVERED,          /* reconnects whose connection state was recovered */
+    RC_M_NOT_RECOVERED,      /* recovery attempts that got a fresh connection */
+    RC_M_CATCHUPS,           /* explicit catch-ups completed */
+    RC_M_CATCHUPS_TRUNCATED, /* explicit catch-ups beyond the window */
+    RC_M_EVENTS_REPLAYED,    /* events sent by recovery or catch-up */
     RC_M__COUNT
 };
 

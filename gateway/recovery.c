@@ -56,6 +56,7 @@
 
 #include "../core/hmap.h"
 #include "../core/log.h"
+#include "../core/metrics.h"
 #include "../core/rand.h"
 
 #define FAC "gateway"
@@ -563,9 +564,11 @@ static void start_catchup(recovery *rec, client *c);
 static void accept_new(recovery *rec, client *c, const char *why)
 {
     gw_socket *sk = c->sk;
-    if (why)
+    if (why) {
+        rc_metric_inc(RC_M_NOT_RECOVERED);
         LOG_INFO(FAC, "sid %s: connection state not recovered (%s): new socket %s",
                  gw_socket_sid(sk), why, gw_socket_id(sk));
+    }
     leave_all(sk);
     gw_socket_release(sk, NULL, 0);
     list_remove(rec, c);
@@ -613,6 +616,7 @@ fail:
         c->req = NULL;
         request_free(r);
     }
+    rc_metric_inc(RC_M_CATCHUPS_TRUNCATED);
     LOG_INFO(FAC, "sid %s: socket %s: catch-up not possible", gw_socket_sid(sk), gw_socket_id(sk));
     emit_complete(c, 0, 1);
     gw_socket_release(sk, NULL, 1);
@@ -628,6 +632,8 @@ static void on_caught_up(recovery *rec, request *r)
         for (size_t i = 0; i < r->n; i++)
             gw_socket_send_event(sk, r->evs[i]);
         emit_complete(c, r->n, 0);
+        rc_metric_inc(RC_M_CATCHUPS);
+        rc_metric_add(RC_M_EVENTS_REPLAYED, (long)r->n);
         const char *floor = r->n ? r->evs[r->n - 1]->offset
                                  : c->catchup == CATCHUP_OFFSET ? c->catch_offset : NULL;
         LOG_DEBUG(FAC, "sid %s: socket %s caught up: %zu events", gw_socket_sid(sk),
@@ -638,6 +644,7 @@ static void on_caught_up(recovery *rec, request *r)
                  gw_socket_id(sk),
                  r->status == RC_REPLAY_OK ? "more missed events than the queue holds"
                                            : status_name(r->status));
+        rc_metric_inc(RC_M_CATCHUPS_TRUNCATED);
         emit_complete(c, 0, 1);
         gw_socket_release(sk, NULL, 1);
     }
@@ -758,6 +765,8 @@ static void on_replayed(recovery *rec, request *r)
         gw_socket_send_event(sk, r->evs[i]);
     const char *floor = r->n ? r->evs[r->n - 1]->offset : r->after;
     snprintf(c->base, sizeof c->base, "%s", floor);
+    rc_metric_inc(RC_M_RECOVERED);
+    rc_metric_add(RC_M_EVENTS_REPLAYED, (long)r->n);
     LOG_INFO(FAC, "sid %s: socket %s recovered: %zu missed events replayed", gw_socket_sid(sk),
              gw_socket_id(sk), r->n);
     request_free(r);

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, test } from "node:test";
 import { io } from "socket.io-client";
-import { connect, produce, startRoomcast, token, waitFor, sleep } from "./lib/fixtures.mjs";
+import { connect, metric, produce, startRoomcast, token, waitFor, sleep } from "./lib/fixtures.mjs";
 import { agentFrom, freePort, startBroker, startNginx, startRedis } from "./lib/cluster.mjs";
 
 const actor = { user_id: "u0", name: "Ops" };
@@ -78,12 +78,20 @@ function client(url, sub, { programs = [], transports = ["websocket"], agent, au
   socket.onAny((event, ...args) => socket.received.push({ event, args }));
   socket.connects = [];
   socket.on("connect", () => socket.connects.push({ id: socket.id, recovered: socket.recovered }));
+  socket.trace = [];
+  for (const ev of ["reconnect_attempt", "reconnect_error", "reconnect_failed", "open", "close", "error"])
+    socket.io.on(ev, (x) => socket.trace.push(`${Date.now() % 100000} ${ev} ${x?.message ?? x ?? ""}`));
+  socket.on("connect_error", (e) => socket.trace.push(`${Date.now() % 100000} connect_error ${e.message}`));
+  socket.on("disconnect", (r) => socket.trace.push(`${Date.now() % 100000} disconnect ${r}`));
   socket.holdConnect = () => { gate.wait = new Promise((r) => { gate.open = r; }); };
   socket.openConnect = () => gate.open?.();
   extra.push(socket);
+  // A failed first connect is fatal; once connected, reconnection errors are
+  // the client's business (it keeps trying), so the handler must go.
   return new Promise((resolve, reject) => {
-    socket.once("connect", () => resolve(socket));
-    socket.once("connect_error", (err) => { socket.close(); reject(err); });
+    const fail = (err) => { socket.close(); reject(err); };
+    socket.once("connect_error", fail);
+    socket.once("connect", () => { socket.off("connect_error", fail); resolve(socket); });
   });
 }
 
@@ -131,8 +139,10 @@ async function recoverOver(transports, program) {
   // Events keep coming while it reconnects: whether they land before, during
   // or after its replay, each arrives once and in order.
   const during = records(program, 20);
+  const recoveries = await metric(nodeA.url, "roomcast_recoveries_total");
   const missed = await missWhileAway(s, nodeA.url, program, broker.bootstrap, 3, () => send(broker.bootstrap, during));
   assert.equal(s.recovered, true, "socket.recovered");
+  assert.equal(await metric(nodeA.url, "roomcast_recoveries_total"), recoveries + 1, "the recovery is counted");
   assert.equal(s.id, id, "the same socket id");
   await waitFor(() => got(s, program).length === 25, { what: "the missed events" });
 
@@ -176,7 +186,8 @@ test("the node is killed with -9 and restarted: the client still recovers (Redis
   const w = await witness(nodeA.url, [program]);
   await waitFor(() => got(w, program).length === 3, { what: "the restarted node consuming the missed events", timeoutMs: 30000 });
   s.openConnect();
-  await waitFor(() => s.connected, { what: "the reconnection" });
+  await waitFor(() => s.connected, { what: "the reconnection",
+    detail: () => `client: connected=${s.connected} engine=${s.io.engine?.readyState} connects=${JSON.stringify(s.connects)}\n${s.trace.slice(-25).join("\n")}` });
   assert.equal(s.recovered, true, "socket.recovered after a kill -9");
   assert.equal(s.id, id, "the same socket id");
   await waitFor(() => got(s, program).length === 5, { what: "the missed events" });
