@@ -38,7 +38,7 @@ after(async () => {
   await lb?.stop();
   for (const x of nodes) {
     const exit = await x.stop();
-    assert.equal(exit.code, 0, "a node exits 0 on SIGTERM");
+    assert.equal(exit.code, 0, `a node exits 0 on SIGTERM:\n${x.logs.slice(-30).join("\n")}`);
   }
   await redis?.destroy();
   await broker?.stop();

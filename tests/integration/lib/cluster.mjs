@@ -33,10 +33,17 @@ function track(proc, name) {
   return proc;
 }
 
-async function stopProc(proc, signal = "SIGTERM") {
+// Stops a helper process; one that does not exit within graceMs is killed,
+// so that a stuck helper cannot hang a test's teardown.
+async function stopProc(proc, signal = "SIGTERM", graceMs = 5000) {
   if (!proc || proc.exited) return;
   proc.kill(signal);
+  const timer = setTimeout(() => {
+    process.stderr.write(`${proc.name} ignored ${signal} for ${graceMs} ms: killing it\n`);
+    proc.kill("SIGKILL");
+  }, graceMs);
   await proc.exitP;
+  clearTimeout(timer);
 }
 
 export async function startBroker({ partitions = 3 } = {}) {
@@ -93,6 +100,7 @@ export async function startNginx(nodePorts) {
 worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
+worker_shutdown_timeout 3s;
 events { worker_connections 4096; }
 http {
   access_log off;
@@ -114,7 +122,9 @@ ${site}
   if (proc.exited) throw new Error(`nginx failed: ${proc.output()} ${fs.existsSync(path.join(dir, "error.log")) ? fs.readFileSync(path.join(dir, "error.log"), "utf8") : ""}`);
   return {
     port, url: `http://127.0.0.1:${port}`, proc,
-    stop: async () => { await stopProc(proc, "SIGQUIT"); fs.rmSync(dir, { recursive: true, force: true }); },
+    // SIGTERM is nginx's fast shutdown; SIGQUIT would wait for every proxied
+    // WebSocket to close.
+    stop: async () => { await stopProc(proc, "SIGTERM"); fs.rmSync(dir, { recursive: true, force: true }); },
   };
 }
 

@@ -50,10 +50,18 @@ export async function startLogged(name, args, { env = {}, timeoutMs = 20000, onL
       reject(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${logs.join("\n")}`));
     });
   });
-  node.stop = async (signal = "SIGTERM") => {
+  // A process that ignores the signal for 10 s is killed (its exit code is
+  // then null, which the tests report), so a hang cannot stall teardown.
+  node.stop = async (signal = "SIGTERM", graceMs = 10000) => {
     if (node.exited) return node.exited;
+    const exited = once(proc, "exit");
     proc.kill(signal);
-    const [code, sig] = await once(proc, "exit");
+    const timer = setTimeout(() => {
+      logs.push(`${name} ignored ${signal} for ${graceMs} ms: killed`);
+      proc.kill("SIGKILL");
+    }, graceMs);
+    const [code, sig] = await exited;
+    clearTimeout(timer);
     node.exited = { code, signal: sig };
     return node.exited;
   };
