@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/history.h"
+#include "tests/unit/history_helpers.h"
 #include "tests/unit/check.h"
 
 static int64_t now_ms(void)
@@ -19,13 +20,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
 }
 
 static rc_event *mk(const char *id, const char *r1, const char *r2, int transient)
@@ -184,13 +178,6 @@ static int append_at(rc_history *h, const char *id, const char *r1, const char *
     return rc;
 }
 
-static void free_evs(rc_event **evs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        rc_event_unref(evs[i]);
-    free(evs);
-}
-
 static atomic_int gaps;
 
 static void on_gap(void *ud)
@@ -287,32 +274,6 @@ static void test_idle_rooms(void)
     rc_history_destroy(h);
 }
 
-struct waiter {
-    sem_t sem;
-    int status;
-    rc_event **evs;
-    size_t n;
-    void *blob;
-    size_t len;
-};
-
-static void replay_done(void *ud, int status, rc_event **evs, size_t n)
-{
-    struct waiter *w = ud;
-    w->status = status;
-    w->evs = evs;
-    w->n = n;
-    sem_post(&w->sem);
-}
-
-static void session_done(void *ud, void *blob, size_t len)
-{
-    struct waiter *w = ud;
-    w->blob = blob;
-    w->len = len;
-    sem_post(&w->sem);
-}
-
 static atomic_int done_calls, done_unavailable;
 
 static void count_done(void *ud, int status, rc_event **evs, size_t n)
@@ -357,24 +318,6 @@ static void test_async(void)
     CHECK_INT(atomic_load(&done_calls), queued);
 }
 
-static char pairs[64][64];
-static int npairs;
-
-static int on_pair(void *ud, const char *user, const char *program)
-{
-    (void)ud;
-    if (npairs < 64)
-        snprintf(pairs[npairs++], 64, "%s:%s", user, program);
-    return 0;
-}
-
-static int has_pair(const char *p)
-{
-    for (int i = 0; i < npairs; i++)
-        if (!strcmp(pairs[i], p))
-            return 1;
-    return 0;
-}
 
 static int member(rc_history *h, const char *id, enum rc_member_op op, const char *user,
                   const char *program)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/history.h"
+#include "tests/unit/history_helpers.h"
 #include "tests/unit/check.h"
 
 /* ---- the server ---- */
@@ -37,13 +38,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
 }
 
 static int free_port(void)
@@ -269,13 +263,6 @@ static rc_history *open_sub(int max, int ttl, struct sink *s)
     return h;
 }
 
-static void free_evs(rc_event **evs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        rc_event_unref(evs[i]);
-    free(evs);
-}
-
 /* ---- tests ---- */
 
 static void test_url(void)
@@ -447,32 +434,6 @@ static void test_order(void)
     rc_history_destroy(h2);
     sink_free(&s1);
     sink_free(&s2);
-}
-
-struct waiter {
-    sem_t sem;
-    int status;
-    rc_event **evs;
-    size_t n;
-    void *blob;
-    size_t len;
-};
-
-static void replay_done(void *ud, int status, rc_event **evs, size_t n)
-{
-    struct waiter *w = ud;
-    w->status = status;
-    w->evs = evs;
-    w->n = n;
-    sem_post(&w->sem);
-}
-
-static void session_done(void *ud, void *blob, size_t len)
-{
-    struct waiter *w = ud;
-    w->blob = blob;
-    w->len = len;
-    sem_post(&w->sem);
 }
 
 static void test_replay(void)
@@ -695,24 +656,6 @@ static rc_event *member_ev(const char *id, enum rc_member_op op, const char *use
     return ev;
 }
 
-static char pairs[64][64];
-static int npairs;
-
-static int on_pair(void *ud, const char *user, const char *program)
-{
-    (void)ud;
-    if (npairs < 64)
-        snprintf(pairs[npairs++], 64, "%s:%s", user, program);
-    return 0;
-}
-
-static int has_pair(const char *p)
-{
-    for (int i = 0; i < npairs; i++)
-        if (!strcmp(pairs[i], p))
-            return 1;
-    return 0;
-}
 
 static int stop_after_one(void *ud, const char *user, const char *program)
 {
