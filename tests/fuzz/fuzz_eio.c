@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "gateway/eio.h"
+#include "gateway/server/eio.h"
 
 static int rebuild_cb(void *ud, const eio_packet *pkt)
 {

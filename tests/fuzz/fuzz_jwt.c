@@ -30,12 +30,12 @@
 
 #include "core/log.h"
 #include "core/slice.h"
-#include "gateway/auth.h"
+#include "gateway/roomcast/auth.h"
 
 #define SECRET "fuzz-secret-0123456789"
 #define NOW 1700000000
 
-static auth_verifier *hs, *multi;
+static rc_auth_verifier *hs, *multi;
 static EVP_PKEY *ec_key, *rsa_key;
 static char dir[256], ec_path[300], rsa_path[300], jwks_path[300],
     input_path[300];
@@ -97,9 +97,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char err[512];
     rc_log_min_level = RC_LOG_ERROR; /* skipped JWKS keys are routine here */
 
-    auth_config c = {.alg = "HS256", .secret = SECRET, .issuer = "iss",
+    rc_auth_config c = {.alg = "HS256", .secret = SECRET, .issuer = "iss",
                      .audience = "aud", .leeway_s = 30};
-    hs = auth_verifier_new(&c, err, sizeof err);
+    hs = rc_auth_verifier_new(&c, err, sizeof err);
     if (!hs)
         abort();
 
@@ -129,26 +129,26 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
     char files[700];
     snprintf(files, sizeof files, "%s, %s", rsa_path, ec_path);
-    auth_config m = {.alg = "RS256,ES256", .public_key_file = files,
+    rc_auth_config m = {.alg = "RS256,ES256", .public_key_file = files,
                      .jwks_file = jwks_path, .leeway_s = 30};
-    multi = auth_verifier_new(&m, err, sizeof err);
-    if (!multi || auth_verifier_key_count(multi) != 3) {
+    multi = rc_auth_verifier_new(&m, err, sizeof err);
+    if (!multi || rc_auth_verifier_key_count(multi) != 3) {
         fprintf(stderr, "fuzz_jwt: %s\n", multi ? "key count" : err);
         abort();
     }
     return 0;
 }
 
-static int check(const auth_verifier *v, const char *tok, size_t len)
+static int check(const rc_auth_verifier *v, const char *tok, size_t len)
 {
-    auth_identity *id = NULL;
+    rc_auth_identity *id = NULL;
     const char *reason = NULL;
-    int code = auth_verify(v, tok, len, NOW, &id, &reason);
+    int code = rc_auth_verify(v, tok, len, NOW, &id, &reason);
     if (!reason)
         abort();
-    if (code != AUTH_OK) {
-        if (id || (code != AUTH_TOKEN_MISSING && code != AUTH_TOKEN_INVALID &&
-                   code != AUTH_TOKEN_EXPIRED))
+    if (code != RC_AUTH_OK) {
+        if (id || (code != RC_AUTH_TOKEN_MISSING && code != RC_AUTH_TOKEN_INVALID &&
+                   code != RC_AUTH_TOKEN_EXPIRED))
             abort();
         return code;
     }
@@ -159,7 +159,7 @@ static int check(const auth_verifier *v, const char *tok, size_t len)
     for (size_t i = 0; i < id->nprograms; i++)
         if (!id->programs[i] || !id->programs[i][0])
             abort();
-    auth_identity_free(id);
+    rc_auth_identity_free(id);
     return code;
 }
 
@@ -190,23 +190,23 @@ static void fuzz_jwks(const uint8_t *in, size_t len)
 {
     char err[512];
     write_text(input_path, in, len);
-    auth_config c = {.alg = "RS256,ES256", .jwks_file = input_path};
-    auth_verifier *v = auth_verifier_new(&c, err, sizeof err);
+    rc_auth_config c = {.alg = "RS256,ES256", .jwks_file = input_path};
+    rc_auth_verifier *v = rc_auth_verifier_new(&c, err, sizeof err);
     if (!v)
         return;
-    const char *d = auth_verifier_describe(v);
+    const char *d = rc_auth_verifier_describe(v);
     if (!d || strncmp(d, "RS256,ES256 with ", 17) != 0 ||
-        auth_verifier_key_count(v) == 0 || auth_verifier_key_count(v) > 64)
+        rc_auth_verifier_key_count(v) == 0 || rc_auth_verifier_key_count(v) > 64)
         abort();
     static const char tok[] =
         "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1MSJ9."
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
         "AAAAAAAAAAAAAAAAAA";
     /* an all-zero signature never verifies */
-    if (check(v, tok, sizeof tok - 1) == AUTH_OK)
+    if (check(v, tok, sizeof tok - 1) == RC_AUTH_OK)
         abort();
-    auth_verifier_destroy(auth_verifier_ref(v));
-    auth_verifier_destroy(v);
+    rc_auth_verifier_unref(rc_auth_verifier_ref(v));
+    rc_auth_verifier_unref(v);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -246,7 +246,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (mode == 4) {
         sign_es256(&t);
-        if (check(multi, t.p, t.len) == AUTH_OK) {
+        if (check(multi, t.p, t.len) == RC_AUTH_OK) {
             json_t *h = json_loadb((const char *)in, len, 0, NULL);
             const char *alg = json_string_value(json_object_get(h, "alg"));
             if (!alg || strcmp(alg, "ES256") != 0)

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "gateway/sio.h"
+#include "gateway/server/sio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -26,7 +26,7 @@
 
 #include "core/log.h"
 #include "core/slice.h"
-#include "gateway/auth.h"
+#include "gateway/roomcast/auth.h"
 #include "tests/unit/check.h"
 
 #define NOW 1700000000LL
@@ -188,15 +188,15 @@ static char *make_token(const char *header, const char *claims, enum sig sig)
 /* ---- verifiers ---- */
 
 enum vid { V_HS, V_HS_LEEWAY, V_HS_ISS_AUD, V_HS_PEM, V_RS, V_ES, V_COUNT };
-static auth_verifier *vs[V_COUNT];
+static rc_auth_verifier *vs[V_COUNT];
 
-static auth_verifier *mk(const char *alg, const char *secret, const char *key,
+static rc_auth_verifier *mk(const char *alg, const char *secret, const char *key,
                          const char *iss, const char *aud, int leeway)
 {
     char err[256] = "";
-    auth_config c = {.alg = alg, .secret = secret, .public_key_file = key,
+    rc_auth_config c = {.alg = alg, .secret = secret, .public_key_file = key,
                      .issuer = iss, .audience = aud, .leeway_s = leeway};
-    auth_verifier *v = auth_verifier_new(&c, err, sizeof err);
+    rc_auth_verifier *v = rc_auth_verifier_new(&c, err, sizeof err);
     if (!v)
         fprintf(stderr, "verifier %s: %s\n", alg, err);
     CHECK(v != NULL);
@@ -228,197 +228,197 @@ static const tcase cases[] = {
     {"valid HS256", HS,
      "{\"sub\":\"u1\",\"name\":\"Ada\",\"programs\":[\"p1\",42,\"p3\",-7],"
      "\"exp\":1700003600,\"iat\":1699999000}",
-     SIG_HS256, V_HS, AUTH_OK, "u1", "Ada", "p1,42,p3,-7", 1700003600, "ok"},
+     SIG_HS256, V_HS, RC_AUTH_OK, "u1", "Ada", "p1,42,p3,-7", 1700003600, "ok"},
     {"header without typ (jose style)", "{\"alg\":\"HS256\"}", GOOD, SIG_HS256,
-     V_HS, AUTH_OK, "u1", NULL, "", 1700003600, NULL},
-    {"no exp", HS, "{\"sub\":\"u1\"}", SIG_HS256, V_HS, AUTH_OK, "u1", NULL,
+     V_HS, RC_AUTH_OK, "u1", NULL, "", 1700003600, NULL},
+    {"no exp", HS, "{\"sub\":\"u1\"}", SIG_HS256, V_HS, RC_AUTH_OK, "u1", NULL,
      "", 0, NULL},
     {"real exp", HS, "{\"sub\":\"u1\",\"exp\":1700003600.75}", SIG_HS256, V_HS,
-     AUTH_OK, "u1", NULL, "", 1700003600, NULL},
+     RC_AUTH_OK, "u1", NULL, "", 1700003600, NULL},
     {"null name and programs", HS,
      "{\"sub\":\"u1\",\"name\":null,\"programs\":null}", SIG_HS256, V_HS,
-     AUTH_OK, "u1", NULL, "", 0, NULL},
+     RC_AUTH_OK, "u1", NULL, "", 0, NULL},
     {"empty programs", HS, "{\"sub\":\"u1\",\"programs\":[]}", SIG_HS256,
-     V_HS, AUTH_OK, "u1", NULL, "", 0, NULL},
+     V_HS, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
 
     /* malformed */
-    {"one part", NULL, "abc", SIG_EMPTY, V_HS, AUTH_TOKEN_INVALID, NULL, NULL,
+    {"one part", NULL, "abc", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL,
      NULL, 0, "malformed token"},
-    {"two parts", NULL, "abc.def", SIG_EMPTY, V_HS, AUTH_TOKEN_INVALID, NULL,
+    {"two parts", NULL, "abc.def", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
      NULL, NULL, 0, "malformed token"},
-    {"four parts", NULL, "a.b.c.d", SIG_EMPTY, V_HS, AUTH_TOKEN_INVALID, NULL,
+    {"four parts", NULL, "a.b.c.d", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
      NULL, NULL, 0, "malformed token"},
-    {"dots only", NULL, "..", SIG_EMPTY, V_HS, AUTH_TOKEN_INVALID, NULL, NULL,
+    {"dots only", NULL, "..", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL,
      NULL, 0, "malformed token"},
     {"bad base64 chars", NULL, "e30!.e30.abc", SIG_EMPTY, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed token"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed token"},
     {"base64 padding", NULL, "e30=.e30.abc", SIG_EMPTY, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed token"},
-    {"space", NULL, "e30.e30 .abc", SIG_EMPTY, V_HS, AUTH_TOKEN_INVALID, NULL,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed token"},
+    {"space", NULL, "e30.e30 .abc", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
      NULL, NULL, 0, "malformed token"},
     {"impossible base64 length", NULL, "e30xx.e30.abc", SIG_EMPTY, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed header"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed header"},
     {"header not JSON", "{\"alg\":\"HS256\"", GOOD, SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed header"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed header"},
     {"header a JSON array", "[\"HS256\"]", GOOD, SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed header"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed header"},
     {"header without alg", "{\"typ\":\"JWT\"}", GOOD, SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
-    {"claims not JSON", HS, "{\"sub\":", SIG_HS256, V_HS, AUTH_TOKEN_INVALID,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+    {"claims not JSON", HS, "{\"sub\":", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID,
      NULL, NULL, NULL, 0, NULL},
     {"claims a JSON string", HS, "\"u1\"", SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"duplicate claim", HS, "{\"sub\":\"u1\",\"sub\":\"admin\"}", SIG_HS256,
-     V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed claims"},
+     V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed claims"},
     {"crit header", "{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}",
-     GOOD, SIG_HS256, V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     GOOD, SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
      "unsupported crit header"},
 
     /* forgeries */
     {"bad signature (other secret)", HS, GOOD, SIG_HS256_BAD, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "bad signature"},
-    {"junk signature", HS, GOOD, SIG_JUNK, V_HS, AUTH_TOKEN_INVALID, NULL,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "bad signature"},
+    {"junk signature", HS, GOOD, SIG_JUNK, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
      NULL, NULL, 0, "bad signature"},
     {"alg none, unsigned", "{\"alg\":\"none\",\"typ\":\"JWT\"}", GOOD,
-     SIG_EMPTY, V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
      "malformed token"},
     {"alg none, with a signature", "{\"alg\":\"none\"}", GOOD, SIG_JUNK, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
     {"alg None", "{\"alg\":\"None\"}", GOOD, SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
     {"alg none against RS256", "{\"alg\":\"none\"}", GOOD, SIG_JUNK, V_RS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
     {"alg hs256 (case)", "{\"alg\":\"hs256\"}", GOOD, SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
     {"HS512 with the right secret", "{\"alg\":\"HS512\",\"typ\":\"JWT\"}",
-     GOOD, SIG_HS512, V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     GOOD, SIG_HS512, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
      "alg mismatch"},
-    {"HS/RS confusion", HS, GOOD, SIG_HS256_PEM, V_RS, AUTH_TOKEN_INVALID,
+    {"HS/RS confusion", HS, GOOD, SIG_HS256_PEM, V_RS, RC_AUTH_TOKEN_INVALID,
      NULL, NULL, NULL, 0, "alg mismatch"},
     /* ...the same token is a genuine HMAC under the PEM text: */
-    {"HS/RS confusion control", HS, GOOD, SIG_HS256_PEM, V_HS_PEM, AUTH_OK,
+    {"HS/RS confusion control", HS, GOOD, SIG_HS256_PEM, V_HS_PEM, RC_AUTH_OK,
      "u1", NULL, "", 1700003600, NULL},
     {"RS256 token to an HS256 verifier", RS, GOOD, SIG_RS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
     {"header says HS256, signed RS256", HS, GOOD, SIG_RS256, V_RS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
     {"header says RS256, HMAC signature", RS, GOOD, SIG_HS256, V_RS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "bad signature"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "bad signature"},
 
     /* time */
     {"expired", HS, "{\"sub\":\"u1\",\"exp\":1699999900}", SIG_HS256, V_HS,
-     AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, "token expired"},
+     RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, "token expired"},
     {"expires now", HS, "{\"sub\":\"u1\",\"exp\":1700000000}", SIG_HS256, V_HS,
-     AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
+     RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
     {"expires in a second", HS, "{\"sub\":\"u1\",\"exp\":1700000001}",
-     SIG_HS256, V_HS, AUTH_OK, "u1", NULL, "", 1700000001, NULL},
+     SIG_HS256, V_HS, RC_AUTH_OK, "u1", NULL, "", 1700000001, NULL},
     {"expired within leeway", HS, "{\"sub\":\"u1\",\"exp\":1699999990}",
-     SIG_HS256, V_HS_LEEWAY, AUTH_OK, "u1", NULL, "", 1699999990, NULL},
+     SIG_HS256, V_HS_LEEWAY, RC_AUTH_OK, "u1", NULL, "", 1699999990, NULL},
     {"expired just beyond leeway", HS, "{\"sub\":\"u1\",\"exp\":1699999970}",
-     SIG_HS256, V_HS_LEEWAY, AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
+     SIG_HS256, V_HS_LEEWAY, RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
     {"expired, leeway 0", HS, "{\"sub\":\"u1\",\"exp\":1699999990}", SIG_HS256,
-     V_HS, AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
+     V_HS, RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
     {"exp a string", HS, "{\"sub\":\"u1\",\"exp\":\"1700003600\"}", SIG_HS256,
-     V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"nbf in the future", HS, "{\"sub\":\"u1\",\"nbf\":1700000100}",
-     SIG_HS256, V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
      "token not yet valid"},
     {"nbf within leeway", HS, "{\"sub\":\"u1\",\"nbf\":1700000020}", SIG_HS256,
-     V_HS_LEEWAY, AUTH_OK, "u1", NULL, "", 0, NULL},
+     V_HS_LEEWAY, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
     {"nbf now", HS, "{\"sub\":\"u1\",\"nbf\":1700000000}", SIG_HS256, V_HS,
-     AUTH_OK, "u1", NULL, "", 0, NULL},
+     RC_AUTH_OK, "u1", NULL, "", 0, NULL},
     {"nbf a string", HS, "{\"sub\":\"u1\",\"nbf\":\"0\"}", SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"expired and bad issuer: invalid, not expired", HS,
      "{\"sub\":\"u1\",\"iss\":\"evil\",\"aud\":\"roomcast\","
      "\"exp\":1699990000}",
-     SIG_HS256, V_HS_ISS_AUD, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
      "issuer mismatch"},
 
     /* iss / aud */
     {"issuer and audience", HS,
      "{\"sub\":\"u1\",\"iss\":\"https://id.example\",\"aud\":\"roomcast\"}",
-     SIG_HS256, V_HS_ISS_AUD, AUTH_OK, "u1", NULL, "", 0, NULL},
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
     {"wrong issuer", HS,
      "{\"sub\":\"u1\",\"iss\":\"https://evil.example\",\"aud\":\"roomcast\"}",
-     SIG_HS256, V_HS_ISS_AUD, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
      "issuer mismatch"},
     {"missing issuer", HS, "{\"sub\":\"u1\",\"aud\":\"roomcast\"}", SIG_HS256,
-     V_HS_ISS_AUD, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "issuer mismatch"},
+     V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "issuer mismatch"},
     {"wrong audience", HS,
      "{\"sub\":\"u1\",\"iss\":\"https://id.example\",\"aud\":\"billing\"}",
-     SIG_HS256, V_HS_ISS_AUD, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
      "audience mismatch"},
     {"audience array containing it", HS,
      "{\"sub\":\"u1\",\"iss\":\"https://id.example\","
      "\"aud\":[\"billing\",\"roomcast\"]}",
-     SIG_HS256, V_HS_ISS_AUD, AUTH_OK, "u1", NULL, "", 0, NULL},
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
     {"audience array without it", HS,
      "{\"sub\":\"u1\",\"iss\":\"https://id.example\","
      "\"aud\":[\"billing\",1,null]}",
-     SIG_HS256, V_HS_ISS_AUD, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
      "audience mismatch"},
     {"missing audience", HS, "{\"sub\":\"u1\",\"iss\":\"https://id.example\"}",
-     SIG_HS256, V_HS_ISS_AUD, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
      "audience mismatch"},
     {"aud ignored when not configured", HS,
      "{\"sub\":\"u1\",\"aud\":\"anything\",\"iss\":\"anyone\"}", SIG_HS256,
-     V_HS, AUTH_OK, "u1", NULL, "", 0, NULL},
+     V_HS, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
 
     /* sub / name / programs */
     {"no sub", HS, "{\"exp\":1700003600}", SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "sub missing"},
-    {"empty sub", HS, "{\"sub\":\"\"}", SIG_HS256, V_HS, AUTH_TOKEN_INVALID,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "sub missing"},
+    {"empty sub", HS, "{\"sub\":\"\"}", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID,
      NULL, NULL, NULL, 0, "sub missing"},
-    {"numeric sub", HS, "{\"sub\":42}", SIG_HS256, V_HS, AUTH_TOKEN_INVALID,
+    {"numeric sub", HS, "{\"sub\":42}", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID,
      NULL, NULL, NULL, 0, "sub missing"},
     {"sub with NUL", HS, "{\"sub\":\"u1\\u0000admin\"}", SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"name not a string", HS, "{\"sub\":\"u1\",\"name\":[\"Ada\"]}", SIG_HS256,
-     V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"programs a string", HS, "{\"sub\":\"u1\",\"programs\":\"p1\"}",
-     SIG_HS256, V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"programs with a real", HS, "{\"sub\":\"u1\",\"programs\":[\"p1\",1.5]}",
-     SIG_HS256, V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"programs with null", HS, "{\"sub\":\"u1\",\"programs\":[null]}",
-     SIG_HS256, V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"programs with an object", HS,
      "{\"sub\":\"u1\",\"programs\":[{\"id\":\"p1\"}]}", SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"programs with a bool", HS, "{\"sub\":\"u1\",\"programs\":[true]}",
-     SIG_HS256, V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"programs with an empty string", HS, "{\"sub\":\"u1\",\"programs\":[\"\"]}",
-     SIG_HS256, V_HS, AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
     {"programs with a huge integer", HS,
      "{\"sub\":\"u1\",\"programs\":[99999999999999999999]}", SIG_HS256, V_HS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
 
     /* RS256 */
     {"RS256 valid", RS,
      "{\"sub\":\"u9\",\"name\":\"Bo\",\"programs\":[7],\"exp\":1700003600}",
-     SIG_RS256, V_RS, AUTH_OK, "u9", "Bo", "7", 1700003600, NULL},
-    {"RS256 other key", RS, GOOD, SIG_RS256_OTHER, V_RS, AUTH_TOKEN_INVALID,
+     SIG_RS256, V_RS, RC_AUTH_OK, "u9", "Bo", "7", 1700003600, NULL},
+    {"RS256 other key", RS, GOOD, SIG_RS256_OTHER, V_RS, RC_AUTH_TOKEN_INVALID,
      NULL, NULL, NULL, 0, "bad signature"},
     {"RS256 expired", RS, "{\"sub\":\"u9\",\"exp\":1}", SIG_RS256, V_RS,
-     AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
+     RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
     {"RS256 token to ES256 verifier", RS, GOOD, SIG_RS256, V_ES,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
 
     /* ES256 */
     {"ES256 valid (JOSE R||S)", ES,
      "{\"sub\":\"u7\",\"programs\":[\"a\",\"b\"],\"exp\":1700003600}",
-     SIG_ES256, V_ES, AUTH_OK, "u7", NULL, "a,b", 1700003600, NULL},
+     SIG_ES256, V_ES, RC_AUTH_OK, "u7", NULL, "a,b", 1700003600, NULL},
     {"ES256 without typ", "{\"alg\":\"ES256\"}", GOOD, SIG_ES256, V_ES,
-     AUTH_OK, "u1", NULL, "", 1700003600, NULL},
-    {"ES256 DER signature", ES, GOOD, SIG_ES256_DER, V_ES, AUTH_TOKEN_INVALID,
+     RC_AUTH_OK, "u1", NULL, "", 1700003600, NULL},
+    {"ES256 DER signature", ES, GOOD, SIG_ES256_DER, V_ES, RC_AUTH_TOKEN_INVALID,
      NULL, NULL, NULL, 0, "bad signature"},
-    {"ES256 other key", ES, GOOD, SIG_ES256_OTHER, V_ES, AUTH_TOKEN_INVALID,
+    {"ES256 other key", ES, GOOD, SIG_ES256_OTHER, V_ES, RC_AUTH_TOKEN_INVALID,
      NULL, NULL, NULL, 0, "bad signature"},
     {"ES256 token to RS256 verifier", ES, GOOD, SIG_ES256, V_RS,
-     AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
 };
 
-static void join_programs(const auth_identity *id, rc_buf *out)
+static void join_programs(const rc_auth_identity *id, rc_buf *out)
 {
     rc_buf_reset(out);
     rc_buf_puts(out, "");
@@ -431,22 +431,22 @@ static void join_programs(const auth_identity *id, rc_buf *out)
 
 static void run_case(const tcase *c, const char *tok)
 {
-    auth_identity *id = (auth_identity *)1;
+    rc_auth_identity *id = (rc_auth_identity *)1;
     const char *reason = NULL;
-    int code = auth_verify(vs[c->v], tok, strlen(tok), NOW, &id, &reason);
+    int code = rc_auth_verify(vs[c->v], tok, strlen(tok), NOW, &id, &reason);
     if (code != c->code)
         fprintf(stderr, "  case \"%s\": %s (%s)\n", c->what,
-                auth_code_name(code), reason ? reason : "-");
+                rc_auth_code_name(code), reason ? reason : "-");
     CHECK_INT(code, c->code);
     CHECK(reason != NULL);
     if (c->reason && reason)
         CHECK_STR(reason, c->reason);
-    if (code != AUTH_OK) {
+    if (code != RC_AUTH_OK) {
         CHECK(id == NULL);
         return;
     }
-    if (c->code != AUTH_OK || !id) {
-        auth_identity_free(id);
+    if (c->code != RC_AUTH_OK || !id) {
+        rc_auth_identity_free(id);
         return;
     }
     rc_buf progs = {0};
@@ -459,7 +459,7 @@ static void run_case(const tcase *c, const char *tok)
     CHECK_STR(progs.p, c->programs);
     CHECK_INT(id->exp, c->exp);
     rc_buf_free(&progs);
-    auth_identity_free(id);
+    rc_auth_identity_free(id);
 }
 
 static void test_table(void)
@@ -475,27 +475,27 @@ static void test_table(void)
 
 static void test_missing_and_limits(void)
 {
-    auth_identity *id = (auth_identity *)1;
+    rc_auth_identity *id = (rc_auth_identity *)1;
     const char *reason = NULL;
-    CHECK_INT(auth_verify(vs[V_HS], NULL, 0, NOW, &id, &reason),
-              AUTH_TOKEN_MISSING);
+    CHECK_INT(rc_auth_verify(vs[V_HS], NULL, 0, NOW, &id, &reason),
+              RC_AUTH_TOKEN_MISSING);
     CHECK(id == NULL);
     CHECK_STR(reason, "no token");
-    CHECK_INT(auth_verify(vs[V_HS], "", 0, NOW, &id, NULL), AUTH_TOKEN_MISSING);
-    CHECK_INT(auth_verify(vs[V_HS], "abc", 0, NOW, &id, NULL),
-              AUTH_TOKEN_MISSING);
+    CHECK_INT(rc_auth_verify(vs[V_HS], "", 0, NOW, &id, NULL), RC_AUTH_TOKEN_MISSING);
+    CHECK_INT(rc_auth_verify(vs[V_HS], "abc", 0, NOW, &id, NULL),
+              RC_AUTH_TOKEN_MISSING);
 
     /* A valid token, not NUL-terminated: only len bytes are read. */
     char *tok = make_token(HS, GOOD, SIG_HS256);
     size_t n = strlen(tok);
     char *exact = malloc(n);
     memcpy(exact, tok, n);
-    CHECK_INT(auth_verify(vs[V_HS], exact, n, NOW, &id, NULL), AUTH_OK);
-    auth_identity_free(id);
+    CHECK_INT(rc_auth_verify(vs[V_HS], exact, n, NOW, &id, NULL), RC_AUTH_OK);
+    rc_auth_identity_free(id);
     /* truncated anywhere: never valid */
     for (size_t len = 1; len < n; len++)
-        CHECK(auth_verify(vs[V_HS], exact, len, NOW, &id, NULL) ==
-              AUTH_TOKEN_INVALID);
+        CHECK(rc_auth_verify(vs[V_HS], exact, len, NOW, &id, NULL) ==
+              RC_AUTH_TOKEN_INVALID);
     free(exact);
     free(tok);
 
@@ -507,8 +507,8 @@ static void test_missing_and_limits(void)
     rc_buf_puts(&big, "\"}");
     tok = make_token(HS, big.p, SIG_HS256);
     CHECK(strlen(tok) > 8192);
-    CHECK_INT(auth_verify(vs[V_HS], tok, strlen(tok), NOW, &id, &reason),
-              AUTH_TOKEN_INVALID);
+    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), NOW, &id, &reason),
+              RC_AUTH_TOKEN_INVALID);
     CHECK_STR(reason, "token too long");
     free(tok);
     /* ...and a long one under the limit passes */
@@ -516,22 +516,22 @@ static void test_missing_and_limits(void)
     rc_buf_puts(&big, "\"}");
     tok = make_token(HS, big.p, SIG_HS256);
     CHECK(strlen(tok) < 8192);
-    CHECK_INT(auth_verify(vs[V_HS], tok, strlen(tok), NOW, &id, NULL), AUTH_OK);
-    auth_identity_free(id);
+    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), NOW, &id, NULL), RC_AUTH_OK);
+    rc_auth_identity_free(id);
     free(tok);
     rc_buf_free(&big);
 
     /* out may be NULL: the code alone */
     tok = make_token(HS, GOOD, SIG_HS256);
-    CHECK_INT(auth_verify(vs[V_HS], tok, strlen(tok), NOW, NULL, NULL),
-              AUTH_OK);
-    CHECK_INT(auth_verify(vs[V_HS], tok, strlen(tok), 1700003600, NULL, NULL),
-              AUTH_TOKEN_EXPIRED);
+    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), NOW, NULL, NULL),
+              RC_AUTH_OK);
+    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), 1700003600, NULL, NULL),
+              RC_AUTH_TOKEN_EXPIRED);
     free(tok);
 
-    CHECK_STR(auth_code_name(AUTH_TOKEN_MISSING), "TOKEN_MISSING");
-    CHECK_STR(auth_code_name(AUTH_TOKEN_INVALID), "TOKEN_INVALID");
-    CHECK_STR(auth_code_name(AUTH_TOKEN_EXPIRED), "TOKEN_EXPIRED");
+    CHECK_STR(rc_auth_code_name(RC_AUTH_TOKEN_MISSING), "TOKEN_MISSING");
+    CHECK_STR(rc_auth_code_name(RC_AUTH_TOKEN_INVALID), "TOKEN_INVALID");
+    CHECK_STR(rc_auth_code_name(RC_AUTH_TOKEN_EXPIRED), "TOKEN_EXPIRED");
 }
 
 /* Tokens produced by libjwt itself verify too. */
@@ -556,21 +556,21 @@ static void test_libjwt_tokens(void)
         char *tok = jwt_encode_str(jwt);
         CHECK(tok != NULL);
         if (tok) {
-            auth_identity *id = NULL;
+            rc_auth_identity *id = NULL;
             const char *reason = NULL;
-            int code = auth_verify(vs[t[i].v], tok, strlen(tok), NOW, &id,
+            int code = rc_auth_verify(vs[t[i].v], tok, strlen(tok), NOW, &id,
                                    &reason);
             if (code)
                 fprintf(stderr, "  libjwt %s: %s\n", jwt_alg_str(t[i].alg),
                         reason);
-            CHECK_INT(code, AUTH_OK);
+            CHECK_INT(code, RC_AUTH_OK);
             if (id)
                 CHECK_STR(id->sub, "lib-user");
-            auth_identity_free(id);
+            rc_auth_identity_free(id);
             /* the signature of the other verifier's key does not match */
-            CHECK_INT(auth_verify(vs[t[i].v == V_RS ? V_ES : V_RS], tok,
+            CHECK_INT(rc_auth_verify(vs[t[i].v == V_RS ? V_ES : V_RS], tok,
                                   strlen(tok), NOW, NULL, NULL),
-                      AUTH_TOKEN_INVALID);
+                      RC_AUTH_TOKEN_INVALID);
         }
         free(tok);
         jwt_free(jwt);
@@ -581,13 +581,13 @@ static void test_libjwt_tokens(void)
 static void test_sign_hs256(void)
 {
     const char *progs[] = {"p1", "p2"};
-    char *tok = auth_sign_hs256(SECRET, "demo-user", "Demo User", progs, 2,
+    char *tok = rc_auth_sign_hs256(SECRET, "demo-user", "Demo User", progs, 2,
                                 1700003600);
     CHECK(tok != NULL);
     if (!tok)
         return;
-    auth_identity *id = NULL;
-    CHECK_INT(auth_verify(vs[V_HS], tok, strlen(tok), NOW, &id, NULL), AUTH_OK);
+    rc_auth_identity *id = NULL;
+    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), NOW, &id, NULL), RC_AUTH_OK);
     if (id) {
         CHECK_STR(id->sub, "demo-user");
         CHECK_STR(id->name, "Demo User");
@@ -598,30 +598,30 @@ static void test_sign_hs256(void)
         }
         CHECK_INT(id->exp, 1700003600);
     }
-    auth_identity_free(id);
+    rc_auth_identity_free(id);
     /* signed with SECRET: another secret refuses it */
-    auth_verifier *other = mk("HS256", "not-the-secret", NULL, NULL, NULL, 0);
-    CHECK_INT(auth_verify(other, tok, strlen(tok), NOW, NULL, NULL),
-              AUTH_TOKEN_INVALID);
-    auth_verifier_destroy(other);
+    rc_auth_verifier *other = mk("HS256", "not-the-secret", NULL, NULL, NULL, 0);
+    CHECK_INT(rc_auth_verify(other, tok, strlen(tok), NOW, NULL, NULL),
+              RC_AUTH_TOKEN_INVALID);
+    rc_auth_verifier_unref(other);
     free(tok);
 
     /* minimal: no name, no programs, no exp */
-    tok = auth_sign_hs256(SECRET, "u2", NULL, NULL, 0, 0);
+    tok = rc_auth_sign_hs256(SECRET, "u2", NULL, NULL, 0, 0);
     CHECK(tok != NULL);
     id = NULL;
-    CHECK_INT(auth_verify(vs[V_HS], tok, strlen(tok), NOW, &id, NULL), AUTH_OK);
+    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), NOW, &id, NULL), RC_AUTH_OK);
     if (id) {
         CHECK_STR(id->sub, "u2");
         CHECK(id->name == NULL);
         CHECK_INT(id->nprograms, 0);
         CHECK_INT(id->exp, 0);
     }
-    auth_identity_free(id);
+    rc_auth_identity_free(id);
     free(tok);
 
-    CHECK(auth_sign_hs256("", "u", NULL, NULL, 0, 0) == NULL);
-    CHECK(auth_sign_hs256(SECRET, "", NULL, NULL, 0, 0) == NULL);
+    CHECK(rc_auth_sign_hs256("", "u", NULL, NULL, 0, 0) == NULL);
+    CHECK(rc_auth_sign_hs256(SECRET, "", NULL, NULL, 0, 0) == NULL);
 }
 
 static void test_construction(void)
@@ -650,21 +650,21 @@ static void test_construction(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char err[256] = "";
-        auth_config c = {.alg = bad[i].alg, .secret = bad[i].secret,
+        rc_auth_config c = {.alg = bad[i].alg, .secret = bad[i].secret,
                          .public_key_file = bad[i].key,
                          .leeway_s = bad[i].leeway};
-        auth_verifier *v = auth_verifier_new(&c, err, sizeof err);
+        rc_auth_verifier *v = rc_auth_verifier_new(&c, err, sizeof err);
         CHECK(v == NULL);
         if (!strstr(err, bad[i].err_has))
             fprintf(stderr, "  case %zu: errstr \"%s\"\n", i, err);
         CHECK(strstr(err, bad[i].err_has) != NULL);
-        auth_verifier_destroy(v);
+        rc_auth_verifier_unref(v);
     }
     /* errstr may be NULL */
-    auth_config c = {.alg = "none"};
-    CHECK(auth_verifier_new(&c, NULL, 0) == NULL);
-    auth_verifier_destroy(NULL);
-    auth_identity_free(NULL);
+    rc_auth_config c = {.alg = "none"};
+    CHECK(rc_auth_verifier_new(&c, NULL, 0) == NULL);
+    rc_auth_verifier_unref(NULL);
+    rc_auth_identity_free(NULL);
 }
 
 /* ==== several keys: PEM files with kid, JWKS, key selection, rotation ==== */
@@ -764,13 +764,13 @@ static void jwk_of(rc_buf *out, EVP_PKEY *k, const char *kid,
     BN_free(b);
 }
 
-static auth_verifier *mkv(const char *alg, const char *pem_files,
+static rc_auth_verifier *mkv(const char *alg, const char *pem_files,
                           const char *jwks)
 {
     char err[512] = "";
-    auth_config c = {.alg = alg, .public_key_file = pem_files,
+    rc_auth_config c = {.alg = alg, .public_key_file = pem_files,
                      .jwks_file = jwks};
-    auth_verifier *v = auth_verifier_new(&c, err, sizeof err);
+    rc_auth_verifier *v = rc_auth_verifier_new(&c, err, sizeof err);
     if (!v)
         fprintf(stderr, "verifier %s [%s] [%s]: %s\n", alg,
                 pem_files ? pem_files : "", jwks ? jwks : "", err);
@@ -807,7 +807,7 @@ static char *cert_pem_of(EVP_PKEY *k)
     X509_free(x);
     return s;
 }
-static auth_verifier *ms[M_COUNT];
+static rc_auth_verifier *ms[M_COUNT];
 
 static void build_multi(void)
 {
@@ -871,9 +871,9 @@ static void build_multi(void)
     ms[M_JWKS] = mkv("RS256,ES256", NULL, jwks);
     /* ES256 accepted but no EC key; a secret that has no use here */
     char err[256] = "";
-    auth_config no_ec = {.alg = "RS256,ES256", .secret = "leftover-secret",
+    rc_auth_config no_ec = {.alg = "RS256,ES256", .secret = "leftover-secret",
                          .public_key_file = p10};
-    ms[M_NO_EC] = auth_verifier_new(&no_ec, err, sizeof err);
+    ms[M_NO_EC] = rc_auth_verifier_new(&no_ec, err, sizeof err);
     CHECK(ms[M_NO_EC] != NULL);
     fflush(stderr);
     dup2(saved, 2);
@@ -961,118 +961,118 @@ typedef struct mcase {
 
 static const mcase mcases[] = {
     /* three RSA PEM files, kid = file name */
-    {"kid selects 2026-11", M_RS3, RSK("2026-11"), &rsa_key2, AUTH_OK, NULL},
-    {"kid selects 2026-10", M_RS3, RSK("2026-10"), &rsa_key, AUTH_OK, NULL},
-    {"kid selects 2026-12", M_RS3, RSK("2026-12"), &rsa_key3, AUTH_OK, NULL},
+    {"kid selects 2026-11", M_RS3, RSK("2026-11"), &rsa_key2, RC_AUTH_OK, NULL},
+    {"kid selects 2026-10", M_RS3, RSK("2026-10"), &rsa_key, RC_AUTH_OK, NULL},
+    {"kid selects 2026-12", M_RS3, RSK("2026-12"), &rsa_key3, RC_AUTH_OK, NULL},
     {"kid of another key", M_RS3, RSK("2026-10"), &rsa_key2,
-     AUTH_TOKEN_INVALID, "bad signature"},
-    {"unknown kid", M_RS3, RSK("2026-09"), &rsa_key, AUTH_TOKEN_INVALID,
+     RC_AUTH_TOKEN_INVALID, "bad signature"},
+    {"unknown kid", M_RS3, RSK("2026-09"), &rsa_key, RC_AUTH_TOKEN_INVALID,
      "unknown kid"},
     {"kid with the extension", M_RS3, RSK("2026-11.pem"), &rsa_key2,
-     AUTH_TOKEN_INVALID, "unknown kid"},
-    {"kid, other case", M_RS3, RSK("2026-1O"), &rsa_key2, AUTH_TOKEN_INVALID,
+     RC_AUTH_TOKEN_INVALID, "unknown kid"},
+    {"kid, other case", M_RS3, RSK("2026-1O"), &rsa_key2, RC_AUTH_TOKEN_INVALID,
      "unknown kid"},
-    {"no kid: tries the keys (first)", M_RS3, RS, &rsa_key, AUTH_OK, NULL},
-    {"no kid: tries the keys (last)", M_RS3, RS, &rsa_key3, AUTH_OK, NULL},
-    {"no kid: key not configured", M_RS3, RS, &rsa_key4, AUTH_TOKEN_INVALID,
+    {"no kid: tries the keys (first)", M_RS3, RS, &rsa_key, RC_AUTH_OK, NULL},
+    {"no kid: tries the keys (last)", M_RS3, RS, &rsa_key3, RC_AUTH_OK, NULL},
+    {"no kid: key not configured", M_RS3, RS, &rsa_key4, RC_AUTH_TOKEN_INVALID,
      "bad signature"},
     {"kid not a string", M_RS3, "{\"alg\":\"RS256\",\"kid\":7}", &rsa_key,
-     AUTH_TOKEN_INVALID, "malformed kid"},
+     RC_AUTH_TOKEN_INVALID, "malformed kid"},
     {"kid null", M_RS3, "{\"alg\":\"RS256\",\"kid\":null}", &rsa_key,
-     AUTH_TOKEN_INVALID, "malformed kid"},
+     RC_AUTH_TOKEN_INVALID, "malformed kid"},
     {"kid with NUL", M_RS3, "{\"alg\":\"RS256\",\"kid\":\"2026-10\\u0000\"}",
-     &rsa_key, AUTH_TOKEN_INVALID, "malformed header"},
+     &rsa_key, RC_AUTH_TOKEN_INVALID, "malformed header"},
     {"alg with NUL", M_RS3, "{\"alg\":\"RS256\\u0000\",\"kid\":\"2026-10\"}",
-     &rsa_key, AUTH_TOKEN_INVALID, "malformed header"},
+     &rsa_key, RC_AUTH_TOKEN_INVALID, "malformed header"},
     {"ES256 when only RS256 configured", M_RS3, ESK("ec-1"), &ec_key,
-     AUTH_TOKEN_INVALID, "alg mismatch"},
-    {"ES256 without kid, only RS256", M_RS3, ES, &ec_key, AUTH_TOKEN_INVALID,
+     RC_AUTH_TOKEN_INVALID, "alg mismatch"},
+    {"ES256 without kid, only RS256", M_RS3, ES, &ec_key, RC_AUTH_TOKEN_INVALID,
      "alg mismatch"},
 
     {"ES256 accepted, no EC key: no kid", M_NO_EC, ES, &ec_key,
-     AUTH_TOKEN_INVALID, "no key for alg"},
+     RC_AUTH_TOKEN_INVALID, "no key for alg"},
     {"ES256 accepted, no EC key: kid", M_NO_EC, ESK("ec-1"), &ec_key,
-     AUTH_TOKEN_INVALID, "unknown kid"},
+     RC_AUTH_TOKEN_INVALID, "unknown kid"},
     {"ES256 accepted, no EC key: RS256 works", M_NO_EC, RSK("2026-10"),
-     &rsa_key, AUTH_OK, NULL},
+     &rsa_key, RC_AUTH_OK, NULL},
 
     /* RS256 and ES256 together */
-    {"mixed: RS256 by kid", M_MIXED, RSK("2026-11"), &rsa_key2, AUTH_OK,
+    {"mixed: RS256 by kid", M_MIXED, RSK("2026-11"), &rsa_key2, RC_AUTH_OK,
      NULL},
-    {"mixed: ES256 by kid", M_MIXED, ESK("ec-1"), &ec_key, AUTH_OK, NULL},
-    {"mixed: RS256 without kid", M_MIXED, RS, &rsa_key2, AUTH_OK, NULL},
-    {"mixed: ES256 without kid", M_MIXED, ES, &ec_key, AUTH_OK, NULL},
+    {"mixed: ES256 by kid", M_MIXED, ESK("ec-1"), &ec_key, RC_AUTH_OK, NULL},
+    {"mixed: RS256 without kid", M_MIXED, RS, &rsa_key2, RC_AUTH_OK, NULL},
+    {"mixed: ES256 without kid", M_MIXED, ES, &ec_key, RC_AUTH_OK, NULL},
     {"mixed: RS256 header, kid of the EC key", M_MIXED, RSK("ec-1"),
-     &rsa_key2, AUTH_TOKEN_INVALID, "kid alg mismatch"},
+     &rsa_key2, RC_AUTH_TOKEN_INVALID, "kid alg mismatch"},
     {"mixed: ES256 header, kid of the RSA key", M_MIXED, ESK("2026-11"),
-     &ec_key, AUTH_TOKEN_INVALID, "kid alg mismatch"},
+     &ec_key, RC_AUTH_TOKEN_INVALID, "kid alg mismatch"},
     {"mixed: ES256 signed by another EC key", M_MIXED, ESK("ec-1"), &ec_key2,
-     AUTH_TOKEN_INVALID, "bad signature"},
-    {"mixed: HS256 refused", M_MIXED, HS, &rsa_key2, AUTH_TOKEN_INVALID,
+     RC_AUTH_TOKEN_INVALID, "bad signature"},
+    {"mixed: HS256 refused", M_MIXED, HS, &rsa_key2, RC_AUTH_TOKEN_INVALID,
      "alg mismatch"},
-    {"kid of a file with two dots", M_EXT, ESK("ec-2.key"), &ec_key3, AUTH_OK,
+    {"kid of a file with two dots", M_EXT, ESK("ec-2.key"), &ec_key3, RC_AUTH_OK,
      NULL},
-    {"key from a certificate", M_CERT, ESK("idp-cert"), &ec_key2, AUTH_OK,
+    {"key from a certificate", M_CERT, ESK("idp-cert"), &ec_key2, RC_AUTH_OK,
      NULL},
     {"key from a certificate, other key", M_CERT, ESK("idp-cert"), &ec_key,
-     AUTH_TOKEN_INVALID, "bad signature"},
+     RC_AUTH_TOKEN_INVALID, "bad signature"},
 
     /* JWKS */
-    {"jwks: RSA key by kid", M_JWKS, RSK("kc-rsa"), &rsa_key3, AUTH_OK, NULL},
-    {"jwks: EC key by kid", M_JWKS, ESK("kc-ec"), &ec_key2, AUTH_OK, NULL},
-    {"jwks: EC key without kid", M_JWKS, ES, &ec_key3, AUTH_OK, NULL},
-    {"jwks: RSA without kid", M_JWKS, RS, &rsa_key3, AUTH_OK, NULL},
+    {"jwks: RSA key by kid", M_JWKS, RSK("kc-rsa"), &rsa_key3, RC_AUTH_OK, NULL},
+    {"jwks: EC key by kid", M_JWKS, ESK("kc-ec"), &ec_key2, RC_AUTH_OK, NULL},
+    {"jwks: EC key without kid", M_JWKS, ES, &ec_key3, RC_AUTH_OK, NULL},
+    {"jwks: RSA without kid", M_JWKS, RS, &rsa_key3, RC_AUTH_OK, NULL},
     {"jwks: kid of a use=enc key", M_JWKS, RSK("kc-enc"), &rsa_key2,
-     AUTH_TOKEN_INVALID, "unknown kid"},
+     RC_AUTH_TOKEN_INVALID, "unknown kid"},
     {"jwks: use=enc key without kid", M_JWKS, RS, &rsa_key2,
-     AUTH_TOKEN_INVALID, "bad signature"},
+     RC_AUTH_TOKEN_INVALID, "bad signature"},
     {"jwks: kid of an RS384 key", M_JWKS, RSK("kc-384"), &rsa_key,
-     AUTH_TOKEN_INVALID, "unknown kid"},
+     RC_AUTH_TOKEN_INVALID, "unknown kid"},
     {"jwks: kid of an alg/kty mismatch", M_JWKS, RSK("kc-es-on-rsa"),
-     &rsa_key, AUTH_TOKEN_INVALID, "unknown kid"},
+     &rsa_key, RC_AUTH_TOKEN_INVALID, "unknown kid"},
     {"jwks: kid of key_ops without verify", M_JWKS, RSK("kc-ops"), &rsa_key,
-     AUTH_TOKEN_INVALID, "unknown kid"},
+     RC_AUTH_TOKEN_INVALID, "unknown kid"},
     {"jwks: kid of a P-384 key", M_JWKS, ESK("kc-p384"), &ec384,
-     AUTH_TOKEN_INVALID, "unknown kid"},
+     RC_AUTH_TOKEN_INVALID, "unknown kid"},
     {"jwks: kid of an oct key", M_JWKS, RSK("kc-oct"), &rsa_key,
-     AUTH_TOKEN_INVALID, "unknown kid"},
+     RC_AUTH_TOKEN_INVALID, "unknown kid"},
     {"jwks: no-kid key is not found by kid", M_JWKS, ESK("kc-ec"), &ec_key3,
-     AUTH_TOKEN_INVALID, "bad signature"},
+     RC_AUTH_TOKEN_INVALID, "bad signature"},
     {"jwks RS256 only: EC key skipped", M_JWKS_RS, ESK("kc-ec"), &ec_key2,
-     AUTH_TOKEN_INVALID, "alg mismatch"},
-    {"jwks RS256 only: RSA key", M_JWKS_RS, RSK("kc-rsa"), &rsa_key3, AUTH_OK,
+     RC_AUTH_TOKEN_INVALID, "alg mismatch"},
+    {"jwks RS256 only: RSA key", M_JWKS_RS, RSK("kc-rsa"), &rsa_key3, RC_AUTH_OK,
      NULL},
-    {"jwks: n with a leading zero octet", M_LZ, RSK("lz"), &rsa_key4, AUTH_OK,
+    {"jwks: n with a leading zero octet", M_LZ, RSK("lz"), &rsa_key4, RC_AUTH_OK,
      NULL},
 
     /* PEM and JWKS together */
-    {"pem+jwks: PEM kid", M_BOTH, RSK("2026-10"), &rsa_key, AUTH_OK, NULL},
-    {"pem+jwks: JWKS kid", M_BOTH, RSK("kc-2"), &rsa_key2, AUTH_OK, NULL},
-    {"pem+jwks: no kid, JWKS key", M_BOTH, RS, &rsa_key2, AUTH_OK, NULL},
+    {"pem+jwks: PEM kid", M_BOTH, RSK("2026-10"), &rsa_key, RC_AUTH_OK, NULL},
+    {"pem+jwks: JWKS kid", M_BOTH, RSK("kc-2"), &rsa_key2, RC_AUTH_OK, NULL},
+    {"pem+jwks: no kid, JWKS key", M_BOTH, RS, &rsa_key2, RC_AUTH_OK, NULL},
 
     /* rotation: A has {old}, B has {old, new} */
     {"rotation: new key by kid on A", M_OLD, RSK("2026-11"), &rsa_key2,
-     AUTH_TOKEN_INVALID, "unknown kid"},
+     RC_AUTH_TOKEN_INVALID, "unknown kid"},
     {"rotation: new key without kid on A", M_OLD, RS, &rsa_key2,
-     AUTH_TOKEN_INVALID, "bad signature"},
-    {"rotation: old key on A", M_OLD, RSK("2026-10"), &rsa_key, AUTH_OK,
+     RC_AUTH_TOKEN_INVALID, "bad signature"},
+    {"rotation: old key on A", M_OLD, RSK("2026-10"), &rsa_key, RC_AUTH_OK,
      NULL},
     {"rotation: new key by kid on B", M_NEW, RSK("2026-11"), &rsa_key2,
-     AUTH_OK, NULL},
-    {"rotation: new key without kid on B", M_NEW, RS, &rsa_key2, AUTH_OK,
+     RC_AUTH_OK, NULL},
+    {"rotation: new key without kid on B", M_NEW, RS, &rsa_key2, RC_AUTH_OK,
      NULL},
-    {"rotation: old key on B", M_NEW, RSK("2026-10"), &rsa_key, AUTH_OK,
+    {"rotation: old key on B", M_NEW, RSK("2026-10"), &rsa_key, RC_AUTH_OK,
      NULL},
 
     /* bounded tries without kid */
-    {"many: no kid, 1st key", M_MANY, ES, &many[0], AUTH_OK, NULL},
-    {"many: no kid, 16th key", M_MANY, ES, &many[15], AUTH_OK, NULL},
+    {"many: no kid, 1st key", M_MANY, ES, &many[0], RC_AUTH_OK, NULL},
+    {"many: no kid, 16th key", M_MANY, ES, &many[15], RC_AUTH_OK, NULL},
     {"many: no kid, 17th key is not tried", M_MANY, ES, &many[16],
-     AUTH_TOKEN_INVALID, "bad signature"},
+     RC_AUTH_TOKEN_INVALID, "bad signature"},
     {"many: no kid, 20th key is not tried", M_MANY, ES, &many[19],
-     AUTH_TOKEN_INVALID, "bad signature"},
-    {"many: 20th key by kid", M_MANY, ESK("m19"), &many[19], AUTH_OK, NULL},
-    {"many: 17th key by kid", M_MANY, ESK("m16"), &many[16], AUTH_OK, NULL},
+     RC_AUTH_TOKEN_INVALID, "bad signature"},
+    {"many: 20th key by kid", M_MANY, ESK("m19"), &many[19], RC_AUTH_OK, NULL},
+    {"many: 17th key by kid", M_MANY, ESK("m16"), &many[16], RC_AUTH_OK, NULL},
 };
 
 static void test_multi_table(void)
@@ -1082,17 +1082,17 @@ static void test_multi_table(void)
         char *tok = sign_token(c->header,
                                "{\"sub\":\"mk\",\"exp\":1700003600}",
                                *c->signer);
-        auth_identity *id = NULL;
+        rc_auth_identity *id = NULL;
         const char *reason = NULL;
-        int code = auth_verify(ms[c->v], tok, strlen(tok), NOW, &id, &reason);
+        int code = rc_auth_verify(ms[c->v], tok, strlen(tok), NOW, &id, &reason);
         if (code != c->code || (c->reason && reason &&
                                 strcmp(reason, c->reason)))
             fprintf(stderr, "  case \"%s\": %s (%s)\n", c->what,
-                    auth_code_name(code), reason ? reason : "-");
+                    rc_auth_code_name(code), reason ? reason : "-");
         CHECK_INT(code, c->code);
         if (c->reason)
             CHECK_STR(reason, c->reason);
-        if (c->code == AUTH_OK) {
+        if (c->code == RC_AUTH_OK) {
             CHECK(id != NULL);
             if (id) {
                 CHECK_STR(id->sub, "mk");
@@ -1101,35 +1101,35 @@ static void test_multi_table(void)
         } else {
             CHECK(id == NULL);
         }
-        auth_identity_free(id);
+        rc_auth_identity_free(id);
         free(tok);
     }
 
     /* claims are still checked behind a kid-selected key */
     char *tok = sign_token(RSK("2026-11"), "{\"sub\":\"mk\",\"exp\":1}",
                            rsa_key2);
-    CHECK_INT(auth_verify(ms[M_RS3], tok, strlen(tok), NOW, NULL, NULL),
-              AUTH_TOKEN_EXPIRED);
+    CHECK_INT(rc_auth_verify(ms[M_RS3], tok, strlen(tok), NOW, NULL, NULL),
+              RC_AUTH_TOKEN_EXPIRED);
     free(tok);
     tok = sign_token(RSK("2026-11"), "{\"exp\":1700003600}", rsa_key2);
-    CHECK_INT(auth_verify(ms[M_RS3], tok, strlen(tok), NOW, NULL, NULL),
-              AUTH_TOKEN_INVALID);
+    CHECK_INT(rc_auth_verify(ms[M_RS3], tok, strlen(tok), NOW, NULL, NULL),
+              RC_AUTH_TOKEN_INVALID);
     free(tok);
 
     /* HS/RS confusion with a kid: HMAC keyed with the PEM text of 2026-10 */
     tok = make_token("{\"alg\":\"HS256\",\"kid\":\"2026-10\"}", GOOD,
                      SIG_HS256_PEM);
     const char *reason = NULL;
-    CHECK_INT(auth_verify(ms[M_RS3], tok, strlen(tok), NOW, NULL, &reason),
-              AUTH_TOKEN_INVALID);
+    CHECK_INT(rc_auth_verify(ms[M_RS3], tok, strlen(tok), NOW, NULL, &reason),
+              RC_AUTH_TOKEN_INVALID);
     CHECK_STR(reason, "alg mismatch");
     free(tok);
 
     /* HS256 ignores kid */
     tok = make_token("{\"alg\":\"HS256\",\"kid\":\"whatever\"}", GOOD,
                      SIG_HS256);
-    CHECK_INT(auth_verify(vs[V_HS], tok, strlen(tok), NOW, NULL, NULL),
-              AUTH_OK);
+    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), NOW, NULL, NULL),
+              RC_AUTH_OK);
     free(tok);
 }
 
@@ -1158,11 +1158,11 @@ static void test_libjwt_kid(void)
         CHECK(tok != NULL);
         if (tok) {
             const char *reason = NULL;
-            int code = auth_verify(ms[t[i].v], tok, strlen(tok), NOW, NULL,
+            int code = rc_auth_verify(ms[t[i].v], tok, strlen(tok), NOW, NULL,
                                    &reason);
             if (code)
                 fprintf(stderr, "  libjwt kid %s: %s\n", t[i].kid, reason);
-            CHECK_INT(code, AUTH_OK);
+            CHECK_INT(code, RC_AUTH_OK);
         }
         free(tok);
         jwt_free(jwt);
@@ -1172,34 +1172,34 @@ static void test_libjwt_kid(void)
 
 static void test_describe(void)
 {
-    CHECK_STR(auth_verifier_describe(vs[V_HS]), "HS256 with a shared secret");
-    CHECK_STR(auth_verifier_describe(vs[V_HS_ISS_AUD]),
+    CHECK_STR(rc_auth_verifier_describe(vs[V_HS]), "HS256 with a shared secret");
+    CHECK_STR(rc_auth_verifier_describe(vs[V_HS_ISS_AUD]),
               "HS256 with a shared secret; issuer https://id.example; "
               "audience roomcast");
-    CHECK(strstr(auth_verifier_describe(vs[V_HS]), SECRET) == NULL);
-    CHECK_INT(auth_verifier_key_count(vs[V_HS]), 1);
-    CHECK(strncmp(auth_verifier_describe(vs[V_RS]), "RS256 with 1 key: "
+    CHECK(strstr(rc_auth_verifier_describe(vs[V_HS]), SECRET) == NULL);
+    CHECK_INT(rc_auth_verifier_key_count(vs[V_HS]), 1);
+    CHECK(strncmp(rc_auth_verifier_describe(vs[V_RS]), "RS256 with 1 key: "
                   "rc_auth_", 26) == 0);
-    CHECK_INT(auth_verifier_key_count(vs[V_RS]), 1);
-    CHECK_STR(auth_verifier_describe(ms[M_RS3]),
+    CHECK_INT(rc_auth_verifier_key_count(vs[V_RS]), 1);
+    CHECK_STR(rc_auth_verifier_describe(ms[M_RS3]),
               "RS256 with 3 keys: 2026-10, 2026-11, 2026-12");
-    CHECK_INT(auth_verifier_key_count(ms[M_RS3]), 3);
-    CHECK_STR(auth_verifier_describe(ms[M_MIXED]),
+    CHECK_INT(rc_auth_verifier_key_count(ms[M_RS3]), 3);
+    CHECK_STR(rc_auth_verifier_describe(ms[M_MIXED]),
               "RS256,ES256 with 2 keys: 2026-11, ec-1");
-    CHECK_STR(auth_verifier_describe(ms[M_JWKS]),
+    CHECK_STR(rc_auth_verifier_describe(ms[M_JWKS]),
               "RS256,ES256 with 3 keys: kc-rsa, kc-ec, (no kid)");
-    CHECK_INT(auth_verifier_key_count(ms[M_JWKS]), 3);
-    CHECK_STR(auth_verifier_describe(ms[M_JWKS_RS]),
+    CHECK_INT(rc_auth_verifier_key_count(ms[M_JWKS]), 3);
+    CHECK_STR(rc_auth_verifier_describe(ms[M_JWKS_RS]),
               "RS256 with 1 key: kc-rsa");
-    CHECK_INT(auth_verifier_key_count(ms[M_JWKS_RS]), 1);
-    CHECK_STR(auth_verifier_describe(ms[M_BOTH]),
+    CHECK_INT(rc_auth_verifier_key_count(ms[M_JWKS_RS]), 1);
+    CHECK_STR(rc_auth_verifier_describe(ms[M_BOTH]),
               "RS256 with 2 keys: 2026-10, kc-2");
-    CHECK_STR(auth_verifier_describe(ms[M_EXT]), "ES256 with 1 key: ec-2.key");
-    CHECK_INT(auth_verifier_key_count(ms[M_MANY]), NMANY);
-    CHECK_STR(auth_verifier_describe(ms[M_NO_EC]),
+    CHECK_STR(rc_auth_verifier_describe(ms[M_EXT]), "ES256 with 1 key: ec-2.key");
+    CHECK_INT(rc_auth_verifier_key_count(ms[M_MANY]), NMANY);
+    CHECK_STR(rc_auth_verifier_describe(ms[M_NO_EC]),
               "RS256,ES256 with 1 key: 2026-10");
-    CHECK(strstr(auth_verifier_describe(ms[M_NO_EC]), "leftover") == NULL);
-    CHECK_INT(auth_verifier_key_count(NULL), 0);
+    CHECK(strstr(rc_auth_verifier_describe(ms[M_NO_EC]), "leftover") == NULL);
+    CHECK_INT(rc_auth_verifier_key_count(NULL), 0);
 }
 
 /* A verifier the test can build with one line of JWKS. */
@@ -1208,15 +1208,15 @@ static void expect_jwks_err(const char *alg, const char *pem, const char *json,
 {
     char err[512] = "";
     const char *path = json ? put_file("bad.json", json) : NULL;
-    auth_config c = {.alg = alg, .public_key_file = pem,
+    rc_auth_config c = {.alg = alg, .public_key_file = pem,
                      .jwks_file = path ? path : "/nonexistent/jwks.json"};
-    auth_verifier *v = auth_verifier_new(&c, err, sizeof err);
+    rc_auth_verifier *v = rc_auth_verifier_new(&c, err, sizeof err);
     CHECK(v == NULL);
     if (!strstr(err, err_has))
         fprintf(stderr, "  jwks %.60s: errstr \"%s\", expected \"%s\"\n",
                 json ? json : "(missing)", err, err_has);
     CHECK(strstr(err, err_has) != NULL);
-    auth_verifier_destroy(v);
+    rc_auth_verifier_unref(v);
 }
 
 static void test_multi_construction(void)
@@ -1260,14 +1260,14 @@ static void test_multi_construction(void)
              p10);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char err[512] = "";
-        auth_config c = {.alg = bad[i].alg, .secret = bad[i].secret,
+        rc_auth_config c = {.alg = bad[i].alg, .secret = bad[i].secret,
                          .public_key_file = bad[i].key};
-        auth_verifier *v = auth_verifier_new(&c, err, sizeof err);
+        rc_auth_verifier *v = rc_auth_verifier_new(&c, err, sizeof err);
         CHECK(v == NULL);
         if (!strstr(err, bad[i].err_has))
             fprintf(stderr, "  multi case %zu: errstr \"%s\"\n", i, err);
         CHECK(strstr(err, bad[i].err_has) != NULL);
-        auth_verifier_destroy(v);
+        rc_auth_verifier_unref(v);
     }
     /* the same kid twice: two files with one base name */
     char two[1100];
@@ -1278,9 +1278,9 @@ static void test_multi_construction(void)
     expect_jwks_err("RS256", two, "{\"keys\":[]}", "empty entry");
     /* HS256 with a JWKS */
     char err[256] = "";
-    auth_config hc = {.alg = "HS256", .secret = SECRET,
+    rc_auth_config hc = {.alg = "HS256", .secret = SECRET,
                       .jwks_file = put_file("hs.json", "{\"keys\":[]}")};
-    CHECK(auth_verifier_new(&hc, err, sizeof err) == NULL);
+    CHECK(rc_auth_verifier_new(&hc, err, sizeof err) == NULL);
     CHECK(strstr(err, "jwt-alg is HS256") != NULL);
 
     /* malformed key sets */
@@ -1392,9 +1392,9 @@ static void test_multi_construction(void)
     CHECK(cut != NULL);
     if (cut) {
         strcpy(cut, "]}");
-        auth_verifier *v = mkv("ES256", NULL, put_file("64.json", j.p));
-        CHECK_INT(auth_verifier_key_count(v), 64);
-        auth_verifier_destroy(v);
+        rc_auth_verifier *v = mkv("ES256", NULL, put_file("64.json", j.p));
+        CHECK_INT(rc_auth_verifier_key_count(v), 64);
+        rc_auth_verifier_unref(v);
     }
     rc_buf_free(&ok);
     rc_buf_free(&j);
@@ -1425,27 +1425,27 @@ static const char *ref_token;
 
 static void *ref_worker(void *arg)
 {
-    auth_verifier *shared = arg;
+    rc_auth_verifier *shared = arg;
     for (int i = 0; i < 300; i++) {
-        auth_verifier *mine = auth_verifier_ref(shared);
-        if (mine != shared || auth_verify(mine, ref_token, strlen(ref_token),
-                                          NOW, NULL, NULL) != AUTH_OK)
+        rc_auth_verifier *mine = rc_auth_verifier_ref(shared);
+        if (mine != shared || rc_auth_verify(mine, ref_token, strlen(ref_token),
+                                          NOW, NULL, NULL) != RC_AUTH_OK)
             atomic_fetch_add(&ref_failures, 1);
-        auth_verifier_destroy(mine);
+        rc_auth_verifier_unref(mine);
     }
     return NULL;
 }
 
 static void test_refcount(void)
 {
-    auth_verifier *v = mk("HS256", SECRET, NULL, NULL, NULL, 0);
+    rc_auth_verifier *v = mk("HS256", SECRET, NULL, NULL, NULL, 0);
     if (!v)
         return;
     char *tok = make_token(HS, GOOD, SIG_HS256);
-    CHECK(auth_verifier_ref(v) == v);
-    auth_verifier_destroy(v); /* one reference left: still usable */
-    CHECK_INT(auth_verify(v, tok, strlen(tok), NOW, NULL, NULL), AUTH_OK);
-    CHECK_STR(auth_verifier_describe(v), "HS256 with a shared secret");
+    CHECK(rc_auth_verifier_ref(v) == v);
+    rc_auth_verifier_unref(v); /* one reference left: still usable */
+    CHECK_INT(rc_auth_verify(v, tok, strlen(tok), NOW, NULL, NULL), RC_AUTH_OK);
+    CHECK_STR(rc_auth_verifier_describe(v), "HS256 with a shared secret");
 
     /* concurrent users take and drop references around their calls */
     ref_token = tok;
@@ -1455,29 +1455,29 @@ static void test_refcount(void)
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
     CHECK_INT(atomic_load(&ref_failures), 0);
-    auth_verifier_destroy(v); /* the last reference: freed (ASan: once) */
-    CHECK(auth_verifier_ref(NULL) == NULL);
+    rc_auth_verifier_unref(v); /* the last reference: freed (ASan: once) */
+    CHECK(rc_auth_verifier_ref(NULL) == NULL);
 
     /* a reload swap: an in-flight user keeps the old verifier alive */
-    auth_verifier *current = mk("HS256", SECRET, NULL, NULL, NULL, 0);
-    auth_verifier *inflight = auth_verifier_ref(current);
-    auth_verifier *next = mk("HS256", "rotated-secret-0123456789", NULL, NULL,
+    rc_auth_verifier *current = mk("HS256", SECRET, NULL, NULL, NULL, 0);
+    rc_auth_verifier *inflight = rc_auth_verifier_ref(current);
+    rc_auth_verifier *next = mk("HS256", "rotated-secret-0123456789", NULL, NULL,
                              NULL, 0);
-    auth_verifier *old = current;
+    rc_auth_verifier *old = current;
     current = next;
-    auth_verifier_destroy(old);
-    char *tok2 = auth_sign_hs256("rotated-secret-0123456789", "u", NULL, NULL,
+    rc_auth_verifier_unref(old);
+    char *tok2 = rc_auth_sign_hs256("rotated-secret-0123456789", "u", NULL, NULL,
                                  0, 0);
-    CHECK_INT(auth_verify(inflight, tok, strlen(tok), NOW, NULL, NULL),
-              AUTH_OK);
-    CHECK_INT(auth_verify(inflight, tok2, strlen(tok2), NOW, NULL, NULL),
-              AUTH_TOKEN_INVALID);
-    CHECK_INT(auth_verify(current, tok2, strlen(tok2), NOW, NULL, NULL),
-              AUTH_OK);
-    CHECK_INT(auth_verify(current, tok, strlen(tok), NOW, NULL, NULL),
-              AUTH_TOKEN_INVALID);
-    auth_verifier_destroy(inflight);
-    auth_verifier_destroy(current);
+    CHECK_INT(rc_auth_verify(inflight, tok, strlen(tok), NOW, NULL, NULL),
+              RC_AUTH_OK);
+    CHECK_INT(rc_auth_verify(inflight, tok2, strlen(tok2), NOW, NULL, NULL),
+              RC_AUTH_TOKEN_INVALID);
+    CHECK_INT(rc_auth_verify(current, tok2, strlen(tok2), NOW, NULL, NULL),
+              RC_AUTH_OK);
+    CHECK_INT(rc_auth_verify(current, tok, strlen(tok), NOW, NULL, NULL),
+              RC_AUTH_TOKEN_INVALID);
+    rc_auth_verifier_unref(inflight);
+    rc_auth_verifier_unref(current);
     free(tok2);
     free(tok);
 }
@@ -1566,9 +1566,9 @@ int main(void)
     test_refcount();
 
     for (int i = 0; i < V_COUNT; i++)
-        auth_verifier_destroy(vs[i]);
+        rc_auth_verifier_unref(vs[i]);
     for (int i = 0; i < M_COUNT; i++)
-        auth_verifier_destroy(ms[i]);
+        rc_auth_verifier_unref(ms[i]);
     free(rsa_pub_pem);
     free(ec_pub);
     free(p1024);

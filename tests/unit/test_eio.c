@@ -5,7 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "gateway/eio.h"
+#include "gateway/server/eio.h"
 #include "tests/unit/check.h"
 
 /* Collects the packets of a payload as "<type>:<data>" / "b:<hex>" lines. */
@@ -165,7 +165,7 @@ static void test_payload_parse(void)
     CHECK_INT(PAYLOAD(&c, "4hello\x1e" "bAQID"), 0);
     CHECK_STR(c.out.p, "4:hello|b4:010203");
 
-    /* socket.io-protocol sample session */
+    /* socket.io-protocol sample gw_session */
     CHECK_INT(PAYLOAD(&c, "42[\"hello\"]\x1e" "42[\"world\"]"), 0);
     CHECK_STR(c.out.p, "4:2[\"hello\"]|4:2[\"world\"]");
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/hmap.h"
-#include "gateway/rooms.h"
+#include "gateway/server/rooms.h"
 #include "tests/unit/check.h"
 
 #define NSOCK 20000
@@ -52,126 +52,126 @@ static int names_has(const names *n, const char *room)
 
 static void test_basic(void)
 {
-    rooms *r = rooms_new();
+    gw_rooms *r = gw_rooms_new();
     CHECK(r != NULL);
     void *a = &socks[0], *b = &socks[1];
 
-    CHECK_INT(rooms_count(r), 0);
-    CHECK_INT(rooms_size(r, "program:p1"), 0);
-    CHECK_INT(rooms_is_member(r, "program:p1", a), 0);
+    CHECK_INT(gw_rooms_count(r), 0);
+    CHECK_INT(gw_rooms_size(r, "program:p1"), 0);
+    CHECK_INT(gw_rooms_is_member(r, "program:p1", a), 0);
 
-    CHECK_INT(rooms_join(r, "program:p1", a), 1);
-    CHECK_INT(rooms_join(r, "program:p1", a), 0); /* idempotent */
-    CHECK_INT(rooms_join(r, "program:p1", b), 1);
-    CHECK_INT(rooms_join(r, "user:alice", a), 1);
-    CHECK_INT(rooms_count(r), 2);
-    CHECK_INT(rooms_size(r, "program:p1"), 2);
-    CHECK_INT(rooms_size(r, "user:alice"), 1);
-    CHECK_INT(rooms_is_member(r, "program:p1", a), 1);
-    CHECK_INT(rooms_is_member(r, "program:p1", b), 1);
-    CHECK_INT(rooms_is_member(r, "user:alice", b), 0);
-    CHECK_INT(rooms_is_member(r, "program:p2", a), 0);
+    CHECK_INT(gw_rooms_join(r, "program:p1", a), 1);
+    CHECK_INT(gw_rooms_join(r, "program:p1", a), 0); /* idempotent */
+    CHECK_INT(gw_rooms_join(r, "program:p1", b), 1);
+    CHECK_INT(gw_rooms_join(r, "user:alice", a), 1);
+    CHECK_INT(gw_rooms_count(r), 2);
+    CHECK_INT(gw_rooms_size(r, "program:p1"), 2);
+    CHECK_INT(gw_rooms_size(r, "user:alice"), 1);
+    CHECK_INT(gw_rooms_is_member(r, "program:p1", a), 1);
+    CHECK_INT(gw_rooms_is_member(r, "program:p1", b), 1);
+    CHECK_INT(gw_rooms_is_member(r, "user:alice", b), 0);
+    CHECK_INT(gw_rooms_is_member(r, "program:p2", a), 0);
 
     /* Leaving what one is not in changes nothing. */
-    CHECK_INT(rooms_leave(r, "user:alice", b), 0);
-    CHECK_INT(rooms_leave(r, "program:nope", a), 0);
-    CHECK_INT(rooms_leave(r, "program:p1", &socks[2]), 0);
-    CHECK_INT(rooms_count(r), 2);
-    CHECK_INT(rooms_size(r, "user:alice"), 1);
+    CHECK_INT(gw_rooms_leave(r, "user:alice", b), 0);
+    CHECK_INT(gw_rooms_leave(r, "program:nope", a), 0);
+    CHECK_INT(gw_rooms_leave(r, "program:p1", &socks[2]), 0);
+    CHECK_INT(gw_rooms_count(r), 2);
+    CHECK_INT(gw_rooms_size(r, "user:alice"), 1);
 
-    CHECK_INT(rooms_leave(r, "program:p1", a), 1);
-    CHECK_INT(rooms_leave(r, "program:p1", a), 0);
-    CHECK_INT(rooms_is_member(r, "program:p1", a), 0);
-    CHECK_INT(rooms_is_member(r, "user:alice", a), 1);
-    CHECK_INT(rooms_size(r, "program:p1"), 1);
+    CHECK_INT(gw_rooms_leave(r, "program:p1", a), 1);
+    CHECK_INT(gw_rooms_leave(r, "program:p1", a), 0);
+    CHECK_INT(gw_rooms_is_member(r, "program:p1", a), 0);
+    CHECK_INT(gw_rooms_is_member(r, "user:alice", a), 1);
+    CHECK_INT(gw_rooms_size(r, "program:p1"), 1);
 
     /* An emptied room disappears. */
-    CHECK_INT(rooms_leave(r, "user:alice", a), 1);
-    CHECK_INT(rooms_count(r), 1);
-    CHECK_INT(rooms_size(r, "user:alice"), 0);
+    CHECK_INT(gw_rooms_leave(r, "user:alice", a), 1);
+    CHECK_INT(gw_rooms_count(r), 1);
+    CHECK_INT(gw_rooms_size(r, "user:alice"), 0);
 
     /* Re-joining after leaving works. */
-    CHECK_INT(rooms_join(r, "user:alice", a), 1);
-    CHECK_INT(rooms_count(r), 2);
+    CHECK_INT(gw_rooms_join(r, "user:alice", a), 1);
+    CHECK_INT(gw_rooms_count(r), 2);
 
     /* Room names are copied: the caller's buffer may change. */
     char buf[32];
     snprintf(buf, sizeof buf, "program:tmp");
-    CHECK_INT(rooms_join(r, buf, b), 1);
+    CHECK_INT(gw_rooms_join(r, buf, b), 1);
     snprintf(buf, sizeof buf, "program:xxx");
-    CHECK_INT(rooms_is_member(r, "program:tmp", b), 1);
-    CHECK_INT(rooms_is_member(r, "program:xxx", b), 0);
+    CHECK_INT(gw_rooms_is_member(r, "program:tmp", b), 1);
+    CHECK_INT(gw_rooms_is_member(r, "program:xxx", b), 0);
 
     /* Names differing only in length or a late byte are distinct. */
-    CHECK_INT(rooms_join(r, "program:p", b), 1);
-    CHECK_INT(rooms_join(r, "program:p10", b), 1);
-    CHECK_INT(rooms_is_member(r, "program:p1", b), 1);
-    CHECK_INT(rooms_is_member(r, "program:p10", b), 1);
-    CHECK_INT(rooms_is_member(r, "program:p100", b), 0);
-    CHECK_INT(rooms_is_member(r, "", b), 0);
+    CHECK_INT(gw_rooms_join(r, "program:p", b), 1);
+    CHECK_INT(gw_rooms_join(r, "program:p10", b), 1);
+    CHECK_INT(gw_rooms_is_member(r, "program:p1", b), 1);
+    CHECK_INT(gw_rooms_is_member(r, "program:p10", b), 1);
+    CHECK_INT(gw_rooms_is_member(r, "program:p100", b), 0);
+    CHECK_INT(gw_rooms_is_member(r, "", b), 0);
 
-    rooms_destroy(r); /* with live state: ASan checks it is all freed */
-    rooms_destroy(NULL);
+    gw_rooms_destroy(r); /* with live state: ASan checks it is all freed */
+    gw_rooms_destroy(NULL);
 }
 
 static void test_leave_all_and_foreach(void)
 {
-    rooms *r = rooms_new();
+    gw_rooms *r = gw_rooms_new();
     void *a = &socks[0], *b = &socks[1], *c = &socks[2];
     const char *five[] = {"user:alice", "program:p1", "program:p2",
                           "program:p3", "program:p4"};
     for (size_t i = 0; i < 5; i++)
-        CHECK_INT(rooms_join(r, five[i], a), 1);
-    CHECK_INT(rooms_join(r, "program:p1", b), 1);
-    CHECK_INT(rooms_join(r, "user:bob", b), 1);
-    CHECK_INT(rooms_count(r), 6);
+        CHECK_INT(gw_rooms_join(r, five[i], a), 1);
+    CHECK_INT(gw_rooms_join(r, "program:p1", b), 1);
+    CHECK_INT(gw_rooms_join(r, "user:bob", b), 1);
+    CHECK_INT(gw_rooms_count(r), 6);
 
     names n = {0};
-    rooms_foreach_room(r, a, on_room, &n);
+    gw_rooms_foreach_room(r, a, on_room, &n);
     CHECK_INT(n.n, 5);
     for (size_t i = 0; i < 5; i++)
         CHECK(names_has(&n, five[i]));
 
     int count[NSOCK] = {0};
     seen s = {count, 0};
-    rooms_foreach_member(r, "program:p1", on_member, &s);
+    gw_rooms_foreach_member(r, "program:p1", on_member, &s);
     CHECK_INT(s.calls, 2);
     CHECK_INT(count[0], 1);
     CHECK_INT(count[1], 1);
 
     /* Unknown member or room: no callback. */
     n.n = 0;
-    rooms_foreach_room(r, c, on_room, &n);
+    gw_rooms_foreach_room(r, c, on_room, &n);
     CHECK_INT(n.n, 0);
     s.calls = 0;
-    rooms_foreach_member(r, "program:none", on_member, &s);
+    gw_rooms_foreach_member(r, "program:none", on_member, &s);
     CHECK_INT(s.calls, 0);
 
-    rooms_leave_all(r, a);
-    CHECK_INT(rooms_count(r), 2); /* p2, p3, p4, user:alice emptied */
-    CHECK_INT(rooms_size(r, "program:p1"), 1);
-    CHECK_INT(rooms_is_member(r, "program:p1", a), 0);
-    CHECK_INT(rooms_is_member(r, "program:p1", b), 1);
-    CHECK_INT(rooms_is_member(r, "user:bob", b), 1);
+    gw_rooms_leave_all(r, a);
+    CHECK_INT(gw_rooms_count(r), 2); /* p2, p3, p4, user:alice emptied */
+    CHECK_INT(gw_rooms_size(r, "program:p1"), 1);
+    CHECK_INT(gw_rooms_is_member(r, "program:p1", a), 0);
+    CHECK_INT(gw_rooms_is_member(r, "program:p1", b), 1);
+    CHECK_INT(gw_rooms_is_member(r, "user:bob", b), 1);
     n.n = 0;
-    rooms_foreach_room(r, a, on_room, &n);
+    gw_rooms_foreach_room(r, a, on_room, &n);
     CHECK_INT(n.n, 0);
 
-    rooms_leave_all(r, a); /* twice is harmless */
-    rooms_leave_all(r, c); /* never joined */
-    CHECK_INT(rooms_count(r), 2);
+    gw_rooms_leave_all(r, a); /* twice is harmless */
+    gw_rooms_leave_all(r, c); /* never joined */
+    CHECK_INT(gw_rooms_count(r), 2);
 
-    rooms_leave_all(r, b);
-    CHECK_INT(rooms_count(r), 0);
-    CHECK_INT(rooms_size(r, "program:p1"), 0);
-    rooms_destroy(r);
+    gw_rooms_leave_all(r, b);
+    CHECK_INT(gw_rooms_count(r), 0);
+    CHECK_INT(gw_rooms_size(r, "program:p1"), 0);
+    gw_rooms_destroy(r);
 }
 
 /* 20,000 sockets, each in its user room, one shared big room and 3 of 300
  * program rooms: 100,000 memberships, the target scale of one node. */
 static void test_scale(void)
 {
-    rooms *r = rooms_new();
+    gw_rooms *r = gw_rooms_new();
     char room[32];
     int fails = 0;
     static int per_prog[300];
@@ -179,23 +179,23 @@ static void test_scale(void)
 
     for (int i = 0; i < NSOCK; i++) {
         snprintf(room, sizeof room, "user:u%d", i);
-        fails += rooms_join(r, room, &socks[i]) != 1;
-        fails += rooms_join(r, "program:big", &socks[i]) != 1;
+        fails += gw_rooms_join(r, room, &socks[i]) != 1;
+        fails += gw_rooms_join(r, "program:big", &socks[i]) != 1;
         for (int k = 0; k < 3; k++) {
             int p = (i * 7 + k * 101) % 300;
             snprintf(room, sizeof room, "program:p%d", p);
-            fails += rooms_join(r, room, &socks[i]) != 1;
+            fails += gw_rooms_join(r, room, &socks[i]) != 1;
             per_prog[p]++;
         }
     }
     CHECK_INT(fails, 0);
-    CHECK_INT(rooms_count(r), NSOCK + 1 + 300);
-    CHECK_INT(rooms_size(r, "program:big"), NSOCK);
+    CHECK_INT(gw_rooms_count(r), NSOCK + 1 + 300);
+    CHECK_INT(gw_rooms_size(r, "program:big"), NSOCK);
 
     int sizes_ok = 1;
     for (int p = 0; p < 300; p++) {
         snprintf(room, sizeof room, "program:p%d", p);
-        if (rooms_size(r, room) != (size_t)per_prog[p])
+        if (gw_rooms_size(r, room) != (size_t)per_prog[p])
             sizes_ok = 0;
     }
     CHECK(sizes_ok);
@@ -204,7 +204,7 @@ static void test_scale(void)
     static int count[NSOCK];
     memset(count, 0, sizeof count);
     seen s = {count, 0};
-    rooms_foreach_member(r, "program:big", on_member, &s);
+    gw_rooms_foreach_member(r, "program:big", on_member, &s);
     CHECK_INT(s.calls, NSOCK);
     int once = 1;
     for (int i = 0; i < NSOCK; i++)
@@ -214,28 +214,28 @@ static void test_scale(void)
 
     /* Every socket sees its five rooms. */
     names n = {0};
-    rooms_foreach_room(r, &socks[12345], on_room, &n);
+    gw_rooms_foreach_room(r, &socks[12345], on_room, &n);
     CHECK_INT(n.n, 5);
     CHECK(names_has(&n, "user:u12345"));
     CHECK(names_has(&n, "program:big"));
 
     /* Even sockets leave the big room one by one, odd ones disconnect. */
     for (int i = 0; i < NSOCK; i += 2)
-        fails += rooms_leave(r, "program:big", &socks[i]) != 1;
+        fails += gw_rooms_leave(r, "program:big", &socks[i]) != 1;
     CHECK_INT(fails, 0);
-    CHECK_INT(rooms_size(r, "program:big"), NSOCK / 2);
+    CHECK_INT(gw_rooms_size(r, "program:big"), NSOCK / 2);
     int member_ok = 1;
     for (int i = 0; i < NSOCK; i++)
-        if (rooms_is_member(r, "program:big", &socks[i]) != (i & 1))
+        if (gw_rooms_is_member(r, "program:big", &socks[i]) != (i & 1))
             member_ok = 0;
     CHECK(member_ok);
 
     for (int i = 1; i < NSOCK; i += 2)
-        rooms_leave_all(r, &socks[i]);
-    CHECK_INT(rooms_size(r, "program:big"), 0);
-    CHECK_INT(rooms_is_member(r, "program:big", &socks[0]), 0);
-    CHECK_INT(rooms_size(r, "user:u2"), 1);
-    CHECK_INT(rooms_size(r, "user:u3"), 0);
+        gw_rooms_leave_all(r, &socks[i]);
+    CHECK_INT(gw_rooms_size(r, "program:big"), 0);
+    CHECK_INT(gw_rooms_is_member(r, "program:big", &socks[0]), 0);
+    CHECK_INT(gw_rooms_size(r, "user:u2"), 1);
+    CHECK_INT(gw_rooms_size(r, "user:u3"), 0);
     /* Left: user rooms of even sockets, program rooms with an even member. */
     static char even_prog[300];
     size_t nprog = 0;
@@ -244,51 +244,51 @@ static void test_scale(void)
             even_prog[(i * 7 + k * 101) % 300] = 1;
     for (int p = 0; p < 300; p++)
         nprog += even_prog[p];
-    CHECK_INT(rooms_count(r), NSOCK / 2 + nprog);
+    CHECK_INT(gw_rooms_count(r), NSOCK / 2 + nprog);
 
     for (int i = 0; i < NSOCK; i += 2)
-        rooms_leave_all(r, &socks[i]);
-    CHECK_INT(rooms_count(r), 0);
-    rooms_destroy(r);
+        gw_rooms_leave_all(r, &socks[i]);
+    CHECK_INT(gw_rooms_count(r), 0);
+    gw_rooms_destroy(r);
 }
 
 /* 50,000 rooms of one member each, then joins and leaves interleaved. */
 static void test_many_rooms(void)
 {
-    rooms *r = rooms_new();
+    gw_rooms *r = gw_rooms_new();
     char room[32];
     int fails = 0;
     for (int i = 0; i < 50000; i++) {
         snprintf(room, sizeof room, "room-%d", i);
-        fails += rooms_join(r, room, &socks[i % 4]) != 1;
+        fails += gw_rooms_join(r, room, &socks[i % 4]) != 1;
     }
     CHECK_INT(fails, 0);
-    CHECK_INT(rooms_count(r), 50000);
-    CHECK_INT(rooms_size(r, "room-49999"), 1);
-    CHECK_INT(rooms_is_member(r, "room-49999", &socks[3]), 1);
-    CHECK_INT(rooms_is_member(r, "room-49999", &socks[2]), 0);
+    CHECK_INT(gw_rooms_count(r), 50000);
+    CHECK_INT(gw_rooms_size(r, "room-49999"), 1);
+    CHECK_INT(gw_rooms_is_member(r, "room-49999", &socks[3]), 1);
+    CHECK_INT(gw_rooms_is_member(r, "room-49999", &socks[2]), 0);
 
     for (int i = 0; i < 50000; i += 3) {
         snprintf(room, sizeof room, "room-%d", i);
-        fails += rooms_leave(r, room, &socks[i % 4]) != 1;
+        fails += gw_rooms_leave(r, room, &socks[i % 4]) != 1;
     }
     CHECK_INT(fails, 0);
-    CHECK_INT(rooms_count(r), 50000 - 16667);
+    CHECK_INT(gw_rooms_count(r), 50000 - 16667);
     int ok = 1;
     for (int i = 0; i < 50000; i++) {
         snprintf(room, sizeof room, "room-%d", i);
-        if (rooms_is_member(r, room, &socks[i % 4]) != (i % 3 != 0))
+        if (gw_rooms_is_member(r, room, &socks[i % 4]) != (i % 3 != 0))
             ok = 0;
     }
     CHECK(ok);
 
-    rooms_leave_all(r, &socks[0]);
-    rooms_leave_all(r, &socks[1]);
-    CHECK_INT(rooms_is_member(r, "room-2", &socks[2]), 1);
-    rooms_leave_all(r, &socks[2]);
-    rooms_leave_all(r, &socks[3]);
-    CHECK_INT(rooms_count(r), 0);
-    rooms_destroy(r);
+    gw_rooms_leave_all(r, &socks[0]);
+    gw_rooms_leave_all(r, &socks[1]);
+    CHECK_INT(gw_rooms_is_member(r, "room-2", &socks[2]), 1);
+    gw_rooms_leave_all(r, &socks[2]);
+    gw_rooms_leave_all(r, &socks[3]);
+    CHECK_INT(gw_rooms_count(r), 0);
+    gw_rooms_destroy(r);
 }
 
 /* The hash map against a plain array, with a small key space so that probe

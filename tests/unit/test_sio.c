@@ -4,7 +4,7 @@
  */
 #include <stdlib.h>
 
-#include "gateway/sio.h"
+#include "gateway/server/sio.h"
 #include "tests/unit/check.h"
 
 static int parse(const char *s, sio_packet *p, json_t **args)
@@ -73,7 +73,7 @@ static void test_parse_valid(void)
          "[\"bar\",{\"_placeholder\":true,\"num\":0}]"},
         {"1", SIO_DISCONNECT, "/", 0, -1, "", "(none)"},
         {"1/admin,", SIO_DISCONNECT, "/admin", 0, -1, "", "(none)"},
-        /* sample session */
+        /* sample gw_session */
         {"61-/admin,1[{\"_placeholder\":true,\"num\":0}]", SIO_BINARY_ACK,
          "/admin", 1, 1, "[{\"_placeholder\":true,\"num\":0}]",
          "[{\"_placeholder\":true,\"num\":0}]"},

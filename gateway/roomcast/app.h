@@ -1,0 +1,79 @@
+/*
+ * app.h - roomcast's application on the Socket.IO server (gateway/server/app.h):
+ * what a Socket.IO client of the product can do.
+ *
+ * CONNECT on "/" (the only namespace) needs a JWT, from the auth payload's
+ * "token" or the handshake's "Authorization: Bearer" header; a refusal is
+ * CONNECT_ERROR {"message":"Authentication error","data":{"code":...}} with
+ * TOKEN_MISSING, TOKEN_INVALID or TOKEN_EXPIRED. An accepted socket joins
+ * user:{sub} and program:{id} for every program of its token's "programs"
+ * claim and of the membership table. Client events: join:program and
+ * leave:program (a program id: string, integer, or {"programId": ...});
+ * joining needs a membership. Answers are acks {ok:true} or
+ * {ok:false,error:{code,message?}} with FORBIDDEN, INVALID_ARGUMENT or
+ * RATE_LIMITED; an event without an ack id gets the refusal as an "error"
+ * event. member:added / member:removed events update the membership table
+ * and the rooms of the user's live sockets before they are broadcast. With
+ * a history (rc_app_set_history), a client that comes back gets what
+ * it missed: connection state recovery and catch-up (recovery.h).
+ *
+ * A live socket's token keeps mattering: when its exp (plus the leeway)
+ * passes, the socket gets "auth:expired" {"exp","graceMs"} and is
+ * disconnected (Socket.IO DISCONNECT) after the grace period unless it sends
+ * "auth:refresh" {token} with a valid token of the same sub (ack
+ * {ok:true,exp}; refused with TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED or
+ * FORBIDDEN); a refresh replaces the socket's identity, its programs claim
+ * (rooms only the old claim gave are left, new ones joined) and its expiry,
+ * at any time. A user holds at most max-connections-per-user sockets on a
+ * node: beyond, CONNECT_ERROR {"message":"Connection limit","data":{"code":
+ * "TOO_MANY_CONNECTIONS"}}.
+ *
+ * Loop thread only, except construction and destruction.
+ */
+#ifndef RC_APP_H
+#define RC_APP_H
+
+#include "core/history.h"
+#include "gateway/server/app.h"
+#include "gateway/roomcast/auth.h"
+#include "gateway/roomcast/routes.h"
+
+typedef struct rc_app rc_app;
+
+/* Takes its own reference to auth. NULL when out of memory. Without
+ * rc_app_set_limits(): no leeway, no grace, no per-user limit. */
+rc_app *rc_app_new(rc_auth_verifier *auth);
+/* After the gateway using it is destroyed. NULL is ignored. */
+void rc_app_destroy(rc_app *a);
+
+/* The callback table to give the server (borrowed from a). */
+const gw_app *rc_app_callbacks(rc_app *a);
+
+/* An event about to be broadcast (loop thread): a member:added or
+ * member:removed updates the membership table and moves the user's live
+ * sockets on gw first, and recovery notes the offset. */
+void rc_app_publish(rc_app *a, gw_server *gw, const rc_event *ev);
+
+/* Records a membership (1 added, 0 known, -1 out of memory). */
+int rc_app_add_membership(rc_app *a, const char *user, const char *program);
+/* Forgets one (before the gateway runs: live sockets are not moved). */
+void rc_app_remove_membership(rc_app *a, const char *user, const char *program);
+
+/* The history for connection state recovery and catch-up (recovery.h:
+ * rc_recovery_set_history), or NULL to detach it. */
+void rc_app_set_history(rc_app *a, rc_history *h, int recovery_window_ms);
+
+/* Verifies from now on with v (a key reload): takes a reference to v and
+ * drops the one to the previous verifier. Connected sockets are kept. */
+void rc_app_set_verifier(rc_app *a, rc_auth_verifier *v);
+
+/* jwt-leeway (s), auth-grace (ms) and max-connections-per-user (0 = none);
+ * before the gateway runs. */
+void rc_app_set_limits(rc_app *a, int leeway_s, int auth_grace_ms,
+                       int max_connections_per_user);
+
+/* The HTTP routes the application answers beside /socket.io/ (borrowed;
+ * NULL: none). */
+void rc_app_set_routes(rc_app *a, const rc_routes *routes);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * routes.h - roomcast's HTTP routes beside /socket.io/: /healthz, /readyz,
+ * /metrics, the live page at / and, in demo mode, /demo/token. The
+ * application (app.h) answers the server's on_http with them.
+ */
+#ifndef RC_ROUTES_H
+#define RC_ROUTES_H
+
+#include "core/slice.h"
+#include "gateway/server/app.h"
+
+typedef struct rc_routes_hooks {
+    void *ud;
+    /* Appends extra members to the /healthz object, e.g.
+     * "\"kafka\":{\"embedded\":true}" without surrounding braces or leading
+     * comma. Called on the loop. */
+    void (*health)(void *ud, rc_buf *out);
+    /* 1 when the node should receive traffic (consumer assigned, history
+     * reachable); /readyz answers 200 or 503. Called on the loop. */
+    int (*ready)(void *ud);
+} rc_routes_hooks;
+
+typedef struct rc_routes {
+    rc_routes_hooks hooks;
+    int demo;           /* demo mode: /demo/token exists (else 404) */
+    char *demo_secret;  /* owned: signs /demo/token's tokens; NULL when
+                           there is no HS256 secret (503) */
+} rc_routes;
+
+/* A GET on path req: fills resp and returns 1, or 0 when no route has the
+ * path (the server answers 404). Loop thread. */
+int rc_routes_answer(const rc_routes *r, gw_server *gw, const gw_http_request *req,
+                     gw_http_response *resp);
+
+#endif

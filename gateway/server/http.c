@@ -1,0 +1,367 @@
+/*
+ * http.c - HTTP requests and responses for the server: request headers,
+ * the query string, the Authorization bearer, CORS, the response writer,
+ * Engine.IO's error answers, the per-address admission check, and the
+ * routing of a request to the Engine.IO paths or the application.
+ *
+ * Implementation notes. lws keeps the query arguments url-decoded, one
+ * fragment each. A response's headers go out from the request callback,
+ * its body (copied, with LWS_PRE headroom) from the next writable one; a
+ * connection that will be closed after the response says "Connection:
+ * close", or a keep-alive client would send its next request into the
+ * closing socket.
+ */
+#include "gateway/server/transport_private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+
+#define FAC GW_FAC
+
+/* Drops the response being sent, if any. */
+void gw_http_resp_drop(gw_server *gw, gw_conn *c)
+{
+    free(c->resp);
+    c->resp = NULL;
+    c->resp_len = 0;
+    if (c->resp_pending) {
+        c->resp_pending = 0;
+        gw->http_pending--;
+        gw_server_check_done(gw);
+    }
+}
+
+void gw_http_conn_reset(gw_server *gw, gw_conn *c)
+{
+    gw_http_resp_drop(gw, c);
+    rc_buf_free(&c->in);
+    c->in_active = c->in_binary = c->in_too_big = c->close_after = c->refused = 0;
+    c->late_poll = c->noop_now = 0;
+    c->sid[0] = '\0';
+    c->kind = GW_CONN_HTTP;
+}
+
+/* Copies header h (at most cap - 1 bytes) or returns NULL when absent/too long. */
+const char *gw_http_header(struct lws *wsi, enum lws_token_indexes h, char *buf, size_t cap)
+{
+    int n = lws_hdr_total_length(wsi, h);
+    if (n <= 0 || (size_t)n >= cap || lws_hdr_copy(wsi, buf, (int)cap, h) < 0)
+        return NULL;
+    return buf;
+}
+
+/*
+ * The value of query argument name (given with its '=', e.g. "sid="), or
+ * NULL. lws keeps the arguments url-decoded, one fragment each; fragments
+ * too long for buf are skipped rather than ending the search, and only the
+ * first GW_MAX_QUERY_ARGS are looked at.
+ */
+const char *gw_http_query_arg(struct lws *wsi, const char *name, char *buf, size_t cap)
+{
+    size_t nl = strlen(name);
+    /* Absent and empty fragments both have length 0: look at a bounded
+     * number of them rather than stopping at the first empty one. */
+    for (int i = 0; i < GW_MAX_QUERY_ARGS; i++) {
+        int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (flen <= 0 || (size_t)flen >= cap || (size_t)flen < nl)
+            continue;
+        if (lws_hdr_copy_fragment(wsi, buf, (int)cap, WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
+            continue;
+        if (strncmp(buf, name, nl) == 0)
+            return buf + nl;
+    }
+    return NULL;
+}
+
+/* The token of an "Authorization: Bearer <token>" header, heap-allocated. */
+char *gw_http_bearer(struct lws *wsi)
+{
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n <= 7 || n >= GW_MAX_AUTH_HEADER)
+        return NULL;
+    char *buf = malloc((size_t)n + 1);
+    if (!buf)
+        return NULL;
+    if (lws_hdr_copy(wsi, buf, n + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0 ||
+        strncasecmp(buf, "Bearer ", 7) != 0) {
+        free(buf);
+        return NULL;
+    }
+    char *t = buf + 7;
+    while (*t == ' ')
+        t++;
+    memmove(buf, t, strlen(t) + 1);
+    if (!buf[0]) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* The request's Origin when it is allowed to see responses ("" when absent);
+ * NULL when an Origin is present and not on the allow-list. */
+const char *gw_http_allowed_origin(gw_server *gw, struct lws *wsi, char *buf, size_t cap)
+{
+    const char *origin = gw_http_header(wsi, WSI_TOKEN_ORIGIN, buf, cap);
+    const char *list = gw->opt.cors_origins ? gw->opt.cors_origins : "*";
+    if (!origin) {
+        buf[0] = '\0';
+        return buf;
+    }
+    size_t olen = strlen(origin);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && t[-1] == ' ')
+            t--;
+        if ((t - p == 1 && *p == '*') ||
+            ((size_t)(t - p) == olen && strncasecmp(p, origin, olen) == 0))
+            return origin;
+        p = e;
+    }
+    return NULL;
+}
+
+enum gw_method gw_http_method(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+        return GW_M_GET;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+        return GW_M_POST;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI))
+        return GW_M_OPTIONS;
+    return GW_M_OTHER;
+}
+
+int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status,
+                        const char *ctype, const char *body, size_t len, int now)
+{
+    gw_server *gw = gw_of(wsi);
+    unsigned char hdr[LWS_PRE + 2048];
+    unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+    char obuf[GW_MAX_ORIGIN];
+    const char *origin = gw_http_allowed_origin(gw, wsi, obuf, sizeof obuf);
+
+    unsigned char *copy = malloc(LWS_PRE + len + 1);
+    if (!copy)
+        return -1;
+    if (len)
+        memcpy(copy + LWS_PRE, body, len);
+
+    if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end))
+        goto fail;
+    /* A connection closed after this response says so, or a keep-alive
+     * client would send its next request into the closing socket. */
+    if (c->close_after &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                     &p, end))
+        goto fail;
+    if (origin && origin[0] &&
+        (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
+                                      (const unsigned char *)origin,
+                                      (int)strlen(origin), &p, end) ||
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-credentials:",
+                                     (const unsigned char *)"true", 4, &p, end) ||
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:",
+                                     (const unsigned char *)"Origin", 6, &p, end)))
+        goto fail;
+    if (status == 204 &&
+        (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
+                                     (const unsigned char *)"GET, POST", 9, &p, end) ||
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
+                                     (const unsigned char *)"Authorization, Content-Type", 27,
+                                     &p, end)))
+        goto fail;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        goto fail;
+
+    if (now) {
+        int rc = len ? lws_write(wsi, copy + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) : 0;
+        free(copy);
+        return rc < 0 ? -1 : 0;
+    }
+    gw_http_resp_drop(gw, c);
+    c->resp = copy;
+    c->resp_len = len;
+    c->resp_pending = 1;
+    gw->http_pending++;
+    lws_callback_on_writable(wsi);
+    return 0;
+
+fail:
+    free(copy);
+    return -1;
+}
+
+int gw_http_respond_str(struct lws *wsi, gw_conn *c, unsigned status,
+                            const char *ctype, const char *body)
+{
+    return gw_http_respond(wsi, c, status, ctype, body, strlen(body), 0);
+}
+
+int gw_http_eio_error(struct lws *wsi, gw_conn *c, enum gw_eio_error code, int now)
+{
+    static const char *const msg[] = {
+        "Transport unknown", "Session ID unknown", "Bad handshake method",
+        "Bad request", "Forbidden", "Unsupported protocol version",
+    };
+    char body[96];
+    int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", (int)code, msg[code]);
+    return gw_http_respond(wsi, c, code == GW_EIO_FORBIDDEN ? 403 : 400,
+                        "application/json", body, (size_t)n, now);
+}
+
+
+const char *gw_http_peer_addr(struct lws *wsi, char *buf, size_t cap)
+{
+    const char *a = lws_get_peer_simple(wsi, buf, cap);
+    if (!a || !a[0])
+        return NULL;
+    /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d. */
+    if (strncasecmp(a, "::ffff:", 7) == 0 && strchr(a + 7, '.'))
+        memmove(buf, a + 7, strlen(a + 7) + 1);
+    else if (a != buf)
+        snprintf(buf, cap, "%s", a);
+    return buf;
+}
+
+int gw_http_admit(struct lws *wsi, char *addr, size_t cap)
+{
+    gw_server *gw = gw_of(wsi);
+    if (!gw_http_peer_addr(wsi, addr, cap))
+        addr[0] = '\0';
+    if (gw_addr_admit(gw, addr[0] ? addr : NULL))
+        return 1;
+    rc_metric_inc(RC_M_CLIENT_ERRORS);
+    LOG_INFO(FAC, "handshake from %s refused: %d sessions already open from that address "
+                  "(max-connections-per-ip)", addr, gw->opt.max_connections_per_ip);
+    return 0;
+}
+
+/* Checks EIO=4 and the transport; 0 when the request may proceed, else -1
+ * with the Engine.IO error to answer in *err. */
+int gw_http_check_query(struct lws *wsi, const char *want_transport,
+                           enum gw_eio_error *err)
+{
+    /* In the reference server's order: the transport, then the version. */
+    char buf[GW_MAX_ARG];
+    const char *tr = gw_http_query_arg(wsi, "transport=", buf, sizeof buf);
+    if (!tr || (strcmp(tr, "polling") != 0 && strcmp(tr, "websocket") != 0)) {
+        *err = GW_EIO_TRANSPORT_UNKNOWN;
+        return -1;
+    }
+    if (strcmp(tr, want_transport) != 0) {
+        *err = GW_EIO_BAD_REQUEST;
+        return -1;
+    }
+    const char *eio = gw_http_query_arg(wsi, "EIO=", buf, sizeof buf);
+    if (!eio || strcmp(eio, "4") != 0) {
+        *err = GW_EIO_UNSUPPORTED_PROTOCOL;
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when path is p with or without its trailing slash. */
+static int path_is(const char *path, const char *p)
+{
+    size_t n = strlen(p);
+    if (!p[0])
+        return 0;
+    if (p[n - 1] == '/' && strlen(path) == n - 1)
+        return strncmp(path, p, n - 1) == 0;
+    return strcmp(path, p) == 0;
+}
+
+/* 0: the Socket.IO path, 1: the plain Engine.IO path, -1: neither. */
+int gw_http_engine_route(const gw_server *gw, const char *path)
+{
+    if (path_is(path, gw->opt.socketio_path))
+        return 0;
+    if (gw->opt.engine_path && path_is(path, gw->opt.engine_path))
+        return 1;
+    return -1;
+}
+
+/* ---- the application's routes (app.h) ---- */
+
+struct gw_http_request {
+    struct lws *wsi;
+    const char *path;
+};
+
+const char *gw_http_path(const gw_http_request *req)
+{
+    return req->path;
+}
+
+const char *gw_http_query(const gw_http_request *req, const char *name, char *buf, size_t cap)
+{
+    char key[64];
+    size_t n = strlen(name);
+    if (n + 2 > sizeof key || cap < n + 2)
+        return NULL;
+    memcpy(key, name, n);
+    key[n] = '=';
+    key[n + 1] = '\0';
+    const char *v = gw_http_query_arg(req->wsi, key, buf, cap);
+    if (!v)
+        return NULL;
+    memmove(buf, v, strlen(v) + 1);
+    return buf;
+}
+
+static int app_route(struct lws *wsi, gw_conn *c, const char *path)
+{
+    gw_server *gw = gw_of(wsi);
+    gw_http_request req = {.wsi = wsi, .path = path};
+    gw_http_response resp = {.status = 200, .content_type = "text/plain"};
+    int rc;
+    if (!gw->app.on_http || !gw->app.on_http(gw->app.ud, gw, &req, &resp))
+        rc = gw_http_respond_str(wsi, c, 404, "text/plain", "Not Found\n");
+    else
+        rc = gw_http_respond(wsi, c, resp.status, resp.content_type, resp.body.p ? resp.body.p : "",
+                             resp.body.len, 0);
+    rc_buf_free(&resp.body);
+    return rc;
+}
+
+int gw_http_on_request(struct lws *wsi, gw_conn *c, const char *path)
+{
+    gw_http_conn_reset(gw_of(wsi), c);
+    enum gw_method m = gw_http_method(wsi);
+    /* A request body that is not going to be read cannot be skipped
+     * reliably: answer, then close the connection. */
+    c->close_after = m == GW_M_POST;
+    int raw = gw_http_engine_route(gw_of(wsi), path);
+    if (raw >= 0)
+        return gw_polling_on_request(wsi, c, raw);
+    if (m != GW_M_GET)
+        return gw_http_respond_str(wsi, c, 405, "text/plain", "Method Not Allowed\n");
+    return app_route(wsi, c, path);
+}
+
+int gw_http_on_writable(struct lws *wsi, gw_conn *c)
+{
+    if (c->kind == GW_CONN_POLL && !c->resp_pending)
+        return gw_polling_on_writable(wsi, c);
+    if (!c->resp_pending)
+        return 0;
+    int rc = c->resp_len ? lws_write(wsi, c->resp + LWS_PRE, c->resp_len, LWS_WRITE_HTTP_FINAL) : 0;
+    gw_http_resp_drop(gw_of(wsi), c);
+    if (rc < 0 || c->close_after)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+

@@ -1,0 +1,223 @@
+/*
+ * polling.c - the long-polling transport of Engine.IO sessions and the
+ * Engine.IO path over HTTP: handshakes, held GETs, POSTed payloads.
+ *
+ * Implementation notes. A long-polling GET is held until its session has
+ * frames (or a ping, every pingInterval) and answers them joined by 0x1E,
+ * binary frames as 'b' + base64. During an upgrade probe a held GET is
+ * released with a noop; a GET arriving during the probe gets its noop
+ * after a grace period, and any GET still held when the upgrade completes
+ * is refused, like every later request of the session. A handshake from an
+ * address that already has max-connections-per-ip open sessions is refused
+ * with HTTP 429.
+ */
+#include "gateway/server/transport_private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+
+#define FAC GW_FAC
+
+/* How long a GET that arrives during an upgrade probe is held before its
+ * noop, so that an upgrade completing meanwhile refuses it instead (the
+ * reference server checks every 100 ms). */
+#define GW_LATE_POLL_US (100 * 1000)
+/* Bytes of queued frames put in one long-polling response (at least one
+ * frame always goes, whatever its size). */
+#define GW_POLL_BATCH (256 * 1024)
+
+/*
+ * Moves what the session has for its polling client into a payload: the
+ * queued frames (up to GW_POLL_BATCH bytes), a noop releasing a poll that
+ * an upgrade made obsolete, or a close packet for a session that ended.
+ */
+static int poll_take(gw_session *s, rc_buf *body)
+{
+    if (s->transport == GW_TR_WEBSOCKET ||
+        (s->upgrading && !gw_frame_queue_len(&s->q) && s->state == GW_SESSION_OPEN))
+        return eio_payload_append_encoded(body, "6", 1);
+    gw_frame *f;
+    while ((f = gw_frame_queue_peek(&s->q)) &&
+           (body->len == 0 || body->len + gw_frame_len(f) / 3 * 4 + 8 < GW_POLL_BATCH)) {
+        const char *d = (const char *)gw_frame_data(f);
+        int rc = d[0] == 'b' ? eio_payload_append(body, EIO_MESSAGE, 1, d + 1, gw_frame_len(f) - 1)
+                             : eio_payload_append_encoded(body, d, gw_frame_len(f));
+        if (rc < 0)
+            return -1;
+        gw_frame_unref(gw_frame_queue_pop(&s->q));
+    }
+    /* A session that ended: CLOSE, or a noop when the client closed it. */
+    if (s->state == GW_SESSION_CLOSING && body->len == 0)
+        return eio_payload_append_encoded(body, s->by_client ? "6" : "1", 1);
+    return 0;
+}
+
+static int poll_respond(struct lws *wsi, gw_conn *c, gw_session *s)
+{
+    rc_buf body = {0};
+    int rc = poll_take(s, &body);
+    if (rc == 0)
+        rc = gw_http_respond(wsi, c, 200, "text/plain; charset=UTF-8", body.p, body.len, 0);
+    rc_buf_free(&body);
+    return rc;
+}
+
+/* A held poll became writable: answer it if there is something to say. */
+int gw_polling_on_writable(struct lws *wsi, gw_conn *c)
+{
+    gw_session *s = c->sess;
+    if (!s)
+        return -1;
+    if (s->state == GW_SESSION_OPEN && s->transport == GW_TR_POLLING &&
+        !gw_frame_queue_len(&s->q) && (!s->upgrading || (c->late_poll && !c->noop_now)))
+        return 0; /* spurious: keep holding */
+    /* A GET still held when the upgrade completes is refused like any
+     * request after it: a client pauses polling before it sends "5" (it
+     * waits for its GET to return), so none of a well-behaved client's
+     * polls can be left. */
+    int late_refused = s->state == GW_SESSION_OPEN && s->transport == GW_TR_WEBSOCKET;
+    lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
+    c->sess = NULL;
+    c->kind = GW_CONN_HTTP;
+    c->late_poll = c->noop_now = 0;
+    int rc = late_refused ? gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0) : poll_respond(wsi, c, s);
+    gw_session_release(s, wsi);
+    if (s->state == GW_SESSION_OPEN && s->transport == GW_TR_POLLING)
+        gw_session_kick(s); /* frames left beyond the batch wait for the next poll */
+    return rc;
+}
+
+/* One packet of a POSTed payload; stops the payload once the session closed. */
+static int post_packet_cb(void *ud, const eio_packet *pkt)
+{
+    return gw_session_on_packet(ud, NULL, pkt) < 0 ? 1 : 0;
+}
+
+int gw_polling_on_body(struct lws *wsi, gw_conn *c)
+{
+    gw_server *gw = gw_of(wsi);
+    gw_session *s = gw_session_find(gw, c->sid);
+    if (!s)
+        return gw_http_eio_error(wsi, c, GW_EIO_SID_UNKNOWN, 0);
+    if (s->state != GW_SESSION_OPEN) /* closing: its last poll tells the client */
+        return gw_http_respond_str(wsi, c, 200, "text/html", "ok");
+    if (s->transport != GW_TR_POLLING)
+        return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
+    if (c->in_too_big) {
+        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        gw_session_close(s, "POST body over maxPayload", GW_CLOSE_TOO_LARGE, 0);
+        return gw_http_respond_str(wsi, c, 413, "application/json",
+                                "{\"code\":3,\"message\":\"Bad request\"}");
+    }
+    int rc = eio_parse_payload(c->in.p ? c->in.p : "", c->in.len, post_packet_cb, s);
+    rc_buf_free(&c->in);
+    if (rc < 0) {
+        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        LOG_INFO(FAC, "sid %s: closing: malformed polling payload: %s", s->sid, eio_strerror(rc));
+        gw_session_close(s, "malformed payload", GW_CLOSE_PROTOCOL, 0);
+        return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
+    }
+    /* A packet of the payload made the session end (the object lives until
+     * the next wheel tick): 400, unless the client closed it itself. */
+    if (s->state != GW_SESSION_OPEN && !s->by_client)
+        return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
+    return gw_http_respond_str(wsi, c, 200, "text/html", "ok");
+}
+
+int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw)
+{
+    gw_server *gw = gw_of(wsi);
+    char obuf[GW_MAX_ORIGIN], sbuf[GW_MAX_ARG];
+    enum gw_method m = gw_http_method(wsi);
+
+    if (m == GW_M_OPTIONS)
+        return gw_http_respond(wsi, c, 204, "text/plain", "", 0, 0);
+    if (!gw_http_allowed_origin(gw, wsi, obuf, sizeof obuf))
+        return gw_http_eio_error(wsi, c, GW_EIO_FORBIDDEN, 0);
+    enum gw_eio_error err;
+    if (gw_http_check_query(wsi, "polling", &err) < 0)
+        return gw_http_eio_error(wsi, c, err, 0);
+
+    const char *sid = gw_http_query_arg(wsi, "sid=", sbuf, sizeof sbuf);
+    if (!sid) {
+        if (m != GW_M_GET)
+            return gw_http_eio_error(wsi, c, GW_EIO_BAD_HANDSHAKE_METHOD, 0);
+        if (gw->stopping) /* existing sessions still get their last polls */
+            return gw_http_respond_str(wsi, c, 503, "application/json",
+                                    "{\"code\":3,\"message\":\"Server shutting down\"}");
+        char addr[GW_ADDR_LEN];
+        if (!gw_http_admit(wsi, addr, sizeof addr))
+            return gw_http_respond_str(wsi, c, 429, "application/json", GW_TOO_MANY_CONNECTIONS);
+        char *bearer = gw_http_bearer(wsi);
+        gw_session *s = gw_session_new(gw, GW_TR_POLLING, raw, bearer);
+        free(bearer);
+        if (s && gw_addr_count(s, addr[0] ? addr : NULL) < 0) {
+            gw_session_close(s, "out of memory", GW_CLOSE_UNEXPECTED, 0);
+            s = NULL;
+        }
+        if (!s)
+            return gw_http_respond_str(wsi, c, 503, "application/json",
+                                    "{\"code\":3,\"message\":\"Server busy\"}");
+        return poll_respond(wsi, c, s);
+    }
+
+    gw_session *s = gw_session_find(gw, sid);
+    if (!s || s->raw != raw)
+        return gw_http_eio_error(wsi, c, GW_EIO_SID_UNKNOWN, 0);
+    if (s->state != GW_SESSION_OPEN && m == GW_M_GET) {
+        /* A closed session's last poll: what was left to flush, or CLOSE. */
+        int rc = poll_respond(wsi, c, s);
+        gw_session_release(s, NULL);
+        return rc;
+    }
+    if (m == GW_M_POST) {
+        if (s->transport != GW_TR_POLLING && s->state == GW_SESSION_OPEN)
+            return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
+        char lbuf[24];
+        const char *cl = gw_http_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, lbuf, sizeof lbuf);
+        if (!cl) /* bodies of unknown length are not accepted */
+            return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
+        if (strtoull(cl, NULL, 10) > (unsigned long long)gw->opt.max_payload) {
+            /* Refuse without reading the body; the connection is closed
+             * once the answer is out. */
+            rc_metric_inc(RC_M_CLIENT_ERRORS);
+            if (s->state == GW_SESSION_OPEN)
+                gw_session_close(s, "POST body over maxPayload", GW_CLOSE_TOO_LARGE, 0);
+            return gw_http_respond_str(wsi, c, 413, "application/json",
+                                    "{\"code\":3,\"message\":\"Bad request\"}");
+        }
+        c->kind = GW_CONN_POST;
+        c->close_after = 0;
+        snprintf(c->sid, sizeof c->sid, "%s", s->sid);
+        return 0; /* the body arrives in LWS_CALLBACK_HTTP_BODY */
+    }
+    if (m != GW_M_GET)
+        return gw_http_eio_error(wsi, c, GW_EIO_BAD_HANDSHAKE_METHOD, 0);
+    if (s->transport != GW_TR_POLLING)
+        return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
+    if (s->poll) {
+        /* Two GETs at once: the reference server treats it as an error. */
+        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        gw_session_close(s, "overlapping polls", GW_CLOSE_PROTOCOL, 0);
+        return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
+    }
+    if (gw_frame_queue_len(&s->q))
+        return poll_respond(wsi, c, s);
+    /* Hold the request until the session has something to send. */
+    c->kind = GW_CONN_POLL;
+    c->sess = s;
+    s->poll = wsi;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    if (s->upgrading) {
+        /* A real client pauses polling during a probe; a GET now is answered
+         * with a noop after a grace period, or refused if the upgrade
+         * completes first. */
+        c->late_poll = 1;
+        lws_set_timer_usecs(wsi, GW_LATE_POLL_US);
+    }
+    return 0;
+}

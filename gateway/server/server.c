@@ -1,0 +1,677 @@
+/*
+ * server.c - the server's lifecycle: options, the lws context and vhost,
+ * the protocol callback that hands each connection event to its transport
+ * (http.c, polling.c, websocket.c), the timing wheel's and the
+ * application's timers, tasks posted by other threads, and shutdown.
+ *
+ * Implementation notes. One protocol (protocols[0], so WebSockets without a
+ * subprotocol land on it) serves every HTTP request and WebSocket. Sessions
+ * reach their transports through lws_io below, the only gw_io besides the
+ * unit tests'. gw_server_stop() and gw_post() are the only entry points
+ * from other threads: they touch the mutex-protected task queue or an
+ * atomic flag and wake the loop with lws_cancel_service(); the loop runs
+ * the tasks in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+ *
+ * With tls_cert and tls_key, the one vhost serves HTTPS and WSS (OpenSSL
+ * through lws; HTTP/1.1 by ALPN); the files are checked here first so that
+ * a bad one is a clear startup error.
+ */
+#include "gateway/server/transport_private.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+
+#define FAC GW_FAC
+
+/* How long gw_server_stop() waits for clients to go before the loop ends. */
+#define GW_STOP_GRACE_MS 3000
+
+/* The lws side of a server. */
+struct gw_loop {
+    gw_server *gw;                /* back pointer */
+    struct lws_context *ctx;      /* owned */
+    struct lws_vhost *vh;         /* owned by ctx */
+    int port;
+    char host[64];
+    lws_sorted_usec_list_t wheel_sul; /* the wheel's next tick */
+    lws_sorted_usec_list_t app_tick;  /* the application's on_tick */
+    lws_sorted_usec_list_t stop_sul;  /* the shutdown's deadline */
+};
+
+/* ---- time and timers ---- */
+
+static int64_t mono_ms(gw_server *gw)
+{
+    (void)gw;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t gw_server_now(gw_server *gw)
+{
+    return gw->io->now_ms(gw);
+}
+
+/* Asks io for a wake-up at the wheel's next tick while timers are armed. */
+static void wheel_wake(gw_server *gw)
+{
+    int64_t next = gw_wheel_next_ms(&gw->wheel);
+    if (gw->wheel_waking || next < 0 || gw->destroying)
+        return;
+    gw->wheel_waking = 1;
+    gw->io->wake_at(gw, next);
+}
+
+void gw_server_arm(gw_server *gw, gw_timer *t, void (*cb)(gw_timer *t), int ms)
+{
+    gw_wheel_arm(&gw->wheel, t, cb, ms, gw_server_now(gw));
+    wheel_wake(gw);
+}
+
+void gw_server_disarm(gw_server *gw, gw_timer *t)
+{
+    gw_wheel_cancel(&gw->wheel, t);
+}
+
+void gw_server_tick(gw_server *gw)
+{
+    gw->wheel_waking = 0;
+    gw_wheel_run(&gw->wheel, gw_server_now(gw));
+    wheel_wake(gw);
+}
+
+/* ---- the lws transports' io ---- */
+
+static void lws_want_write(gw_server *gw, void *conn)
+{
+    (void)gw;
+    lws_callback_on_writable(conn);
+}
+
+static void lws_close_within(gw_server *gw, void *conn, int secs)
+{
+    (void)gw;
+    lws_set_timeout(conn, PENDING_TIMEOUT_USER_OK, secs > 0 ? secs : LWS_TO_KILL_ASYNC);
+}
+
+static int lws_write_now(gw_server *gw, void *conn, const void *p, size_t len)
+{
+    (void)gw;
+    /* p is a frame's data: LWS_PRE bytes of headroom precede it. */
+    return lws_write(conn, (unsigned char *)p, len, LWS_WRITE_TEXT) < 0 ? -1 : 0;
+}
+
+static void wheel_sul_cb(lws_sorted_usec_list_t *sul)
+{
+    struct gw_loop *l = lws_container_of(sul, struct gw_loop, wheel_sul);
+    gw_server_tick(l->gw);
+}
+
+static void lws_wake_at(gw_server *gw, int64_t ms)
+{
+    int64_t now = gw_server_now(gw);
+    lws_usec_t us = ms > now ? (lws_usec_t)(ms - now) * LWS_US_PER_MS : 1;
+    lws_sul_schedule(gw->loop->ctx, 0, &gw->loop->wheel_sul, wheel_sul_cb, us);
+}
+
+static const gw_io lws_io = {
+    .want_write = lws_want_write,
+    .close_within = lws_close_within,
+    .write_now = lws_write_now,
+    .wake_at = lws_wake_at,
+    .now_ms = mono_ms,
+};
+
+/* ---- tasks and shutdown ---- */
+
+void gw_post(gw_server *gw, gw_task *t)
+{
+    pthread_mutex_lock(&gw->task_mu);
+    int wake = !gw->tasks;
+    t->next = NULL;
+    if (gw->tasks_tail)
+        gw->tasks_tail->next = t;
+    else
+        gw->tasks = t;
+    gw->tasks_tail = t;
+    pthread_mutex_unlock(&gw->task_mu);
+    if (wake && gw->loop)
+        lws_cancel_service(gw->loop->ctx);
+}
+
+/* Runs the posted tasks; with gone, only lets them release themselves. */
+static void run_tasks(gw_server *gw, int gone)
+{
+    pthread_mutex_lock(&gw->task_mu);
+    gw_task *t = gw->tasks;
+    gw->tasks = gw->tasks_tail = NULL;
+    pthread_mutex_unlock(&gw->task_mu);
+    while (t) {
+        gw_task *next = t->next;
+        t->next = NULL;
+        t->run(t, gone ? NULL : gw);
+        t = next;
+    }
+}
+
+void gw_server_run_tasks(gw_server *gw)
+{
+    run_tasks(gw, 0);
+}
+
+void gw_server_check_done(gw_server *gw)
+{
+    if (gw->stopping && gw->nsessions == 0 && gw->http_pending == 0)
+        gw->done = 1;
+}
+
+size_t gw_server_reconnect_all(gw_server *gw, const char *reason)
+{
+    size_t n = 0;
+    for (gw_session *s = gw->all; s; s = s->next) {
+        if (s->state != GW_SESSION_OPEN)
+            continue;
+        n++;
+        /* An Engine.IO CLOSE: socket.io-client reconnects after a transport
+         * close (it would not after a Socket.IO DISCONNECT). */
+        gw_session_send(s, gw->f_close);
+        gw_session_close(s, reason, GW_CLOSE_GOING_AWAY, 1);
+    }
+    return n;
+}
+
+static void stop_deadline_cb(lws_sorted_usec_list_t *sul)
+{
+    struct gw_loop *l = lws_container_of(sul, struct gw_loop, stop_sul);
+    if (l->gw->nsessions)
+        LOG_INFO(FAC, "%zu sessions still closing at the deadline", l->gw->nsessions);
+    l->gw->done = 1;
+}
+
+static void begin_shutdown(gw_server *gw)
+{
+    gw->stopping = 1;
+    size_t n = gw_server_reconnect_all(gw, "server shutdown");
+    LOG_INFO(FAC, "stopping: closing %zu sessions", n);
+    gw_server_check_done(gw);
+    if (!gw->done)
+        lws_sul_schedule(gw->loop->ctx, 0, &gw->loop->stop_sul, stop_deadline_cb,
+                         (lws_usec_t)GW_STOP_GRACE_MS * LWS_US_PER_MS);
+}
+
+int gw_server_stopping(const gw_server *gw)
+{
+    return gw->stopping;
+}
+
+void gw_server_stats(const gw_server *gw, gw_stats *out)
+{
+    out->sessions = gw->nopen;
+    out->sockets = gw->nsockets;
+    out->rooms = gw_rooms_count(gw->rooms);
+}
+
+/* ---- the protocol callback ---- */
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    gw_server *gw = gw_of(wsi);
+    gw_conn *c = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (!gw || gw->destroying)
+            return 0;
+        run_tasks(gw, 0);
+        if (!gw->stopping && atomic_load(&gw->stop_requested))
+            begin_shutdown(gw);
+        return 0;
+
+    case LWS_CALLBACK_HTTP:
+        return gw_http_on_request(wsi, c, in ? (const char *)in : "/") < 0 ? -1 : 0;
+
+    case LWS_CALLBACK_HTTP_BODY:
+        if (c->kind == GW_CONN_POST && !c->in_too_big) {
+            if (c->in.len + len > (size_t)gw->opt.max_payload)
+                c->in_too_big = 1;
+            else if (rc_buf_append(&c->in, in, len) < 0)
+                return -1;
+        }
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (c->kind == GW_CONN_POST) {
+            c->kind = GW_CONN_HTTP;
+            return gw_polling_on_body(wsi, c) < 0 ? -1 : 0;
+        }
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return gw_http_on_writable(wsi, c);
+
+    case LWS_CALLBACK_TIMER:
+        if (c && c->kind == GW_CONN_POLL && c->sess) {
+            c->noop_now = 1;
+            lws_callback_on_writable(wsi);
+        }
+        return 0;
+
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        if (!in || strcmp((const char *)in, "websocket") != 0)
+            return -1;
+        return gw_ws_confirm_upgrade(wsi);
+
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (!c || c->kind == GW_CONN_WS)
+            return 0;
+        if (c->kind == GW_CONN_POLL && c->sess)
+            gw_session_release(c->sess, wsi);
+        c->sess = NULL;
+        gw_http_conn_reset(gw, c);
+        return 0;
+
+    case LWS_CALLBACK_ESTABLISHED:
+        return gw_ws_on_established(wsi, c);
+
+    case LWS_CALLBACK_RECEIVE:
+        return gw_ws_on_receive(wsi, c, in, len);
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return gw_ws_on_writable(wsi, c);
+
+    case LWS_CALLBACK_CLOSED:
+        if (c && c->sess)
+            gw_session_release(c->sess, wsi);
+        if (c) {
+            c->sess = NULL;
+            gw_http_conn_reset(gw, c);
+        }
+        return 0;
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"gw", callback, sizeof(gw_conn), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}
+};
+
+/* ---- lifecycle ---- */
+
+static void lws_log_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    rc_log_write(level & LLL_ERR ? RC_LOG_ERROR : RC_LOG_WARN, "lws", "%.*s", (int)n, line);
+}
+
+/*
+ * Splits the listen option into what lws wants: iface (an IP literal, or NULL for
+ * every address), the port and whether IPv6 must be off. Host names are
+ * resolved here, once, before the loop exists.
+ */
+static int parse_listen(struct gw_loop *l, const char *listen, char *iface, size_t cap, int *port,
+                        int *ipv4_only, char *errstr, size_t errlen)
+{
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    if (!colon) {
+        snprintf(errstr, errlen, "listen address '%s' is not HOST:PORT", listen ? listen : "");
+        return -1;
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end || p < 0 || p > 65535) {
+        snprintf(errstr, errlen, "bad port in listen address '%s'", listen);
+        return -1;
+    }
+    *port = (int)p;
+    size_t hl = (size_t)(colon - listen);
+    char host[256];
+    if (hl >= sizeof host) {
+        snprintf(errstr, errlen, "host too long in listen address");
+        return -1;
+    }
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    snprintf(l->host, sizeof l->host, strchr(host, ':') ? "[%s]" : "%s",
+             host[0] ? host : "0.0.0.0");
+
+    unsigned char addr[16];
+    *ipv4_only = 0;
+    iface[0] = '\0';
+    if (!host[0] || strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0) {
+        *ipv4_only = 1;
+    } else if (strcmp(host, "::") == 0) {
+        /* every address, IPv6 and (dual-stack) IPv4 */
+    } else if (inet_pton(AF_INET, host, addr) == 1) {
+        *ipv4_only = 1;
+        snprintf(iface, cap, "%.63s", host); /* an IP literal: short */
+    } else if (inet_pton(AF_INET6, host, addr) == 1) {
+        snprintf(iface, cap, "%.63s", host); /* an IP literal: short */
+    } else {
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+        if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
+            snprintf(errstr, errlen, "cannot resolve listen host '%s'", host);
+            return -1;
+        }
+        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, iface, (socklen_t)cap);
+        freeaddrinfo(res);
+        *ipv4_only = 1;
+    }
+    return 0;
+}
+
+static void app_tick_cb(lws_sorted_usec_list_t *sul)
+{
+    struct gw_loop *l = lws_container_of(sul, struct gw_loop, app_tick);
+    l->gw->app.on_tick(l->gw->app.ud, l->gw);
+    lws_sul_schedule(l->ctx, 0, &l->app_tick, app_tick_cb,
+                     (lws_usec_t)GW_APP_TICK_MS * LWS_US_PER_MS);
+}
+
+/* A path option: "/name/" (a trailing slash is added); NULL when invalid. */
+static char *copy_path(const char *p)
+{
+    size_t n = p ? strlen(p) : 0;
+    if (n == 0 || p[0] != '/' || n > 48 || strpbrk(p, "?# "))
+        return NULL;
+    char *out = malloc(n + 2);
+    if (!out)
+        return NULL;
+    memcpy(out, p, n + 1);
+    if (p[n - 1] != '/') {
+        out[n] = '/';
+        out[n + 1] = '\0';
+    }
+    return out;
+}
+
+/* A passphrase callback that has none: an encrypted key is refused rather
+ * than prompted for on a terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/*
+ * Checks tls-cert and tls-key before lws loads them, for a clear startup
+ * error: both or neither, readable, a PEM certificate, an unencrypted PEM
+ * private key, and the key of that certificate. Returns 1 (TLS on), 0 (off)
+ * or -1 with errstr set. Blocking file I/O: at startup only.
+ */
+static int tls_check(const gw_options *cfg, char *errstr, size_t errlen)
+{
+    const char *cert = cfg->tls_cert ? cfg->tls_cert : "", *key = cfg->tls_key ? cfg->tls_key : "";
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    FILE *f = NULL;
+    int rc = -1;
+    if (!cert[0] && !key[0])
+        return 0;
+    if (!cert[0] || !key[0]) {
+        snprintf(errstr, errlen, "tls-cert and tls-key go together: set both (HTTPS and WSS) "
+                                 "or neither (HTTP and WS)");
+        return -1;
+    }
+    if (!(f = fopen(cert, "r"))) {
+        snprintf(errstr, errlen, "tls-cert %s: %s", cert, strerror(errno));
+        goto done;
+    }
+    x = PEM_read_X509(f, NULL, no_passphrase, NULL);
+    fclose(f);
+    if (!x) {
+        snprintf(errstr, errlen, "tls-cert %s: no PEM certificate (-----BEGIN CERTIFICATE-----) "
+                                 "in it", cert);
+        goto done;
+    }
+    if (!(f = fopen(key, "r"))) {
+        snprintf(errstr, errlen, "tls-key %s: %s", key, strerror(errno));
+        goto done;
+    }
+    k = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+    fclose(f);
+    if (!k) {
+        snprintf(errstr, errlen, "tls-key %s: no unencrypted PEM private key in it", key);
+        goto done;
+    }
+    if (X509_check_private_key(x, k) != 1) {
+        snprintf(errstr, errlen, "tls-key %s is not the private key of tls-cert %s", key, cert);
+        goto done;
+    }
+    rc = 1;
+done:
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+/* A copy of s (NULL stays NULL); -1 when out of memory. */
+static int copy_opt(const char **dst, const char *s)
+{
+    *dst = NULL;
+    return s && !(*dst = strdup(s)) ? -1 : 0;
+}
+
+gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *errstr,
+                              size_t errlen)
+{
+    gw_server *gw = calloc(1, sizeof *gw);
+    if (!gw) {
+        snprintf(errstr, errlen, "out of memory");
+        return NULL;
+    }
+    gw->io = io;
+    gw->opt = *opts;
+    gw->opt.listen = gw->opt.tls_cert = gw->opt.tls_key = gw->opt.cors_origins = NULL;
+    gw->opt.socketio_path = gw->opt.engine_path = NULL;
+    if (gw->opt.client_events_per_minute < 0)
+        gw->opt.client_events_per_minute = 0;
+    if (gw->opt.client_event_burst < 1)
+        gw->opt.client_event_burst = 1;
+    pthread_mutex_init(&gw->task_mu, NULL);
+    atomic_init(&gw->stop_requested, 0);
+    hmap_init(&gw->sessions, HMAP_STR);
+    hmap_init(&gw->addrs, HMAP_STR);
+    gw_wheel_init(&gw->wheel, gw_server_now(gw));
+
+    if (!opts->app || !opts->app->on_connect || !opts->app->on_event) {
+        snprintf(errstr, errlen, "the application needs on_connect and on_event");
+        goto fail;
+    }
+    gw->app = *opts->app;
+    if (copy_opt(&gw->opt.listen, opts->listen) < 0 ||
+        copy_opt(&gw->opt.tls_cert, opts->tls_cert) < 0 ||
+        copy_opt(&gw->opt.tls_key, opts->tls_key) < 0 ||
+        copy_opt(&gw->opt.cors_origins, opts->cors_origins ? opts->cors_origins : "*") < 0) {
+        snprintf(errstr, errlen, "out of memory");
+        goto fail;
+    }
+    char *sio = copy_path(opts->socketio_path ? opts->socketio_path : "/socket.io/");
+    char *eng = opts->engine_path ? copy_path(opts->engine_path) : NULL;
+    gw->opt.socketio_path = sio;
+    gw->opt.engine_path = eng;
+    if (!sio || (opts->engine_path && !eng) || (eng && strcmp(eng, sio) == 0)) {
+        snprintf(errstr, errlen, "bad Socket.IO or Engine.IO path");
+        goto fail;
+    }
+    if (opts->ping_interval_ms <= 0 || opts->ping_timeout_ms <= 0 || opts->max_payload <= 0 ||
+        opts->queue_max <= 0 || opts->connect_timeout_ms <= 0) {
+        snprintf(errstr, errlen, "ping-interval, ping-timeout, max-payload, queue-max and "
+                                 "connect-timeout must be positive");
+        goto fail;
+    }
+    if (!(gw->rooms = gw_rooms_new()) || !(gw->f_ping = gw_frame_new("2", 1)) ||
+        !(gw->f_close = gw_frame_new("1", 1)) || !(gw->f_pong_probe = gw_frame_new("3probe", 6))) {
+        snprintf(errstr, errlen, "out of memory");
+        goto fail;
+    }
+    return gw;
+
+fail:
+    gw_server_free_core(gw);
+    return NULL;
+}
+
+void gw_server_free_core(gw_server *gw)
+{
+    if (!gw)
+        return;
+    gw->destroying = 1;
+    while (gw->all)
+        gw_session_free(gw->all);
+    gw_socket_free_graveyard(gw);
+    run_tasks(gw, 1);
+    free(gw->doomed);
+    free(gw->vec);
+    hmap_clear(&gw->sessions);
+    hmap_clear(&gw->addrs); /* every session is gone: no entry left */
+    gw_rooms_destroy(gw->rooms);
+    free((char *)gw->opt.listen);
+    free((char *)gw->opt.tls_cert);
+    free((char *)gw->opt.tls_key);
+    free((char *)gw->opt.cors_origins);
+    free((char *)gw->opt.socketio_path);
+    free((char *)gw->opt.engine_path);
+    gw_frame_unref(gw->f_ping);
+    gw_frame_unref(gw->f_close);
+    gw_frame_unref(gw->f_pong_probe);
+    rc_buf_free(&gw->scratch);
+    rc_buf_free(&gw->scratch2);
+    pthread_mutex_destroy(&gw->task_mu);
+    free(gw);
+}
+
+gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
+{
+    char iface[64];
+    int port, ipv4_only, tls;
+    gw_server *gw = gw_server_new_core(opts, &lws_io, errstr, errlen);
+    if (!gw)
+        return NULL;
+    struct gw_loop *l = gw->loop = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(errstr, errlen, "out of memory");
+        goto fail;
+    }
+    l->gw = gw;
+    if (parse_listen(l, gw->opt.listen, iface, sizeof iface, &port, &ipv4_only, errstr,
+                     errlen) < 0)
+        goto fail;
+    if ((tls = tls_check(&gw->opt, errstr, errlen)) < 0)
+        goto fail;
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   (ipv4_only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0) |
+                   (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+    info.user = gw;
+    info.gid = -1;
+    info.uid = -1;
+    info.max_http_header_data2 = GW_MAX_AUTH_HEADER + 2048;
+    l->ctx = lws_create_context(&info);
+    if (!l->ctx) {
+        snprintf(errstr, errlen, "libwebsockets context creation failed");
+        goto fail;
+    }
+    info.port = port;
+    info.iface = iface[0] ? iface : NULL;
+    info.protocols = protocols;
+    info.vhost_name = "gw";
+    if (tls) {
+        /* HTTPS and WSS on the one port. HTTP/1.1 only: long-polling and
+         * the WebSocket upgrade are HTTP/1.1 exchanges. */
+        info.ssl_cert_filepath = gw->opt.tls_cert;
+        info.ssl_private_key_filepath = gw->opt.tls_key;
+        info.alpn = "http/1.1";
+    }
+    l->vh = lws_create_vhost(l->ctx, &info);
+    if (!l->vh) {
+        if (tls)
+            snprintf(errstr, errlen, "cannot listen on %s with TLS (tls-cert %s, tls-key %s)",
+                     gw->opt.listen, gw->opt.tls_cert, gw->opt.tls_key);
+        else
+            snprintf(errstr, errlen, "cannot listen on %s", gw->opt.listen);
+        goto fail;
+    }
+    l->port = lws_get_vhost_listen_port(l->vh);
+    LOG_INFO(FAC, "listening on %s://%s:%d", tls ? "https" : "http", l->host, l->port);
+    if (gw->app.on_tick)
+        lws_sul_schedule(l->ctx, 0, &l->app_tick, app_tick_cb,
+                         (lws_usec_t)GW_APP_TICK_MS * LWS_US_PER_MS);
+    return gw;
+
+fail:
+    gw_server_destroy(gw);
+    return NULL;
+}
+
+void gw_server_destroy(gw_server *gw)
+{
+    if (!gw)
+        return;
+    gw->destroying = 1;
+    struct gw_loop *l = gw->loop;
+    if (l && l->ctx) {
+        /* Unhook our lws timers before lws frees its scheduler; the context
+         * then closes every connection, whose close callbacks only detach
+         * sessions from their transports. */
+        lws_sul_cancel(&l->wheel_sul);
+        lws_sul_cancel(&l->stop_sul);
+        lws_sul_cancel(&l->app_tick);
+        lws_context_destroy(l->ctx);
+    }
+    free(l);
+    gw->loop = NULL;
+    gw_server_free_core(gw);
+}
+
+int gw_server_port(const gw_server *gw)
+{
+    return gw->loop ? gw->loop->port : -1;
+}
+
+int gw_server_run(gw_server *gw)
+{
+    while (!gw->done) {
+        if (lws_service(gw->loop->ctx, 0) < 0)
+            break;
+    }
+    return 0;
+}
+
+void gw_server_stop(gw_server *gw)
+{
+    atomic_store(&gw->stop_requested, 1);
+    if (gw->loop)
+        lws_cancel_service(gw->loop->ctx);
+}

@@ -1,0 +1,143 @@
+/*
+ * transport_private.h - the lws side of the server library, shared by
+ * server.c (the protocol callback), http.c, polling.c and websocket.c:
+ * per-connection state and the functions of each transport. Not part of the
+ * API; loop thread only.
+ *
+ * One lws protocol serves every HTTP request and WebSocket; its
+ * per-connection struct gw_conn says what the connection is doing. HTTP
+ * responses are written as lws wants them: headers from the request
+ * callback (or from a writable callback for held polls), the body from the
+ * next writable one.
+ */
+#ifndef GW_TRANSPORT_PRIVATE_H
+#define GW_TRANSPORT_PRIVATE_H
+
+#include <libwebsockets.h>
+
+#include "gateway/server/server_private.h"
+
+/* Bounds on strings read from request headers and query strings. */
+#define GW_MAX_ARG 128
+#define GW_MAX_AUTH_HEADER 8192
+#define GW_MAX_ORIGIN 512
+#define GW_MAX_QUERY_ARGS 32
+/* The body of a 429 answer to a handshake over max_connections_per_ip. */
+#define GW_TOO_MANY_CONNECTIONS \
+    "{\"code\":3,\"message\":\"Too many connections from this address\"}"
+/* Room for a client address (gw_http_peer_addr). */
+#define GW_ADDR_LEN 64
+
+enum gw_conn_kind {
+    GW_CONN_HTTP, /* plain request/response (also between keep-alive requests) */
+    GW_CONN_POLL, /* a held long-polling GET of c->sess */
+    GW_CONN_POST, /* a long-polling POST being received */
+    GW_CONN_WS,   /* a WebSocket carrying (or probing for) c->sess */
+};
+
+/* Per-connection state, allocated and zeroed by lws (per_session_data). */
+typedef struct gw_conn {
+    enum gw_conn_kind kind;
+    gw_session *sess;       /* borrowed: GW_CONN_POLL and GW_CONN_WS */
+    unsigned char *resp;    /* owned: LWS_PRE headroom + response body */
+    size_t resp_len;
+    int resp_pending;       /* headers sent, body due on the next writable */
+    rc_buf in;              /* owned: POST body / WebSocket message */
+    int in_active;          /* a WebSocket message is being reassembled */
+    int in_binary;
+    int in_too_big;
+    int close_after;        /* close the connection after this response */
+    int refused;            /* GW_CONN_WS: close it at the first writable */
+    int late_poll;          /* GW_CONN_POLL: arrived while an upgrade probe
+                               was under way */
+    int noop_now;           /* GW_CONN_POLL: its grace period is over */
+    char sid[GW_ID_LEN + 1]; /* GW_CONN_POST: target session */
+} gw_conn;
+
+/* The server of a connection. */
+static inline gw_server *gw_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+/* ---- http.c ---- */
+
+enum gw_method { GW_M_GET, GW_M_POST, GW_M_OPTIONS, GW_M_OTHER };
+
+/* Engine.IO's error answers: HTTP 400 (403 for FORBIDDEN) with
+ * {"code":N,"message":"..."}. */
+enum gw_eio_error {
+    GW_EIO_TRANSPORT_UNKNOWN = 0,
+    GW_EIO_SID_UNKNOWN = 1,
+    GW_EIO_BAD_HANDSHAKE_METHOD = 2,
+    GW_EIO_BAD_REQUEST = 3,
+    GW_EIO_FORBIDDEN = 4,
+    GW_EIO_UNSUPPORTED_PROTOCOL = 5,
+};
+
+enum gw_method gw_http_method(struct lws *wsi);
+/* Copies header h (at most cap - 1 bytes); NULL when absent or too long. */
+const char *gw_http_header(struct lws *wsi, enum lws_token_indexes h, char *buf, size_t cap);
+/* The value of query argument name (given with its '=', e.g. "sid="), or
+ * NULL. */
+const char *gw_http_query_arg(struct lws *wsi, const char *name, char *buf, size_t cap);
+/* The token of an "Authorization: Bearer <token>" header, heap-allocated,
+ * or NULL. */
+char *gw_http_bearer(struct lws *wsi);
+/* The request's Origin when it may see responses ("" when absent); NULL
+ * when an Origin is present and not on the allow-list. */
+const char *gw_http_allowed_origin(gw_server *gw, struct lws *wsi, char *buf, size_t cap);
+/* The client address of wsi (an IPv4-mapped IPv6 address as plain IPv4),
+ * or NULL when unknown. */
+const char *gw_http_peer_addr(struct lws *wsi, char *buf, size_t cap);
+/* Whether wsi's client may open one more session (max_connections_per_ip);
+ * its address goes to addr ("" when unknown). A refusal is counted and
+ * logged. */
+int gw_http_admit(struct lws *wsi, char *addr, size_t cap);
+
+/*
+ * Writes the status line and headers of a response; the body (copied) goes
+ * out from the next writable callback. With now, the body is written at
+ * once too (for LWS_CALLBACK_HTTP_CONFIRM_UPGRADE, which completes the
+ * transaction itself). Returns 0 or -1 (close the connection).
+ */
+int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status, const char *ctype,
+                    const char *body, size_t len, int now);
+int gw_http_respond_str(struct lws *wsi, gw_conn *c, unsigned status, const char *ctype,
+                        const char *body);
+int gw_http_eio_error(struct lws *wsi, gw_conn *c, enum gw_eio_error code, int now);
+
+/* Checks EIO=4 and transport=want; 0, or -1 with the error in *err. */
+int gw_http_check_query(struct lws *wsi, const char *want, enum gw_eio_error *err);
+/* 0: path is the Socket.IO path, 1: the plain Engine.IO path, -1: neither. */
+int gw_http_engine_route(const gw_server *gw, const char *path);
+
+/* Forgets the response being sent and what was being received. */
+void gw_http_conn_reset(gw_server *gw, gw_conn *c);
+/* Drops the response being sent, if any. */
+void gw_http_resp_drop(gw_server *gw, gw_conn *c);
+
+/* LWS_CALLBACK_HTTP: routes one request. */
+int gw_http_on_request(struct lws *wsi, gw_conn *c, const char *path);
+/* LWS_CALLBACK_HTTP_WRITEABLE. */
+int gw_http_on_writable(struct lws *wsi, gw_conn *c);
+
+/* ---- polling.c ---- */
+
+/* A request on an Engine.IO path over HTTP (raw: the plain path). */
+int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw);
+/* A held poll became writable: answers it if there is something to say. */
+int gw_polling_on_writable(struct lws *wsi, gw_conn *c);
+/* A POSTed payload is complete. */
+int gw_polling_on_body(struct lws *wsi, gw_conn *c);
+
+/* ---- websocket.c ---- */
+
+/* Whether a WebSocket upgrade may proceed: 0 yes, else the refusal is
+ * written (1) or the connection is to be dropped (-1). */
+int gw_ws_confirm_upgrade(struct lws *wsi);
+int gw_ws_on_established(struct lws *wsi, gw_conn *c);
+int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len);
+int gw_ws_on_writable(struct lws *wsi, gw_conn *c);
+
+#endif

@@ -1,0 +1,228 @@
+/*
+ * websocket.c - the WebSocket transport of Engine.IO sessions: the upgrade
+ * check, new sessions and upgrade probes, message reassembly within
+ * maxPayload, and the writer that drains a session's queue.
+ *
+ * Implementation notes. A text frame is written from the shared frame
+ * itself (frames keep LWS_PRE bytes of headroom); a binary message's bytes
+ * follow the 'b' marker in its frame, so the WebSocket header goes in
+ * front of a copy. One frame is written per writable callback.
+ */
+#include "gateway/server/transport_private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+
+#define FAC GW_FAC
+
+/* Decides whether a WebSocket upgrade may proceed: 0 yes, else the refusal
+ * is written here (1) or the connection is to be dropped (-1). */
+int gw_ws_confirm_upgrade(struct lws *wsi)
+{
+    static const char shutting_down[] = "{\"code\":3,\"message\":\"Server shutting down\"}";
+    static const char not_found[] = "Not Found\n";
+    gw_server *gw = gw_of(wsi);
+    char path[64], obuf[GW_MAX_ORIGIN], sbuf[GW_MAX_ARG];
+    gw_conn scratch = {0};
+    enum gw_eio_error err;
+    int rc;
+
+    if (!gw_http_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path) || gw_http_engine_route(gw, path) < 0) {
+        rc = gw_http_respond(wsi, &scratch, 404, "text/plain", not_found, sizeof not_found - 1, 1);
+    } else if (gw->stopping) {
+        rc = gw_http_respond(wsi, &scratch, 503, "application/json", shutting_down,
+                          sizeof shutting_down - 1, 1);
+    } else if (!gw_http_allowed_origin(gw, wsi, obuf, sizeof obuf)) {
+        rc = gw_http_eio_error(wsi, &scratch, GW_EIO_FORBIDDEN, 1);
+    } else if (gw_http_check_query(wsi, "websocket", &err) < 0) {
+        rc = gw_http_eio_error(wsi, &scratch, err, 1);
+    } else {
+        const char *sid = gw_http_query_arg(wsi, "sid=", sbuf, sizeof sbuf);
+        gw_session *s = sid ? gw_session_find(gw, sid) : NULL;
+        char addr[GW_ADDR_LEN];
+        if (!sid && gw_http_admit(wsi, addr, sizeof addr))
+            return 0; /* a new gw_session */
+        if (!sid)
+            rc = gw_http_respond(wsi, &scratch, 429, "application/json", GW_TOO_MANY_CONNECTIONS,
+                              sizeof GW_TOO_MANY_CONNECTIONS - 1, 1);
+        else if (!s || s->raw != gw_http_engine_route(gw, path))
+            rc = gw_http_eio_error(wsi, &scratch, GW_EIO_SID_UNKNOWN, 1);
+        else if (s->state != GW_SESSION_OPEN)
+            rc = gw_http_eio_error(wsi, &scratch, GW_EIO_BAD_REQUEST, 1);
+        else
+            return 0; /* an upgrade probe (refused once open if the session
+                         is upgraded or already probing, as the reference
+                         server does) */
+    }
+    gw_http_conn_reset(gw, &scratch);
+    return rc < 0 ? -1 : 1;
+}
+
+/* ---- WebSocket transport ---- */
+
+int gw_ws_on_established(struct lws *wsi, gw_conn *c)
+{
+    gw_server *gw = gw_of(wsi);
+    char sbuf[GW_MAX_ARG], path[64];
+    gw_http_conn_reset(gw, c);
+    c->kind = GW_CONN_WS;
+    int raw = gw_http_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path) ? gw_http_engine_route(gw, path) : -1;
+    if (raw < 0)
+        return -1;
+    const char *sid = gw_http_query_arg(wsi, "sid=", sbuf, sizeof sbuf);
+    if (sid) {
+        gw_session *s = gw_session_find(gw, sid);
+        if (!s || s->state != GW_SESSION_OPEN || s->raw != raw)
+            return -1;
+        if (s->transport != GW_TR_POLLING || s->probe) {
+            /* A second WebSocket for the session: closed with a close
+             * frame rather than dropped. */
+            c->refused = 1;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        s->probe = wsi;
+        c->sess = s;
+        return 0;
+    }
+    /* Checked at the upgrade already; again here, for upgrades that were
+     * confirmed side by side. */
+    char addr[GW_ADDR_LEN];
+    if (!gw_http_admit(wsi, addr, sizeof addr)) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
+        return -1;
+    }
+    char *bearer = gw_http_bearer(wsi);
+    gw_session *s = gw_session_new(gw, GW_TR_WEBSOCKET, raw, bearer);
+    free(bearer);
+    if (s && gw_addr_count(s, addr[0] ? addr : NULL) < 0) {
+        gw_session_close(s, "out of memory", GW_CLOSE_UNEXPECTED, 0);
+        s = NULL;
+    }
+    if (!s) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, NULL, 0);
+        return -1;
+    }
+    s->ws = wsi;
+    c->sess = s;
+    gw_session_kick(s);
+    return 0;
+}
+
+/* Sets the close code; the caller returns -1 so that lws closes at once. */
+static int ws_close_now(struct lws *wsi, int code)
+{
+    lws_close_reason(wsi, (enum lws_close_status)code, NULL, 0);
+    return -1;
+}
+
+static int ws_too_large(struct lws *wsi, gw_session *s)
+{
+    rc_metric_inc(RC_M_CLIENT_ERRORS);
+    LOG_INFO(FAC, "sid %s: closing: message over maxPayload (%ld bytes)", s->sid,
+             gw_of(wsi)->opt.max_payload);
+    if (wsi == s->ws)
+        gw_session_close(s, "message too large", GW_CLOSE_TOO_LARGE, 0);
+    return ws_close_now(wsi, GW_CLOSE_TOO_LARGE);
+}
+
+int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len)
+{
+    gw_server *gw = gw_of(wsi);
+    gw_session *s = c->sess;
+    if (!s)
+        return -1;
+    if (s->state != GW_SESSION_OPEN)
+        return 0; /* closing: ignore what is still coming in */
+
+    size_t max = gw->opt.max_payload > 0 ? (size_t)gw->opt.max_payload : 1;
+    int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    const char *msg = in;
+    size_t mlen = len;
+    if (!c->in_active) {
+        c->in_binary = lws_frame_is_binary(wsi);
+        if (!final) {
+            c->in_active = 1;
+            rc_buf_reset(&c->in);
+        }
+    }
+    if (c->in_active) {
+        if (c->in.len + len > max)
+            return ws_too_large(wsi, s);
+        if (rc_buf_append(&c->in, in, len) < 0)
+            return ws_close_now(wsi, GW_CLOSE_UNEXPECTED);
+        if (!final)
+            return 0;
+        msg = c->in.p ? c->in.p : "";
+        mlen = c->in.len;
+        c->in_active = 0;
+    } else if (len > max) {
+        return ws_too_large(wsi, s);
+    }
+
+    eio_packet pkt;
+    int rc = eio_parse_packet(msg, mlen, c->in_binary, &pkt);
+    if (rc < 0) {
+        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        LOG_INFO(FAC, "sid %s: closing: malformed Engine.IO packet: %s", s->sid, eio_strerror(rc));
+        if (wsi == s->ws)
+            gw_session_close(s, "malformed packet", GW_CLOSE_PROTOCOL, 0);
+        rc_buf_free(&c->in);
+        return ws_close_now(wsi, rc == EIO_ERR_UTF8 ? GW_CLOSE_INVALID_PAYLOAD
+                                                       : GW_CLOSE_PROTOCOL);
+    }
+    rc = gw_session_on_packet(s, wsi, &pkt);
+    if (c->in.cap > 4096)
+        rc_buf_free(&c->in); /* do not keep a large reassembly buffer around */
+    if (rc < 0 && wsi != s->ws && wsi != s->probe)
+        return -1;
+    return 0; /* a closed session is closed from the writable callback */
+}
+
+int gw_ws_on_writable(struct lws *wsi, gw_conn *c)
+{
+    gw_session *s = c->sess;
+    if (c->refused)
+        return ws_close_now(wsi, GW_CLOSE_POLICY);
+    if (!s)
+        return -1;
+    if (wsi == s->probe) {
+        if (s->state != GW_SESSION_OPEN)
+            return ws_close_now(wsi, s->close_code ? s->close_code : GW_CLOSE_GOING_AWAY);
+        return 0;
+    }
+    if (wsi != s->ws)
+        return -1;
+    gw_frame *f = gw_frame_queue_pop(&s->q);
+    if (f) {
+        int n;
+        if (gw_frame_data(f)[0] == 'b') {
+            /* A binary message: its bytes follow the 'b' marker, and the
+             * frame's payload is shared, so the WebSocket header goes in
+             * front of a copy. */
+            size_t len = gw_frame_len(f) - 1;
+            unsigned char *buf = malloc(LWS_PRE + len + 1);
+            if (!buf) {
+                gw_frame_unref(f);
+                return ws_close_now(wsi, GW_CLOSE_UNEXPECTED);
+            }
+            memcpy(buf + LWS_PRE, gw_frame_data(f) + 1, len);
+            n = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_BINARY);
+            free(buf);
+        } else {
+            n = lws_write(wsi, gw_frame_data(f), gw_frame_len(f), LWS_WRITE_TEXT);
+        }
+        gw_frame_unref(f);
+        if (n < 0)
+            return -1;
+        if (gw_frame_queue_len(&s->q) || s->state != GW_SESSION_OPEN)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (s->state == GW_SESSION_CLOSING)
+        return ws_close_now(wsi, s->close_code);
+    return 0;
+}
