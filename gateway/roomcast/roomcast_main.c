@@ -26,6 +26,7 @@
 #include "gateway/roomcast/auth.h"
 #include "gateway/roomcast/gateway.h"
 #include "core/config.h"
+#include "core/errstr.h"
 #include "core/history.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -182,7 +183,7 @@ static int setup_auth(struct app *a, char *err, size_t errlen)
     rc_config *cfg = &a->cfg;
     if (!strcmp(cfg->jwt_alg, "HS256") && !*cfg->jwt_secret) {
         if (!cfg->demo) {
-            snprintf(err, errlen,
+            rc_errf(err, errlen,
                      "no JWT key: set --jwt-secret (HS256) or --jwt-alg RS256|ES256 "
                      "with --jwt-public-key");
             return -1;
@@ -280,7 +281,7 @@ int main(int argc, char **argv)
                                replay_membership, &a, err, sizeof err) < 0)
         goto fail;
     if (rc_history_memberships(a.history, load_membership, &a) < 0) {
-        snprintf(err, sizeof err, "cannot load memberships: the history store "
+        rc_errf(err, sizeof err, "cannot load memberships: the history store "
                                   "(%s) is unreachable", rc_history_backend(a.history));
         goto fail;
     }
@@ -291,7 +292,7 @@ int main(int argc, char **argv)
                                        err, sizeof err)))
         goto fail;
     if (rc_consumer_start(a.consumer) < 0) {
-        snprintf(err, sizeof err, "cannot start the consumer thread");
+        rc_errf(err, sizeof err, "cannot start the consumer thread");
         goto fail;
     }
     if (a.cfg.demo &&
@@ -299,7 +300,7 @@ int main(int argc, char **argv)
                                a.cfg.demo_interval_ms, err, sizeof err)))
         goto fail;
     if (pthread_create(&sigthread, NULL, signal_main, &a) != 0) {
-        snprintf(err, sizeof err, "cannot start the signal thread");
+        rc_errf(err, sizeof err, "cannot start the signal thread");
         goto fail;
     }
     have_sigthread = 1;

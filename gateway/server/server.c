@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/errstr.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -334,20 +335,20 @@ static int parse_listen(struct gw_loop *l, const char *listen, char *iface, size
 {
     const char *colon = listen ? strrchr(listen, ':') : NULL;
     if (!colon) {
-        snprintf(errstr, errlen, "listen address '%s' is not HOST:PORT", listen ? listen : "");
+        rc_errf(errstr, errlen, "listen address '%s' is not HOST:PORT", listen ? listen : "");
         return -1;
     }
     char *end;
     long p = strtol(colon + 1, &end, 10);
     if (colon[1] == '\0' || *end || p < 0 || p > 65535) {
-        snprintf(errstr, errlen, "bad port in listen address '%s'", listen);
+        rc_errf(errstr, errlen, "bad port in listen address '%s'", listen);
         return -1;
     }
     *port = (int)p;
     size_t hl = (size_t)(colon - listen);
     char host[256];
     if (hl >= sizeof host) {
-        snprintf(errstr, errlen, "host too long in listen address");
+        rc_errf(errstr, errlen, "host too long in listen address");
         return -1;
     }
     memcpy(host, listen, hl);
@@ -374,7 +375,7 @@ static int parse_listen(struct gw_loop *l, const char *listen, char *iface, size
     } else {
         struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
         if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
-            snprintf(errstr, errlen, "cannot resolve listen host '%s'", host);
+            rc_errf(errstr, errlen, "cannot resolve listen host '%s'", host);
             return -1;
         }
         inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, iface, (socklen_t)cap);
@@ -435,34 +436,32 @@ static int tls_check(const gw_options *cfg, char *errstr, size_t errlen)
     int rc = -1;
     if (!cert[0] && !key[0])
         return 0;
-    if (!cert[0] || !key[0]) {
-        snprintf(errstr, errlen, "tls-cert and tls-key go together: set both (HTTPS and WSS) "
-                                 "or neither (HTTP and WS)");
-        return -1;
-    }
+    if (!cert[0] || !key[0])
+        return rc_errf(errstr, errlen, "tls-cert and tls-key go together: set both (HTTPS and "
+                                       "WSS) or neither (HTTP and WS)");
     if (!(f = fopen(cert, "r"))) {
-        snprintf(errstr, errlen, "tls-cert %s: %s", cert, strerror(errno));
+        rc_errf(errstr, errlen, "tls-cert %s: %s", cert, strerror(errno));
         goto done;
     }
     x = PEM_read_X509(f, NULL, no_passphrase, NULL);
     fclose(f);
     if (!x) {
-        snprintf(errstr, errlen, "tls-cert %s: no PEM certificate (-----BEGIN CERTIFICATE-----) "
+        rc_errf(errstr, errlen, "tls-cert %s: no PEM certificate (-----BEGIN CERTIFICATE-----) "
                                  "in it", cert);
         goto done;
     }
     if (!(f = fopen(key, "r"))) {
-        snprintf(errstr, errlen, "tls-key %s: %s", key, strerror(errno));
+        rc_errf(errstr, errlen, "tls-key %s: %s", key, strerror(errno));
         goto done;
     }
     k = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
     fclose(f);
     if (!k) {
-        snprintf(errstr, errlen, "tls-key %s: no unencrypted PEM private key in it", key);
+        rc_errf(errstr, errlen, "tls-key %s: no unencrypted PEM private key in it", key);
         goto done;
     }
     if (X509_check_private_key(x, k) != 1) {
-        snprintf(errstr, errlen, "tls-key %s is not the private key of tls-cert %s", key, cert);
+        rc_errf(errstr, errlen, "tls-key %s is not the private key of tls-cert %s", key, cert);
         goto done;
     }
     rc = 1;
@@ -485,7 +484,7 @@ gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *err
 {
     gw_server *gw = calloc(1, sizeof *gw);
     if (!gw) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         return NULL;
     }
     gw->io = io;
@@ -503,7 +502,7 @@ gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *err
     gw_wheel_init(&gw->wheel, gw_server_now(gw));
 
     if (!opts->app || !opts->app->on_connect || !opts->app->on_event) {
-        snprintf(errstr, errlen, "the application needs on_connect and on_event");
+        rc_errf(errstr, errlen, "the application needs on_connect and on_event");
         goto fail;
     }
     gw->app = *opts->app;
@@ -511,7 +510,7 @@ gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *err
         copy_opt(&gw->opt.tls_cert, opts->tls_cert) < 0 ||
         copy_opt(&gw->opt.tls_key, opts->tls_key) < 0 ||
         copy_opt(&gw->opt.cors_origins, opts->cors_origins ? opts->cors_origins : "*") < 0) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
     char *sio = copy_path(opts->socketio_path ? opts->socketio_path : "/socket.io/");
@@ -519,18 +518,18 @@ gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *err
     gw->opt.socketio_path = sio;
     gw->opt.engine_path = eng;
     if (!sio || (opts->engine_path && !eng) || (eng && strcmp(eng, sio) == 0)) {
-        snprintf(errstr, errlen, "bad Socket.IO or Engine.IO path");
+        rc_errf(errstr, errlen, "bad Socket.IO or Engine.IO path");
         goto fail;
     }
     if (opts->ping_interval_ms <= 0 || opts->ping_timeout_ms <= 0 || opts->max_payload <= 0 ||
         opts->queue_max <= 0 || opts->connect_timeout_ms <= 0) {
-        snprintf(errstr, errlen, "ping-interval, ping-timeout, max-payload, queue-max and "
+        rc_errf(errstr, errlen, "ping-interval, ping-timeout, max-payload, queue-max and "
                                  "connect-timeout must be positive");
         goto fail;
     }
     if (!(gw->rooms = gw_rooms_new()) || !(gw->f_ping = gw_frame_new("2", 1)) ||
         !(gw->f_close = gw_frame_new("1", 1)) || !(gw->f_pong_probe = gw_frame_new("3probe", 6))) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
     return gw;
@@ -578,7 +577,7 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
         return NULL;
     struct gw_loop *l = gw->loop = calloc(1, sizeof *l);
     if (!l) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
     l->gw = gw;
@@ -600,7 +599,7 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
     info.max_http_header_data2 = GW_MAX_AUTH_HEADER + 2048;
     l->ctx = lws_create_context(&info);
     if (!l->ctx) {
-        snprintf(errstr, errlen, "libwebsockets context creation failed");
+        rc_errf(errstr, errlen, "libwebsockets context creation failed");
         goto fail;
     }
     info.port = port;
@@ -617,10 +616,10 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
     l->vh = lws_create_vhost(l->ctx, &info);
     if (!l->vh) {
         if (tls)
-            snprintf(errstr, errlen, "cannot listen on %s with TLS (tls-cert %s, tls-key %s)",
+            rc_errf(errstr, errlen, "cannot listen on %s with TLS (tls-cert %s, tls-key %s)",
                      gw->opt.listen, gw->opt.tls_cert, gw->opt.tls_key);
         else
-            snprintf(errstr, errlen, "cannot listen on %s", gw->opt.listen);
+            rc_errf(errstr, errlen, "cannot listen on %s", gw->opt.listen);
         goto fail;
     }
     l->port = lws_get_vhost_listen_port(l->vh);
