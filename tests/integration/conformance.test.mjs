@@ -159,3 +159,16 @@ describe("plain Engine.IO on /engine.io/", () => {
     assert.ok(elapsed >= 450 && elapsed < 1200, `closed after ${elapsed} ms`);
   });
 });
+
+test("the server library alone serves no product routes", async () => {
+  // roomcast's routes belong to its application, not to the server the
+  // conformance binary is built from.
+  for (const path of ["/", "/index.html", "/healthz", "/readyz", "/metrics", "/demo/token?sub=a"]) {
+    const res = await fetch(`${conf.url}${path}`);
+    assert.equal(res.status, 404, path);
+    await res.arrayBuffer();
+  }
+  const res = await fetch(`${conf.url}/healthz`, { method: "POST", body: "x" });
+  assert.equal(res.status, 405);
+  await res.arrayBuffer();
+});
