@@ -1042,9 +1042,13 @@ static int read_int(struct dec *d, int32_t *out)
     return 0;
 }
 
+/* Reads a length-prefixed byte string; *p and *len are written on failure
+ * too (NULL, 0), so no caller can read them uninitialised. */
 static int read_len(struct dec *d, const unsigned char **p, size_t *len)
 {
     int64_t n;
+    *p = NULL;
+    *len = 0;
     if (read_long(d, &n) < 0)
         return -1;
     if (n < 0)

@@ -181,6 +181,9 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
         snprintf(err, sizeof err, "out of memory");
         goto done;
     }
+    /* Not inline in RD_KAFKA_V_KEY: the macro casts its argument without
+     * parentheses, so a conditional there would be cast half-way. */
+    const char *keyp = keyn ? key : NULL;
     rc_buf_reset(out);
     if (rc_codec_encode_json(codec, record, text, strlen(text), framing, out,
                              err, sizeof err) < 0)
@@ -190,7 +193,7 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
             rk, RD_KAFKA_V_TOPIC(topic),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_VALUE(out->p, out->len),
-            RD_KAFKA_V_KEY(keyn ? key : NULL, (size_t)keyn),
+            RD_KAFKA_V_KEY(keyp, (size_t)keyn),
             RD_KAFKA_V_OPAQUE((void *)(intptr_t)lineno), RD_KAFKA_V_END);
         if (kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(rk, 100); /* wait for room */
