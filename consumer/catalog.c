@@ -20,7 +20,6 @@
  */
 #include "catalog.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -30,8 +29,11 @@
 #include <string.h>
 
 #include "../core/errstr.h"
+#include "../core/file.h"
+#include "../core/iso8601.h"
 #include "../core/log.h"
 #include "../core/slice.h"
+#include "../core/utf8.h"
 
 #define CATALOG_FILE "catalog.json"
 #define FILE_MAX (1024 * 1024) /* catalog and schema files */
@@ -40,10 +42,6 @@
 #define TOPIC_MAX 249          /* Kafka's limit */
 #define NEST_MAX 8             /* nested objects in a catalog mapping */
 #define TYPE_DEPTH_MAX 32      /* nested Avro types (catches recursion) */
-
-/* Timestamps a four-digit year can express: 0000-01-01 .. 9999-12-31. */
-#define TS_MIN_MS INT64_C(-62167219200000)
-#define TS_MAX_MS INT64_C(253402300799999)
 
 /* A field reference compiled to indices into the record schema. */
 struct path {
@@ -159,40 +157,16 @@ static char *xstrdup(struct loader *ld, const char *s)
 /* Reads dir/name whole (at most FILE_MAX bytes). */
 static char *read_file(struct loader *ld, const char *name, size_t *len)
 {
-    char path[4096];
-    char *buf = NULL;
-    FILE *f = NULL;
+    char path[4096], why[512];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", ld->dir, name) >=
         sizeof path) {
         lfail(ld, "path too long: %s/%s", ld->dir, name);
-        goto fail;
+        return NULL;
     }
-    if (!(f = fopen(path, "rb"))) {
-        lfail(ld, "cannot open %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!(buf = malloc(FILE_MAX + 1))) {
-        lfail(ld, "out of memory");
-        goto fail;
-    }
-    size_t n = fread(buf, 1, FILE_MAX + 1, f);
-    if (ferror(f)) {
-        lfail(ld, "cannot read %s", path);
-        goto fail;
-    }
-    if (n > FILE_MAX) {
-        lfail(ld, "%s is larger than %d bytes", path, FILE_MAX);
-        goto fail;
-    }
-    buf[n] = '\0';
-    *len = n;
-    fclose(f);
-    return buf;
-fail:
-    if (f)
-        fclose(f);
-    free(buf);
-    return NULL;
+    char *text = rc_file_read(path, NULL, FILE_MAX, len, why, sizeof why);
+    if (!text)
+        lfail(ld, "%s", why);
+    return text;
 }
 
 /* Rejects members of obj not in the NULL-terminated list allowed; where
@@ -1238,39 +1212,6 @@ const char *rc_catalog_record_for_topic(const rc_catalog *cat, const char *topic
 /* ------------------------------------------------------------------ */
 /* Mapping                                                             */
 
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* Text of a string value; the length excludes avro-c's terminator. */
 static int get_text(avro_value_t *v, const char **s, size_t *n)
 {
@@ -1327,7 +1268,7 @@ static int path_get(const struct path *p, const avro_value_t *rec,
 static int put_text(rc_buf *b, const char *s, size_t n, const char *what,
                     char *err, size_t errlen)
 {
-    if (!valid_utf8((const unsigned char *)s, n))
+    if (!rc_utf8_valid(s, n))
         return rc_errf(err, errlen, "%s: string is not valid UTF-8", what);
     if (rc_buf_json_string(b, s, n) < 0)
         return rc_errf(err, errlen, "out of memory");
@@ -1490,7 +1431,7 @@ static int scalar_text(const struct path *p, const avro_value_t *rec,
         size_t n;
         if (get_text(&v, &s, &n) < 0)
             break;
-        if (memchr(s, '\0', n) || !valid_utf8((const unsigned char *)s, n))
+        if (memchr(s, '\0', n) || !rc_utf8_valid(s, n))
             return rc_errf(err, errlen, "%s: not a valid identifier string",
                         p->text);
         *is_null = n == 0;
@@ -1526,42 +1467,6 @@ static int scalar_text(const struct path *p, const avro_value_t *rec,
         break;
     }
     return rc_errf(err, errlen, "%s: value does not match the schema", p->text);
-}
-
-/* ms since the epoch -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (proleptic Gregorian). */
-static int format_timestamp(int64_t ms, char out[32])
-{
-    if (ms < TS_MIN_MS || ms > TS_MAX_MS)
-        return -1;
-    int64_t days = ms / 86400000, rem = ms % 86400000;
-    if (rem < 0) {
-        rem += 86400000;
-        days--;
-    }
-    /* civil_from_days, after H. Hinnant's date algorithms. */
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    /* digits by hand: this runs once per record, snprintf is the slow part */
-    static const char pattern[] = "0000-00-00T00:00:00.000Z";
-    const struct { int64_t v; int pos, width; } f[] = {
-        {y, 0, 4}, {m, 5, 2}, {d, 8, 2}, {rem / 3600000, 11, 2},
-        {rem / 60000 % 60, 14, 2}, {rem / 1000 % 60, 17, 2},
-        {rem % 1000, 20, 3}};
-    memcpy(out, pattern, sizeof pattern);
-    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
-        int64_t x = f[i].v;
-        for (int k = f[i].width - 1; k >= 0; k--, x /= 10)
-            out[f[i].pos + k] = (char)('0' + x % 10);
-    }
-    return 0;
 }
 
 static const struct record_spec *record_by_name(const rc_catalog *cat,
@@ -1617,7 +1522,7 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
     int is_null = 0;
     size_t n;
     const char *s;
-    char ts[32];
+    char ts[RC_ISO8601_LEN + 1];
 
     *out = NULL;
     if (!(r = record_by_name(cat, record))) {
@@ -1645,7 +1550,7 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
         goto fail;
     }
     if (n == 0 || n > EVENT_ID_MAX || memchr(s, '\0', n) ||
-        !valid_utf8((const unsigned char *)s, n)) {
+        !rc_utf8_valid(s, n)) {
         rc_errf(err, errlen, "%s: event id must be 1..%d bytes of UTF-8 text",
              r->event_id.text, EVENT_ID_MAX);
         goto fail;
@@ -1663,7 +1568,7 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
              r->timestamp.text);
         goto fail;
     }
-    if (format_timestamp(ms, ts) < 0) {
+    if (rc_iso8601_format_ms(ms, ts) < 0) {
         rc_errf(err, errlen, "%s: %" PRId64 " is outside years 0000..9999",
              r->timestamp.text, ms);
         goto fail;

@@ -44,6 +44,8 @@
 #include <sys/stat.h>
 
 #include "../core/errstr.h"
+#include "../core/file.h"
+#include "../core/utf8.h"
 #include "pcf.h"
 
 #define RC_CODEC_MAX_SCHEMA_BYTES (1024 * 1024)
@@ -220,45 +222,10 @@ static const char *json_kind(const json_t *v)
     }
 }
 
-/* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF), NUL refused. */
-static int valid_utf8(const unsigned char *s, size_t len)
+/* Text an Avro string may carry here: strict UTF-8 without NUL. */
+static int text_ok(const unsigned char *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c == 0)
-            return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (len - i - 1 < n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
+    return !memchr(s, '\0', len) && rc_utf8_valid(s, len);
 }
 
 static const struct named_def *find_named(const struct entry *e,
@@ -1042,9 +1009,13 @@ static int read_int(struct dec *d, int32_t *out)
     return 0;
 }
 
+/* Reads a length-prefixed byte string; *p and *len are written on failure
+ * too (NULL, 0), so no caller can read them uninitialised. */
 static int read_len(struct dec *d, const unsigned char **p, size_t *len)
 {
     int64_t n;
+    *p = NULL;
+    *len = 0;
     if (read_long(d, &n) < 0)
         return -1;
     if (n < 0)
@@ -1086,7 +1057,7 @@ static int read_block(struct dec *d, size_t min_item, size_t *count)
 static int store_string(struct dec *d, avro_value_t *dst,
                         const unsigned char *p, size_t len)
 {
-    if (!valid_utf8(p, len))
+    if (!text_ok(p, len))
         return dfail(d, "string is not valid UTF-8 or contains NUL");
     rc_buf *s = &d->c->scratch;
     rc_buf_reset(s);
@@ -1277,7 +1248,7 @@ static int decode(struct dec *d, const struct plan *p, avro_value_t *dst)
                     if ((rc = read_len(d, &key, &klen)) < 0)
                         break;
                     if (dst) {
-                        if (!valid_utf8(key, klen)) {
+                        if (!text_ok(key, klen)) {
                             rc = dfail(d, "map key is not valid UTF-8");
                             break;
                         }
@@ -1432,32 +1403,6 @@ fail:
     return NULL;
 }
 
-static int read_whole_file(const char *path, char **out, size_t *outlen,
-                           char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    if (!f)
-        return rc_errf(err, errlen, "%s: %s", path, strerror(errno));
-    buf = malloc(RC_CODEC_MAX_SCHEMA_BYTES + 1);
-    if (!buf) {
-        fclose(f);
-        return rc_errf(err, errlen, "out of memory");
-    }
-    size_t n = fread(buf, 1, RC_CODEC_MAX_SCHEMA_BYTES + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || n > RC_CODEC_MAX_SCHEMA_BYTES) {
-        free(buf);
-        return rc_errf(err, errlen, "%s: %s", path,
-                    bad ? "read error" : "file too large");
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *outlen = n;
-    return 0;
-}
-
 static int add_entry(rc_codec *c, struct entry *e)
 {
     if (c->nentries == c->capentries) {
@@ -1515,7 +1460,8 @@ static int load_dir(rc_codec *c, const char *dir, const char *sub,
         size_t len = 0;
         snprintf(rel, sizeof rel, "%s%s", sub, names[i]);
         snprintf(path, sizeof path, "%s/%s", dir, rel);
-        if (read_whole_file(path, &text, &len, err, errlen) < 0)
+        if (!(text = rc_file_read(path, NULL, RC_CODEC_MAX_SCHEMA_BYTES, &len,
+                                  err, errlen)))
             goto done;
         struct entry *e = entry_new(rel, text, len, err, errlen);
         free(text);

@@ -34,8 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 #include "../core/metrics.h"
 #include "codec.h"
@@ -73,12 +73,6 @@ struct dlq_wait {
     rd_kafka_resp_err_t err;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac,
                          const char *buf)
@@ -232,8 +226,8 @@ static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m,
                   topic, m->partition, m->offset, rd_kafka_err2str(err));
         return -1;
     }
-    int64_t deadline = now_ms() + DLQ_TIMEOUT_MS;
-    while (!w.done && now_ms() < deadline)
+    int64_t deadline = rc_clock_mono_ms() + DLQ_TIMEOUT_MS;
+    while (!w.done && rc_clock_mono_ms() < deadline)
         rd_kafka_poll(c->dlq, 50);
     if (!w.done) {
         /* The report will still come; it must not write to our stack. */
@@ -294,7 +288,7 @@ static int retry_pending(rc_consumer *c)
     if (rc < 0) {
         c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
                                                            : c->backoff_ms * 2;
-        c->retry_at_ms = now_ms() + c->backoff_ms;
+        c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
         return -1;
     }
     LOG_INFO("consumer", "resuming: %s [%d] offset %" PRId64 " handed over",
@@ -336,7 +330,7 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
     c->pending_ev = ev;
     snprintf(c->pending_err, sizeof c->pending_err, "%s", err);
     c->backoff_ms = BACKOFF_MIN_MS;
-    c->retry_at_ms = now_ms() + c->backoff_ms;
+    c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
     pause_all(c, 1);
 }
 
@@ -344,7 +338,7 @@ static void *consumer_main(void *arg)
 {
     rc_consumer *c = arg;
     while (!atomic_load(&c->stop)) {
-        if (c->pending_msg && now_ms() >= c->retry_at_ms)
+        if (c->pending_msg && rc_clock_mono_ms() >= c->retry_at_ms)
             retry_pending(c);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_MS);
         if (!m)

@@ -31,6 +31,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 #include "../core/rand.h"
 #include "../core/slice.h"
@@ -163,12 +164,6 @@ static int rnd_below(rc_demo *d, int n)
     return n > 0 ? (int)(rnd(d) % (uint64_t)n) : 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- JSON building -------------------------------------------------------- */
 
@@ -205,7 +200,7 @@ static void jbegin(rc_demo *d, int actor)
     rc_buf_reset(&d->json);
     rc_buf_puts(&d->json, "{");
     jstr(&d->json, "event_id", id);
-    jnum(&d->json, "occurred_at", now_ms());
+    jnum(&d->json, "occurred_at", rc_clock_wall_ms());
     if (actor == -2)
         return; /* JobEvent has no performed_by */
     jkey(&d->json, "performed_by");
@@ -694,7 +689,7 @@ rc_demo *rc_demo_new(const char *brokers, const rc_catalog *cat,
     if (getrandom(&d->rng, sizeof d->rng, GRND_NONBLOCK) !=
             (ssize_t)sizeof d->rng ||
         d->rng == 0)
-        d->rng = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull | 1;
+        d->rng = (uint64_t)rc_clock_wall_ms() * 0x9E3779B97F4A7C15ull | 1;
 
     if (find_records(d, cat, errstr, errlen) < 0)
         goto fail;

@@ -18,8 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "../core/clock.h"
 #include "../core/rand.h"
 #include "codec.h"
 
@@ -80,12 +80,6 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *ud)
     }
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * The message key for one record: the value of key_field when given (it
@@ -172,7 +166,7 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
         json_object_set_new(obj, "event_id", json_string(id));
     }
     if (fill_occurred_at && !json_object_get(obj, "occurred_at"))
-        json_object_set_new(obj, "occurred_at", json_integer(now_ms()));
+        json_object_set_new(obj, "occurred_at", json_integer(rc_clock_wall_ms()));
     int keyn = record_key(obj, key_field, key, sizeof key, err, sizeof err);
     if (keyn < 0)
         goto done;
@@ -181,6 +175,9 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
         snprintf(err, sizeof err, "out of memory");
         goto done;
     }
+    /* Not inline in RD_KAFKA_V_KEY: the macro casts its argument without
+     * parentheses, so a conditional there would be cast half-way. */
+    const char *keyp = keyn ? key : NULL;
     rc_buf_reset(out);
     if (rc_codec_encode_json(codec, record, text, strlen(text), framing, out,
                              err, sizeof err) < 0)
@@ -190,7 +187,7 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
             rk, RD_KAFKA_V_TOPIC(topic),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_VALUE(out->p, out->len),
-            RD_KAFKA_V_KEY(keyn ? key : NULL, (size_t)keyn),
+            RD_KAFKA_V_KEY(keyp, (size_t)keyn),
             RD_KAFKA_V_OPAQUE((void *)(intptr_t)lineno), RD_KAFKA_V_END);
         if (kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(rk, 100); /* wait for room */

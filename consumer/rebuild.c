@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "../core/clock.h"
 #include "../core/errstr.h"
 #include "../core/log.h"
 #include "codec.h"
@@ -29,16 +29,10 @@ struct part {
     int done;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int remaining(int64_t deadline)
 {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - rc_clock_mono_ms();
     return left > 0 ? (int)left : 0;
 }
 
@@ -92,7 +86,7 @@ long rc_rebuild_memberships(const rc_config *cfg, const char *brokers,
                             size_t errlen)
 {
     char kerr[512], why[256];
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = rc_clock_mono_ms() + timeout_ms;
     long changes = -1, records = 0;
     struct part *parts = NULL;
     size_t nparts = 0, pending;

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 
@@ -47,13 +46,6 @@ struct hist_job {
     rc_history_session_done session_done;
     void *ud;
 };
-
-int64_t rc_hist_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int rc_offset_parse(const char *offset, char *epoch, size_t epochlen,
                     uint64_t *seq)

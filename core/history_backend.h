@@ -82,7 +82,4 @@ void rc_hist_gap(rc_history *h);
 /* Makes epoch the current one (copied). Returns 0 or -1 (out of memory). */
 int rc_hist_set_epoch(rc_history *h, const char *epoch);
 
-/* Wall-clock milliseconds since 1970. */
-int64_t rc_hist_now_ms(void);
-
 #endif

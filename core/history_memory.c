@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "hmap.h"
 #include "log.h"
 #include "rand.h"
@@ -299,7 +300,7 @@ static int member_apply(struct mem *m, const rc_event *ev)
 static int mem_append(rc_history *h, rc_event *ev)
 {
     struct mem *m = h->be;
-    int64_t now = rc_hist_now_ms();
+    int64_t now = rc_clock_wall_ms();
     struct room *stack[64], **rooms = stack;
     int rc = -1;
 
@@ -431,7 +432,7 @@ static int mem_replay(rc_history *h, const char *const *rooms, size_t nrooms,
     if (strcmp(epoch, m->epoch))
         return RC_REPLAY_EPOCH;
 
-    int64_t now = rc_hist_now_ms();
+    int64_t now = rc_clock_wall_ms();
     pthread_mutex_lock(&m->lock);
     log_expire(m, now);
     if (seq > m->seq) {
@@ -461,7 +462,7 @@ static int mem_replay_since(rc_history *h, const char *const *rooms, size_t nroo
                             int64_t since_ms, rc_event ***out, size_t *nout)
 {
     struct mem *m = h->be;
-    int64_t now = rc_hist_now_ms();
+    int64_t now = rc_clock_wall_ms();
     int status = RC_REPLAY_OK;
     *out = NULL;
     *nout = 0;
@@ -539,7 +540,7 @@ static void mem_session_put(rc_history *h, const char *pid, const void *blob,
                             size_t len, int64_t ttl_ms)
 {
     struct mem *m = h->be;
-    int64_t now = rc_hist_now_ms();
+    int64_t now = rc_clock_wall_ms();
     void *old = NULL;
     pthread_mutex_lock(&m->lock);
     if (hmap_del(&m->sessions, pid, &old))
@@ -578,7 +579,7 @@ static void *mem_session_take(rc_history *h, const char *pid, size_t *len)
     pthread_mutex_lock(&m->lock);
     if (hmap_del(&m->sessions, pid, &v)) {
         struct session *s = v;
-        if (s->expires_ms > rc_hist_now_ms()) {
+        if (s->expires_ms > rc_clock_wall_ms()) {
             blob = s->blob;
             *len = s->len;
             s->blob = NULL;
@@ -652,7 +653,7 @@ rc_history *rc_history_new_memory(int max_per_room, int ttl_s, char *errstr,
     }
     m->max_per_room = max_per_room > 0 ? max_per_room : 1;
     m->ttl_ms = (int64_t)(ttl_s > 0 ? ttl_s : 1) * 1000;
-    m->start_ms = m->swept_ms = rc_hist_now_ms();
+    m->start_ms = m->swept_ms = rc_clock_wall_ms();
     hmap_init(&m->rooms, HMAP_STR);
     hmap_init(&m->ids, HMAP_STR);
     hmap_init(&m->members, HMAP_STR);

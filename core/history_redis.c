@@ -45,6 +45,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hmap.h"
 #include "log.h"
 #include "rand.h"
@@ -372,7 +373,7 @@ static void backoff_next(struct rconn *rc)
     rc->backoff_ms = rc->backoff_ms ? rc->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (rc->backoff_ms > BACKOFF_MAX_MS)
         rc->backoff_ms = BACKOFF_MAX_MS;
-    rc->retry_at = rc_hist_now_ms() + rc->backoff_ms;
+    rc->retry_at = rc_clock_wall_ms() + rc->backoff_ms;
 }
 
 /* Drops rc's connection after a failure; the next attempt waits a backoff. */
@@ -396,7 +397,7 @@ static redisContext *conn_get(struct red *r, struct rconn *rc)
     char err[256];
     if (rc->c)
         return rc->c;
-    if (rc_hist_now_ms() < rc->retry_at)
+    if (rc_clock_wall_ms() < rc->retry_at)
         return NULL;
     if (!(rc->c = conn_open(r, err, sizeof err))) {
         conn_fail(r, rc, err);
@@ -675,7 +676,7 @@ static void random_hex(char *out, size_t nbytes)
     if (rc_random_hex(out, nbytes) == 0)
         return;
     /* Never expected; the time still makes a fresh epoch unlikely to repeat. */
-    uint64_t t = (uint64_t)rc_hist_now_ms() ^ ((uint64_t)getpid() << 40);
+    uint64_t t = (uint64_t)rc_clock_wall_ms() ^ ((uint64_t)getpid() << 40);
     for (size_t i = 0; i < nbytes; i++)
         snprintf(out + 2 * i, 3, "%02x", (unsigned)(unsigned char)(t >> (8 * (i % 8))));
 }
@@ -1297,14 +1298,14 @@ static int bus_wait(struct red *r, int fd, int ms)
 /* Next reply within ms: 1 got *out, 0 timeout, -1 broken, -2 stop. */
 static int bus_read(struct red *r, redisContext *c, int ms, redisReply **out)
 {
-    int64_t until = rc_hist_now_ms() + ms;
+    int64_t until = rc_clock_wall_ms() + ms;
     *out = NULL;
     for (;;) {
         if (redisGetReplyFromReader(c, (void **)out) != REDIS_OK)
             return -1;
         if (*out)
             return 1;
-        int64_t left = until - rc_hist_now_ms();
+        int64_t left = until - rc_clock_wall_ms();
         if (left <= 0)
             return 0;
         int w = bus_wait(r, c->fd, (int)left);
@@ -1354,13 +1355,13 @@ static void bus_message(rc_history *h, const redisReply *rep)
 static int bus_loop(rc_history *h, redisContext *c)
 {
     struct red *r = h->be;
-    int64_t last_rx = rc_hist_now_ms(), ping_at = 0;
+    int64_t last_rx = rc_clock_wall_ms(), ping_at = 0;
     for (;;) {
         redisReply *rep;
         int rc = bus_read(r, c, 250, &rep);
         if (rc < 0)
             return rc;
-        int64_t now = rc_hist_now_ms();
+        int64_t now = rc_clock_wall_ms();
         if (rc == 0) {
             if (ping_at && now - ping_at > TIMEOUT_MS) {
                 LOG_ERROR("history", "redis %s: the bus got no answer for %d ms", r->where,

@@ -9,9 +9,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
+#include "iso8601.h"
 
 int rc_log_min_level = RC_LOG_INFO;
 
@@ -58,18 +59,14 @@ void rc_log_write(int level, const char *facility, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
 
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
+    char ts[RC_ISO8601_LEN + 1];
+    if (rc_iso8601_format_ms(rc_clock_wall_ms(), ts) < 0)
+        ts[0] = '\0'; /* a clock set beyond year 9999 */
     if (level < 0 || level > 3)
         level = RC_LOG_ERROR;
     int n = snprintf(line, sizeof line,
-                     "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
-                     "\"level\":\"%s\",\"mod\":\"%s\",\"msg\":\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000),
-                     level_names[level], facility);
+                     "{\"ts\":\"%s\",\"level\":\"%s\",\"mod\":\"%s\",\"msg\":\"",
+                     ts, level_names[level], facility);
     if (n < 0 || (size_t)n >= sizeof line)
         return;
     size_t len = (size_t)n;

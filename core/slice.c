@@ -8,6 +8,8 @@
 
 int rc_buf_reserve(rc_buf *b, size_t extra)
 {
+    if (extra > (size_t)-1 - 1 - b->len)
+        return -1; /* len + extra + 1 would wrap around */
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;

@@ -59,6 +59,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/slice.h"
 
@@ -195,32 +197,19 @@ static int parse_algs(const char *list, unsigned *out, char *errstr,
     return 0;
 }
 
-/* Reads a whole file of at most max bytes; returns it NUL-terminated. */
+/* Reads a whole key file of at most max bytes (rc_file_read); an empty
+ * one is refused. */
 static char *read_file(const char *path, size_t max, size_t *len,
                        const char *what, char *errstr, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(errstr, errlen, "cannot open %s file %s: %s", what, path,
-                strerror(errno));
+    char *text = rc_file_read(path, what, max, len, errstr, errlen);
+    if (text && *len == 0) {
+        set_err(errstr, errlen, "cannot read %s file %s: it is empty", what,
+                path);
+        free(text);
         return NULL;
     }
-    char *buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    int bad = !buf || ferror(f) || n == 0 || n > max;
-    fclose(f);
-    if (bad) {
-        if (!buf)
-            set_err(errstr, errlen, "out of memory reading %s", path);
-        else
-            set_err(errstr, errlen, "cannot read %s file %s (empty, "
-                    "unreadable or over %zu KiB)", what, path, max / 1024);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
+    return text;
 }
 
 /* ---- public keys ---- */
@@ -462,58 +451,15 @@ const char *rc_auth_code_name(int code)
     }
 }
 
-/* ---- base64url (RFC 4648 section 5, unpadded, canonical) ---- */
-
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes into out (room for len * 3 / 4 bytes); returns length or -1. */
-static long b64url_decode(const char *in, size_t len, unsigned char *out)
-{
-    if (len % 4 == 1)
-        return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) /* non-canonical trailing bits */
-        return -1;
-    return (long)o;
-}
-
 /* Decodes one base64url part as a JSON object; NULL if it is not one. */
 static json_t *decode_json_part(const char *p, size_t len)
 {
     unsigned char buf[AUTH_MAX_TOKEN];
-    long n = b64url_decode(p, len, buf);
-    if (n <= 0)
+    size_t n;
+    if (rc_base64_decode(p, len, buf, sizeof buf, &n, RC_B64_URL) < 0 || n == 0)
         return NULL;
     json_error_t err;
-    json_t *j = json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES,
-                           &err);
+    json_t *j = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, &err);
     if (j && !json_is_object(j)) {
         json_decref(j);
         return NULL;
@@ -682,13 +628,14 @@ static int jwk_bytes(const json_t *jwk, const char *field, unsigned char *out,
                 "bytes", what, field, cap);
         return -1;
     }
-    long n = b64url_decode(json_string_value(j), len, out);
-    if (n <= 0) {
+    size_t n;
+    if (rc_base64_decode(json_string_value(j), len, out, cap, &n, RC_B64_URL) < 0 ||
+        n == 0) {
         set_err(errstr, errlen, "%s: \"%s\" is not base64url (RFC 4648 "
                 "section 5, unpadded)", what, field);
         return -1;
     }
-    *outlen = (size_t)n;
+    *outlen = n;
     return 0;
 }
 
@@ -1096,7 +1043,7 @@ int rc_auth_verify(const rc_auth_verifier *v, const char *token, size_t len,
                 break;
             }
             dots[ndots++] = i;
-        } else if (b64url_value((unsigned char)token[i]) < 0) {
+        } else if (rc_base64_value((unsigned char)token[i], RC_B64_URL) < 0) {
             ndots = 3;
             break;
         }

@@ -23,6 +23,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "core/base64.h"
+#include "core/utf8.h"
+
 const char *eio_strerror(int err)
 {
     switch (err) {
@@ -35,47 +38,6 @@ const char *eio_strerror(int err)
     case EIO_ERR_UTF8: return "text packet is not valid UTF-8";
     default: return "unknown error";
     }
-}
-
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF. */
-static int utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return 0;
-        }
-        if (len - i - 1 < n)
-            return 0;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k <= n; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-                return 0;
-        i += n + 1;
-    }
-    return 1;
 }
 
 /* Checks the data of a text packet of the given type. */
@@ -97,7 +59,7 @@ static int check_text(enum eio_type type, const char *data, size_t len)
     case EIO_MESSAGE:
         break;
     }
-    if (!utf8_valid((const unsigned char *)data, len))
+    if (!rc_utf8_valid(data, len))
         return EIO_ERR_UTF8;
     return EIO_OK;
 }
@@ -130,103 +92,6 @@ int eio_parse_packet(const char *buf, size_t len, int binary, eio_packet *out)
     return parse_text(buf, len, out);
 }
 
-/* ---- base64 (RFC 4648 section 4, padded) ---- */
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/*
- * Decodes canonical padded base64 into out (room for len / 4 * 3 bytes);
- * returns the decoded length or -1.
- */
-static long b64_decode(const char *in, size_t len, unsigned char *out)
-{
-    if (len % 4 != 0)
-        return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        int last = i + 4 == len;
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in[i + k];
-            if (c == '=' && last && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad) /* data after padding */
-                return -1;
-            v[k] = b64_value(c);
-            if (v[k] < 0)
-                return -1;
-        }
-        /* Non-canonical: bits below the last full byte must be zero. */
-        if (pad == 2 && (v[1] & 0x0F))
-            return -1;
-        if (pad == 1 && (v[2] & 0x03))
-            return -1;
-        uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) |
-                     ((uint32_t)v[2] << 6) | (uint32_t)v[3];
-        out[o++] = (unsigned char)(w >> 16);
-        if (pad < 2)
-            out[o++] = (unsigned char)(w >> 8);
-        if (pad < 1)
-            out[o++] = (unsigned char)w;
-    }
-    return (long)o;
-}
-
-static int b64_append(rc_buf *out, const unsigned char *in, size_t len)
-{
-    if (len > ((size_t)-1 - 8) / 4 * 3)
-        return -1;
-    size_t n = (len + 2) / 3 * 4;
-    if (rc_buf_reserve(out, n) < 0)
-        return -1;
-    char *o = out->p + out->len;
-    size_t i = 0;
-    for (; i + 3 <= len; i += 3) {
-        uint32_t w = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) |
-                     in[i + 2];
-        *o++ = b64_alphabet[(w >> 18) & 63];
-        *o++ = b64_alphabet[(w >> 12) & 63];
-        *o++ = b64_alphabet[(w >> 6) & 63];
-        *o++ = b64_alphabet[w & 63];
-    }
-    if (len - i == 1) {
-        uint32_t w = (uint32_t)in[i] << 16;
-        *o++ = b64_alphabet[(w >> 18) & 63];
-        *o++ = b64_alphabet[(w >> 12) & 63];
-        *o++ = '=';
-        *o++ = '=';
-    } else if (len - i == 2) {
-        uint32_t w = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
-        *o++ = b64_alphabet[(w >> 18) & 63];
-        *o++ = b64_alphabet[(w >> 12) & 63];
-        *o++ = b64_alphabet[(w >> 6) & 63];
-        *o++ = '=';
-    }
-    out->len += n;
-    out->p[out->len] = '\0';
-    return 0;
-}
-
 /* ---- polling payloads ---- */
 
 int eio_parse_payload(const char *buf, size_t len,
@@ -246,8 +111,8 @@ int eio_parse_payload(const char *buf, size_t len,
         eio_packet pkt;
 
         if (plen > 0 && start[0] == 'b') {
-            size_t b64len = plen - 1;
-            size_t need = b64len / 4 * 3;
+            size_t b64len = plen - 1, n;
+            size_t need = rc_base64_decoded_max(b64len, RC_B64_STD);
             if (need > scratch_cap) {
                 unsigned char *p = realloc(scratch, need);
                 if (!p) {
@@ -257,14 +122,14 @@ int eio_parse_payload(const char *buf, size_t len,
                 scratch = p;
                 scratch_cap = need;
             }
-            long n = b64_decode(start + 1, b64len, scratch);
-            if (n < 0) {
+            if (rc_base64_decode(start + 1, b64len, scratch, scratch_cap, &n,
+                                 RC_B64_STD) < 0) {
                 rc = EIO_ERR_BASE64;
                 goto done;
             }
             pkt.type = EIO_MESSAGE;
             pkt.binary = 1;
-            pkt.data = (rc_slice){n ? (const char *)scratch : "", (size_t)n};
+            pkt.data = (rc_slice){n ? (const char *)scratch : "", n};
         } else {
             rc = parse_text(start, plen, &pkt);
             if (rc < 0)
@@ -296,8 +161,10 @@ int eio_payload_append(rc_buf *out, enum eio_type type, int binary,
     if (rc_buf_append(out, &head, 1) < 0)
         goto nomem;
     if (binary) {
-        if (b64_append(out, (const unsigned char *)data, len) < 0)
+        size_t n = rc_base64_encoded_len(len, RC_B64_STD);
+        if (n == SIZE_MAX || rc_buf_reserve(out, n) < 0)
             goto nomem;
+        out->len += rc_base64_encode(out->p + out->len, data, len, RC_B64_STD);
     } else if (rc_buf_append(out, data, len) < 0) {
         goto nomem;
     }

@@ -496,7 +496,7 @@ static int decode_fails(rc_codec *c, const char *record, const void *p,
     int rc = rc_codec_decode(c, record, p, len, &v, NULL, err, sizeof err);
     if (rc == 0) {
         fprintf(stderr, "  decoding %zu bytes succeeded, expected \"%s\"\n",
-                len, want);
+                len, want ? want : "an error");
         return 0;
     }
     return err[0] && (!want || contains(err, want));
