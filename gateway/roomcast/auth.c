@@ -60,6 +60,7 @@
 #include <string.h>
 
 #include "core/base64.h"
+#include "core/errstr.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "core/slice.h"
@@ -104,19 +105,6 @@ struct rc_auth_verifier {
     int leeway_s;
     char *summary;      /* owned, for rc_auth_verifier_describe */
 };
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errlen, const char *fmt, ...)
-{
-    if (!errstr || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int nonempty(const char *s)
 {
@@ -175,7 +163,7 @@ static int parse_algs(const char *list, unsigned *out, char *errstr,
         rc_slice name = trim(s, n);
         int a = alg_index(name.p, name.len);
         if (a < 0) {
-            set_err(errstr, errlen,
+            rc_errf(errstr, errlen,
                     "jwt-alg \"%.*s\" not supported (HS256, or RS256 and/or "
                     "ES256, comma-separated)",
                     (int)(name.len > 64 ? 64 : name.len), name.p);
@@ -187,7 +175,7 @@ static int parse_algs(const char *list, unsigned *out, char *errstr,
         s += n + 1;
     }
     if ((algs & ALG_BIT(A_HS256)) && algs != ALG_BIT(A_HS256)) {
-        set_err(errstr, errlen,
+        rc_errf(errstr, errlen,
                 "jwt-alg \"%s\": HS256 cannot be combined with RS256 or "
                 "ES256 (a shared secret next to public keys would enable "
                 "key-confusion attacks)", list);
@@ -204,7 +192,7 @@ static char *read_file(const char *path, size_t max, size_t *len,
 {
     char *text = rc_file_read(path, what, max, len, errstr, errlen);
     if (text && *len == 0) {
-        set_err(errstr, errlen, "cannot read %s file %s: it is empty", what,
+        rc_errf(errstr, errlen, "cannot read %s file %s: it is empty", what,
                 path);
         free(text);
         return NULL;
@@ -254,7 +242,7 @@ static int check_key(EVP_PKEY *pkey, unsigned algs, const char *what,
     char kind[96];
     int a = pkey_alg(pkey, kind, sizeof kind);
     if (a < 0 || !(algs & ALG_BIT(a))) {
-        set_err(errstr, errlen, "%s is not %s: it is %s%s%s%s", what,
+        rc_errf(errstr, errlen, "%s is not %s: it is %s%s%s%s", what,
                 expected_keys(algs), kind, a >= 0 ? "; add " : "",
                 a >= 0 ? alg_table[a].name : "",
                 a >= 0 ? " to jwt-alg to accept it" : "");
@@ -267,17 +255,17 @@ static int check_key(EVP_PKEY *pkey, unsigned algs, const char *what,
                    BN_is_odd(e) && !BN_is_one(e) && BN_num_bits(e) <= 64;
         BN_free(e);
         if (bits < AUTH_MIN_RSA_BITS) {
-            set_err(errstr, errlen, "%s: RSA key under %d bits (%d)", what,
+            rc_errf(errstr, errlen, "%s: RSA key under %d bits (%d)", what,
                     AUTH_MIN_RSA_BITS, bits);
             return -1;
         }
         if (bits > AUTH_MAX_RSA_BITS) {
-            set_err(errstr, errlen, "%s: RSA key over %d bits", what,
+            rc_errf(errstr, errlen, "%s: RSA key over %d bits", what,
                     AUTH_MAX_RSA_BITS);
             return -1;
         }
         if (!e_ok) {
-            set_err(errstr, errlen, "%s: RSA public exponent is not an odd "
+            rc_errf(errstr, errlen, "%s: RSA public exponent is not an odd "
                     "number between 3 and 2^64", what);
             return -1;
         }
@@ -286,7 +274,7 @@ static int check_key(EVP_PKEY *pkey, unsigned algs, const char *what,
         int ok = c && EVP_PKEY_public_check(c) == 1;
         EVP_PKEY_CTX_free(c);
         if (!ok) {
-            set_err(errstr, errlen, "%s: not a valid P-256 public point", what);
+            rc_errf(errstr, errlen, "%s: not a valid P-256 public point", what);
             return -1;
         }
     }
@@ -304,13 +292,13 @@ static int add_key(rc_auth_verifier *v, char *kid, int alg, EVP_PKEY *pkey,
     BIO *mem = NULL;
     for (size_t i = 0; kid && i < v->nkeys; i++) {
         if (v->keys[i].kid && strcmp(v->keys[i].kid, kid) == 0) {
-            set_err(errstr, errlen, "%s: kid \"%s\" is already used by "
+            rc_errf(errstr, errlen, "%s: kid \"%s\" is already used by "
                     "another key", what, kid);
             goto fail;
         }
     }
     if (v->nkeys == AUTH_MAX_KEYS) {
-        set_err(errstr, errlen, "%s: more than %d keys configured", what,
+        rc_errf(errstr, errlen, "%s: more than %d keys configured", what,
                 AUTH_MAX_KEYS);
         goto fail;
     }
@@ -333,7 +321,7 @@ static int add_key(rc_auth_verifier *v, char *kid, int alg, EVP_PKEY *pkey,
     BIO_free(mem);
     return 0;
 nomem:
-    set_err(errstr, errlen, "%s: out of memory", what);
+    rc_errf(errstr, errlen, "%s: out of memory", what);
 fail:
     BIO_free(mem);
     free(kid);
@@ -364,7 +352,7 @@ static int load_pem_key(rc_auth_verifier *v, const char *path, char *errstr,
         goto done;
     in = BIO_new_mem_buf(text, (int)len);
     if (!in) {
-        set_err(errstr, errlen, "out of memory reading %s", path);
+        rc_errf(errstr, errlen, "out of memory reading %s", path);
         goto done;
     }
     pkey = PEM_read_bio_PUBKEY(in, NULL, NULL, NULL);
@@ -378,7 +366,7 @@ static int load_pem_key(rc_auth_verifier *v, const char *path, char *errstr,
         X509_free(cert);
     }
     if (!pkey) {
-        set_err(errstr, errlen, "%s holds no PEM public key "
+        rc_errf(errstr, errlen, "%s holds no PEM public key "
                 "(-----BEGIN PUBLIC KEY----- or CERTIFICATE-----)", path);
         goto done;
     }
@@ -386,7 +374,7 @@ static int load_pem_key(rc_auth_verifier *v, const char *path, char *errstr,
         goto done;
     kid = kid_of_path(path);
     if (!kid || !kid[0] || strlen(kid) > AUTH_MAX_KID) {
-        set_err(errstr, errlen, "%s: the file name gives no usable kid "
+        rc_errf(errstr, errlen, "%s: the file name gives no usable kid "
                 "(1 to %d bytes)", path, AUTH_MAX_KID);
         goto done;
     }
@@ -410,13 +398,13 @@ static int load_pem_files(rc_auth_verifier *v, const char *list, char *errstr,
         size_t n = strcspn(s, ",");
         rc_slice item = trim(s, n);
         if (item.len == 0) {
-            set_err(errstr, errlen, "jwt-public-key \"%s\" has an empty "
+            rc_errf(errstr, errlen, "jwt-public-key \"%s\" has an empty "
                     "entry", list);
             return -1;
         }
         char *path = strndup(item.p, item.len);
         if (!path) {
-            set_err(errstr, errlen, "out of memory");
+            rc_errf(errstr, errlen, "out of memory");
             return -1;
         }
         int rc = load_pem_key(v, path, errstr, errlen);
@@ -618,20 +606,20 @@ static int jwk_bytes(const json_t *jwk, const char *field, unsigned char *out,
 {
     const json_t *j = json_object_get(jwk, field);
     if (!json_is_string(j)) {
-        set_err(errstr, errlen, "%s: \"%s\" missing or not a string", what,
+        rc_errf(errstr, errlen, "%s: \"%s\" missing or not a string", what,
                 field);
         return -1;
     }
     size_t len = json_string_length(j);
     if (len == 0 || len > (cap * 4 + 2) / 3) {
-        set_err(errstr, errlen, "%s: \"%s\" is empty or longer than %zu "
+        rc_errf(errstr, errlen, "%s: \"%s\" is empty or longer than %zu "
                 "bytes", what, field, cap);
         return -1;
     }
     size_t n;
     if (rc_base64_decode(json_string_value(j), len, out, cap, &n, RC_B64_URL) < 0 ||
         n == 0) {
-        set_err(errstr, errlen, "%s: \"%s\" is not base64url (RFC 4648 "
+        rc_errf(errstr, errlen, "%s: \"%s\" is not base64url (RFC 4648 "
                 "section 5, unpadded)", what, field);
         return -1;
     }
@@ -673,7 +661,7 @@ static EVP_PKEY *jwk_rsa(const json_t *jwk, const char *what, char *errstr,
         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be))
         pkey = pkey_from_bld("RSA", bld);
     if (!pkey)
-        set_err(errstr, errlen, "%s: n and e do not make an RSA public key",
+        rc_errf(errstr, errlen, "%s: n and e do not make an RSA public key",
                 what);
     OSSL_PARAM_BLD_free(bld);
     BN_free(bn);
@@ -696,7 +684,7 @@ static EVP_PKEY *jwk_ec(const json_t *jwk, const char *what, char *errstr,
                   what, errstr, errlen) < 0)
         return NULL;
     if (xlen != AUTH_P256_COORD || ylen != AUTH_P256_COORD) {
-        set_err(errstr, errlen, "%s: x and y must be %d bytes each for "
+        rc_errf(errstr, errlen, "%s: x and y must be %d bytes each for "
                 "P-256", what, AUTH_P256_COORD);
         return NULL;
     }
@@ -708,7 +696,7 @@ static EVP_PKEY *jwk_ec(const json_t *jwk, const char *what, char *errstr,
                                          sizeof pt))
         pkey = pkey_from_bld("EC", bld);
     if (!pkey)
-        set_err(errstr, errlen, "%s: x and y are not a point on P-256", what);
+        rc_errf(errstr, errlen, "%s: x and y are not a point on P-256", what);
     OSSL_PARAM_BLD_free(bld);
     return pkey;
 }
@@ -736,14 +724,14 @@ static int load_jwk(rc_auth_verifier *v, const char *path, size_t i,
     int rc = -1, alg;
 
     if (!json_is_object(jwk)) {
-        set_err(errstr, errlen, "JWKS file %s: keys[%zu] is not an object",
+        rc_errf(errstr, errlen, "JWKS file %s: keys[%zu] is not an object",
                 path, i);
         return -1;
     }
     const json_t *jkid = json_object_get(jwk, "kid");
     const char *kid = json_cstr(jkid);
     if (jkid && (!kid || !kid[0] || strlen(kid) > AUTH_MAX_KID)) {
-        set_err(errstr, errlen, "JWKS file %s: keys[%zu]: kid must be a "
+        rc_errf(errstr, errlen, "JWKS file %s: keys[%zu]: kid must be a "
                 "string of 1 to %d bytes", path, i, AUTH_MAX_KID);
         return -1;
     }
@@ -807,7 +795,7 @@ static int load_jwk(rc_auth_verifier *v, const char *path, size_t i,
         goto done;
     char *kid_copy = NULL;
     if (kid && !(kid_copy = strdup(kid))) {
-        set_err(errstr, errlen, "%s: out of memory", what);
+        rc_errf(errstr, errlen, "%s: out of memory", what);
         goto done;
     }
     if (add_key(v, kid_copy, alg, pkey, what, errstr, errlen) < 0)
@@ -833,13 +821,13 @@ static int load_jwks(rc_auth_verifier *v, const char *path, char *errstr,
         return -1;
     doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
-        set_err(errstr, errlen, "JWKS file %s is not JSON (line %d: %.80s)",
+        rc_errf(errstr, errlen, "JWKS file %s is not JSON (line %d: %.80s)",
                 path, jerr.line, jerr.text);
         goto done;
     }
     const json_t *keys = json_object_get(doc, "keys");
     if (!json_is_array(keys)) {
-        set_err(errstr, errlen, "JWKS file %s has no \"keys\" array", path);
+        rc_errf(errstr, errlen, "JWKS file %s has no \"keys\" array", path);
         goto done;
     }
     json_array_foreach(keys, i, jwk) {
@@ -849,7 +837,7 @@ static int load_jwks(rc_auth_verifier *v, const char *path, char *errstr,
         added += (size_t)r;
     }
     if (added == 0) {
-        set_err(errstr, errlen, "JWKS file %s has no usable key (%zu "
+        rc_errf(errstr, errlen, "JWKS file %s has no usable key (%zu "
                 "skipped; see the warnings)", path, json_array_size(keys));
         goto done;
     }
@@ -895,7 +883,7 @@ rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr,
     char algs[32];
     rc_auth_verifier *v = calloc(1, sizeof *v);
     if (!v) {
-        set_err(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         return NULL;
     }
     atomic_init(&v->refs, 1);
@@ -903,25 +891,25 @@ rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr,
         goto fail;
     algs_str(v->algs, algs, sizeof algs);
     if (cfg->leeway_s < 0) {
-        set_err(errstr, errlen, "jwt-leeway must not be negative");
+        rc_errf(errstr, errlen, "jwt-leeway must not be negative");
         goto fail;
     }
     v->leeway_s = cfg->leeway_s;
 
     if (v->algs == ALG_BIT(A_HS256)) {
         if (!nonempty(cfg->secret)) {
-            set_err(errstr, errlen, "jwt-secret is required for HS256");
+            rc_errf(errstr, errlen, "jwt-secret is required for HS256");
             goto fail;
         }
         if (nonempty(cfg->public_key_file) || nonempty(cfg->jwks_file)) {
-            set_err(errstr, errlen, "jwt-public-key and jwt-jwks hold RS256/"
+            rc_errf(errstr, errlen, "jwt-public-key and jwt-jwks hold RS256/"
                     "ES256 keys, but jwt-alg is HS256: set jwt-alg to the "
                     "keys' algorithm(s)");
             goto fail;
         }
         size_t len = strlen(cfg->secret);
         if (len > AUTH_MAX_KEY_FILE) {
-            set_err(errstr, errlen, "jwt-secret too long");
+            rc_errf(errstr, errlen, "jwt-secret too long");
             goto fail;
         }
         v->keys[0].key = (unsigned char *)strdup(cfg->secret);
@@ -932,7 +920,7 @@ rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr,
         v->nkeys = 1;
     } else {
         if (!nonempty(cfg->public_key_file) && !nonempty(cfg->jwks_file)) {
-            set_err(errstr, errlen, "jwt-public-key or jwt-jwks is required "
+            rc_errf(errstr, errlen, "jwt-public-key or jwt-jwks is required "
                     "for %s", algs);
             goto fail;
         }
@@ -963,7 +951,7 @@ rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr,
         goto nomem;
     return v;
 nomem:
-    set_err(errstr, errlen, "out of memory");
+    rc_errf(errstr, errlen, "out of memory");
 fail:
     rc_auth_verifier_unref(v);
     return NULL;

@@ -52,9 +52,10 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/hmap.h"
+#include "core/iso8601.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/rand.h"
@@ -134,13 +135,6 @@ struct rc_recovery {
 
 /* ---- small helpers ---- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int sessions_on(const rc_recovery *rec)
 {
     return rec->h && rec->window_ms > 0;
@@ -200,73 +194,6 @@ static int pid_valid(const char *p, size_t n)
     return 1;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-/*
- * An ISO 8601 date-time as JavaScript's Date.prototype.toISOString() writes
- * it, or with an offset: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM).
- * Milliseconds since the epoch in *ms; -1 when malformed.
- */
-static int parse_iso8601(const char *s, int64_t *ms)
-{
-    int Y, M, D, h, m, sec, frac = 0, tzh = 0, tzm = 0, sign = 0;
-    const char *p = s;
-    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' ||
-        digits(&p, 2, &D) || (*p != 'T' && *p != 't' && *p != ' '))
-        return -1;
-    p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m) || *p++ != ':' ||
-        digits(&p, 2, &sec))
-        return -1;
-    if (*p == '.') {
-        int nd = 0;
-        for (p++; isdigit((unsigned char)*p); p++, nd++)
-            if (nd < 3)
-                frac = frac * 10 + (*p - '0');
-        if (nd == 0 || nd > 9)
-            return -1;
-        for (; nd < 3; nd++)
-            frac *= 10;
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        sign = *p++ == '-' ? -1 : 1;
-        if (digits(&p, 2, &tzh) || *p++ != ':' || digits(&p, 2, &tzm) || tzh > 23 || tzm > 59)
-            return -1;
-    } else {
-        return -1;
-    }
-    if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
-        return -1;
-    int64_t days = days_from_civil(Y, M, D);
-    int64_t secs = days * 86400 + h * 3600 + m * 60 + sec - sign * (tzh * 3600 + tzm * 60);
-    *ms = secs * 1000 + frac;
-    return 0;
-}
-
 /* lastEventTimestamp: an ISO 8601 string, or milliseconds (a number, or a
  * string of digits). */
 static int parse_timestamp(json_t *v, int64_t *ms)
@@ -295,7 +222,7 @@ static int parse_timestamp(json_t *v, int64_t *ms)
         *ms = strtoll(s, NULL, 10);
         return 0;
     }
-    return strlen(s) == n ? parse_iso8601(s, ms) : -1;
+    return strlen(s) == n ? rc_iso8601_parse_ms(s, n, ms) : -1;
 }
 
 /* ---- sessions ---- */
@@ -349,7 +276,7 @@ static int put_session(rc_recovery *rec, client *c, int64_t ttl_ms)
                  gw_socket_sid(c->sk), gw_socket_id(c->sk));
         return -1;
     }
-    c->saved_ms = mono_ms();
+    c->saved_ms = rc_clock_mono_ms();
     if (c->list == LIST_LIVE) {
         list_remove(rec, c);
         list_add(rec, c, LIST_LIVE);
@@ -942,7 +869,7 @@ void rc_recovery_tick(rc_recovery *rec)
 {
     if (!sessions_on(rec))
         return;
-    int64_t now = mono_ms();
+    int64_t now = rc_clock_mono_ms();
     for (int i = 0; i < REC_REFRESH_PER_TICK; i++) {
         client *c = rec->live_head;
         if (!c || now - c->saved_ms < rec->refresh_ms)

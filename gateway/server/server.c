@@ -28,8 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -56,9 +56,7 @@ struct gw_loop {
 static int64_t mono_ms(gw_server *gw)
 {
     (void)gw;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return rc_clock_mono_ms();
 }
 
 int64_t gw_server_now(gw_server *gw)

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/rand.h"
@@ -43,20 +44,10 @@ static void gw_session_schedule_free(gw_session *s, int linger_ms);
 
 int gw_session_random_id(char out[GW_ID_LEN + 1])
 {
-    static const char b64url[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char r[15];
     if (rc_random_bytes(r, sizeof r) < 0)
         return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < sizeof r; i += 3) {
-        unsigned long v = (unsigned long)r[i] << 16 | (unsigned long)r[i + 1] << 8 | r[i + 2];
-        out[o++] = b64url[(v >> 18) & 63];
-        out[o++] = b64url[(v >> 12) & 63];
-        out[o++] = b64url[(v >> 6) & 63];
-        out[o++] = b64url[v & 63];
-    }
-    out[o] = '\0';
+    rc_base64_encode(out, r, sizeof r, RC_B64_URL); /* 20 characters */
     return 0;
 }
 
