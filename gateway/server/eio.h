@@ -6,8 +6,8 @@
  * HTTP long-polling a payload is packets joined by the record separator
  * 0x1E, a binary packet being 'b' + base64(data).
  */
-#ifndef RC_EIO_H
-#define RC_EIO_H
+#ifndef GW_EIO_H
+#define GW_EIO_H
 
 #include <stddef.h>
 

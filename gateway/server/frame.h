@@ -13,10 +13,10 @@
  * onto a full queue fails instead of growing, so a slow reader can never make
  * the server buffer without limit. The ring starts small and grows up to the
  * capacity, so idle connections stay cheap. Queues are single-threaded (the
- * gateway loop); frame reference counts are atomic.
+ * server loop); frame reference counts are atomic.
  */
-#ifndef RC_FRAME_H
-#define RC_FRAME_H
+#ifndef GW_FRAME_H
+#define GW_FRAME_H
 
 #include <stddef.h>
 

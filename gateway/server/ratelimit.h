@@ -9,8 +9,8 @@
  * monotonic), which keeps the bucket testable. Plain value type, no
  * allocation.
  */
-#ifndef RC_RATELIMIT_H
-#define RC_RATELIMIT_H
+#ifndef GW_RATELIMIT_H
+#define GW_RATELIMIT_H
 
 #include <stdint.h>
 

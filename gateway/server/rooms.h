@@ -3,11 +3,11 @@
  * member -> rooms, both hash maps, so join, leave and lookups are O(1) and a
  * broadcast walks only the members of the rooms it targets.
  *
- * Members are opaque pointers (the gateway's sockets), borrowed: the caller
- * calls gw_rooms_leave_all() before freeing one. Single-threaded (gateway loop).
+ * Members are opaque pointers (the server's sockets), borrowed: the caller
+ * calls gw_rooms_leave_all() before freeing one. Single-threaded (server loop).
  */
-#ifndef RC_ROOMS_H
-#define RC_ROOMS_H
+#ifndef GW_ROOMS_H
+#define GW_ROOMS_H
 
 #include <stddef.h>
 

@@ -19,7 +19,7 @@
  *  - EVENT and ACK payloads are mandatory, as the protocol spec says (the
  *    reference decoder lets "2" through and the server treats it as []);
  *  - an event name must be a string: the reference also takes a number, but
- *    every client API emits strings and the gateway dispatches on the name;
+ *    every client API emits strings and the server dispatches on the name;
  *  - JSON is jansson's strict RFC 8259 decoder with duplicate keys and
  *    \u0000 refused, so that no C string read from it can be truncated or
  *    ambiguous;

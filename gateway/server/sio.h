@@ -4,8 +4,8 @@
  * <type>[<attachments>-][<nsp>,][<ack id>][JSON]
  * e.g. 2["hello",1]   40{"token":"..."}   2/admin,13["x"]   451-["b",{"_placeholder":true,"num":0}]
  */
-#ifndef RC_SIO_H
-#define RC_SIO_H
+#ifndef GW_SIO_H
+#define GW_SIO_H
 
 #include <jansson.h>
 #include <stddef.h>
