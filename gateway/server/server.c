@@ -4,8 +4,13 @@
  * (http.c, polling.c, websocket.c), the timing wheel's and the
  * application's timers, tasks posted by other threads, and shutdown.
  *
- * Implementation notes. One protocol (protocols[0], so WebSockets without a
- * subprotocol land on it) serves every HTTP request and WebSocket. Sessions
+ * Implementation notes. The loop is libuv's (epoll), created here and
+ * handed to lws as a foreign loop (LWS_SERVER_OPTION_LIBUV): the cost of a
+ * wake-up follows the descriptors that are ready, not the number of
+ * connections, as it would with lws' default poll() loop. A uv check
+ * handle stops the loop once the shutdown is over. One protocol
+ * (protocols[0], so WebSockets without a subprotocol land on it) serves
+ * every HTTP request and WebSocket. Sessions
  * reach their transports through lws_io below, the only gw_io besides the
  * unit tests'. gw_server_stop() and gw_post() are the only entry points
  * from other threads: they touch the mutex-protected task queue or an
@@ -16,6 +21,8 @@
  * through lws; HTTP/1.1 by ALPN); the files are checked here first so that
  * a bad one is a clear startup error.
  */
+#include <uv.h>
+
 #include "gateway/server/transport_private.h"
 
 #include <arpa/inet.h>
@@ -42,6 +49,9 @@
 /* The lws side of a server. */
 struct gw_loop {
     gw_server *gw;                /* back pointer */
+    uv_loop_t uv;                 /* the event loop (epoll), run by us */
+    int uv_ready;                 /* uv is initialised */
+    uv_check_t done_check;        /* stops uv once gw->done is set */
     struct lws_context *ctx;      /* owned */
     struct lws_vhost *vh;         /* owned by ctx */
     int port;
@@ -315,6 +325,14 @@ static const struct lws_protocols protocols[] = {
 
 /* ---- lifecycle ---- */
 
+/* After every loop iteration: leave uv_run() once the shutdown is over. */
+static void done_check_cb(uv_check_t *h)
+{
+    gw_server *gw = h->data;
+    if (gw->done)
+        uv_stop(h->loop);
+}
+
 static void lws_log_emit(int level, const char *line)
 {
     size_t n = strlen(line);
@@ -579,6 +597,14 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
         goto fail;
     }
     l->gw = gw;
+    if (uv_loop_init(&l->uv) != 0) {
+        rc_errf(errstr, errlen, "cannot create the event loop");
+        goto fail;
+    }
+    l->uv_ready = 1;
+    uv_check_init(&l->uv, &l->done_check);
+    l->done_check.data = gw;
+    uv_check_start(&l->done_check, done_check_cb);
     if (parse_listen(l, gw->opt.listen, iface, sizeof iface, &port, &ipv4_only, errstr,
                      errlen) < 0)
         goto fail;
@@ -588,7 +614,12 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+    void *foreign_loops[1] = {&l->uv};
+    info.foreign_loops = foreign_loops;
+    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: eio_parse_packet() checks text
+     * messages itself and closes with 1007, where lws would drop the
+     * connection without a close frame (see websocket.c: ws_close_now). */
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBUV |
                    (ipv4_only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0) |
                    (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info.user = gw;
@@ -647,6 +678,13 @@ void gw_server_destroy(gw_server *gw)
         lws_sul_cancel(&l->app_tick);
         lws_context_destroy(l->ctx);
     }
+    if (l && l->uv_ready) {
+        /* lws closes its uv handles asynchronously: let them finish. */
+        uv_close((uv_handle_t *)&l->done_check, NULL);
+        uv_run(&l->uv, UV_RUN_DEFAULT);
+        if (uv_loop_close(&l->uv) != 0)
+            LOG_WARN(FAC, "event loop closed with handles still open");
+    }
     free(l);
     gw->loop = NULL;
     gw_server_free_core(gw);
@@ -659,10 +697,9 @@ int gw_server_port(const gw_server *gw)
 
 int gw_server_run(gw_server *gw)
 {
-    while (!gw->done) {
-        if (lws_service(gw->loop->ctx, 0) < 0)
-            break;
-    }
+    while (!gw->done)
+        if (uv_run(&gw->loop->uv, UV_RUN_DEFAULT) == 0 && !gw->done)
+            break; /* nothing left to wait for */
     return 0;
 }
 

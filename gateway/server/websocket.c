@@ -18,6 +18,10 @@
 
 #define FAC GW_FAC
 
+/* lws' own opcode for a close frame (LWS_WRITE_CLOSE, private to lws since
+ * 4.0 but accepted by lws_write()). */
+#define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
 /* Decides whether a WebSocket upgrade may proceed: 0 yes, else the refusal
  * is written here (1) or the connection is to be dropped (-1). */
 int gw_ws_confirm_upgrade(struct lws *wsi)
@@ -63,6 +67,8 @@ int gw_ws_confirm_upgrade(struct lws *wsi)
 
 /* ---- WebSocket transport ---- */
 
+static int ws_close_now(struct lws *wsi, int code);
+
 int gw_ws_on_established(struct lws *wsi, gw_conn *c)
 {
     gw_server *gw = gw_of(wsi);
@@ -92,8 +98,7 @@ int gw_ws_on_established(struct lws *wsi, gw_conn *c)
      * confirmed side by side. */
     char addr[GW_ADDR_LEN];
     if (!gw_http_admit(wsi, addr, sizeof addr)) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
-        return -1;
+        return ws_close_now(wsi, GW_CLOSE_POLICY);
     }
     char *bearer = gw_http_bearer(wsi);
     gw_session *s = gw_session_new(gw, GW_TR_WEBSOCKET, raw, bearer);
@@ -103,8 +108,7 @@ int gw_ws_on_established(struct lws *wsi, gw_conn *c)
         s = NULL;
     }
     if (!s) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, NULL, 0);
-        return -1;
+        return ws_close_now(wsi, GW_CLOSE_UNEXPECTED);
     }
     s->ws = wsi;
     c->sess = s;
@@ -112,10 +116,19 @@ int gw_ws_on_established(struct lws *wsi, gw_conn *c)
     return 0;
 }
 
-/* Sets the close code; the caller returns -1 so that lws closes at once. */
+/*
+ * Writes a close frame with code, for the caller to return -1 so that lws
+ * drops the connection. The frame is written here rather than left to lws
+ * (lws_close_reason): the Debian build of lws 4.1 with its libuv event
+ * library kills a connection closed from a callback a second time, before
+ * the close frame it would send, so clients would see 1006.
+ */
 static int ws_close_now(struct lws *wsi, int code)
 {
-    lws_close_reason(wsi, (enum lws_close_status)code, NULL, 0);
+    unsigned char buf[LWS_PRE + 2];
+    buf[LWS_PRE] = (unsigned char)(code >> 8);
+    buf[LWS_PRE + 1] = (unsigned char)(code & 0xff);
+    lws_write(wsi, buf + LWS_PRE, 2, GW_LWS_WRITE_CLOSE);
     return -1;
 }
 
