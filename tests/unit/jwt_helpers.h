@@ -1,13 +1,15 @@
 /*
  * jwt_helpers.h - helpers shared by the JWT tests (test_auth.c, the
- * single-key verifiers, and test_auth_keys.c, key sets): base64url of test
- * data, PEM text and files, key generation, signing with EVP keys (ES256 in
- * the JOSE R||S form that jsonwebtoken and jose produce, not OpenSSL's DER),
- * token assembly and the construction of a verifier.
+ * single-key verifiers; test_auth_keys.c, key sets; and the fuzz target
+ * tests/fuzz/fuzz_jwt.c): base64url of test data, PEM text and files, key
+ * generation, signing with EVP keys (ES256 in the JOSE R||S form that
+ * jsonwebtoken and jose produce, not OpenSSL's DER), token assembly and the
+ * construction of a verifier.
  *
  * Every includer uses a different subset, so the definitions are static
  * inline. A failed step is reported with CHECK: tests/unit/check.h's, which
- * counts it, unless the includer defines CHECK first.
+ * counts it, unless the includer defines CHECK first (the fuzz target
+ * aborts).
  */
 #ifndef RC_TEST_JWT_HELPERS_H
 #define RC_TEST_JWT_HELPERS_H
@@ -30,7 +32,8 @@
 #endif
 
 /* The clock the tests verify at; their tokens expire at 1700003600, an hour
- * later. SECRET is the unit tests' HS256 secret. */
+ * later. SECRET is the unit tests' HS256 secret (the fuzz target's seed
+ * tokens are signed with a secret of its own). */
 #define NOW 1700000000LL
 #define SECRET "test-secret-0123456789abcdef0123456789"
 
