@@ -16,13 +16,11 @@
  * Accepted identities must be well formed; a token accepted by the several
  * keys verifier must be signed by one of its keys, so in mode 4 the header
  * must say ES256. Keys are generated at start-up into a temporary directory
- * removed at exit.
+ * removed at exit. Tokens are assembled and signed with the unit tests'
+ * helpers (tests/unit/jwt_helpers.h, which also gives NOW).
  */
 #include <jansson.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/pem.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,35 +30,20 @@
 #include "core/slice.h"
 #include "gateway/roomcast/auth.h"
 
-#define SECRET "fuzz-secret-0123456789"
-#define NOW 1700000000
+/* The shared helpers' failed steps abort, like every broken invariant. */
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            abort();                                                          \
+    } while (0)
+#include "tests/unit/jwt_helpers.h"
+
+#define FUZZ_SECRET "fuzz-secret-0123456789"
 
 static rc_auth_verifier *hs, *multi;
 static EVP_PKEY *ec_key, *rsa_key;
 static char dir[256], ec_path[300], rsa_path[300], jwks_path[300],
     input_path[300];
-
-static void b64url(rc_buf *out, const unsigned char *p, size_t len)
-{
-    static const char a[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t i = 0;
-    for (; i + 3 <= len; i += 3) {
-        unsigned w = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-        char c[4] = {a[w >> 18], a[(w >> 12) & 63], a[(w >> 6) & 63],
-                     a[w & 63]};
-        rc_buf_append(out, c, 4);
-    }
-    if (len - i == 1) {
-        unsigned w = (unsigned)p[i] << 16;
-        char c[2] = {a[w >> 18], a[(w >> 12) & 63]};
-        rc_buf_append(out, c, 2);
-    } else if (len - i == 2) {
-        unsigned w = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
-        char c[3] = {a[w >> 18], a[(w >> 12) & 63], a[(w >> 6) & 63]};
-        rc_buf_append(out, c, 3);
-    }
-}
 
 static void write_text(const char *path, const void *p, size_t len)
 {
@@ -72,13 +55,11 @@ static void write_text(const char *path, const void *p, size_t len)
 
 static void write_pem(const char *path, EVP_PKEY *k)
 {
-    BIO *b = BIO_new(BIO_s_mem());
-    char *p;
-    if (!b || !PEM_write_bio_PUBKEY(b, k))
+    char *pem = pem_of(k, 0);
+    if (!pem || !pem[0])
         abort();
-    long n = BIO_get_mem_data(b, &p);
-    write_text(path, p, (size_t)n);
-    BIO_free(b);
+    write_text(path, pem, strlen(pem));
+    free(pem);
 }
 
 static void cleanup(void)
@@ -97,7 +78,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char err[512];
     rc_log_min_level = RC_LOG_ERROR; /* skipped JWKS keys are routine here */
 
-    rc_auth_config c = {.alg = "HS256", .secret = SECRET, .issuer = "iss",
+    rc_auth_config c = {.alg = "HS256", .secret = FUZZ_SECRET, .issuer = "iss",
                      .audience = "aud", .leeway_s = 30};
     hs = rc_auth_verifier_new(&c, err, sizeof err);
     if (!hs)
@@ -113,10 +94,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(jwks_path, sizeof jwks_path, "%s/jwks.json", dir);
     snprintf(input_path, sizeof input_path, "%s/input.json", dir);
     atexit(cleanup);
-    ec_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    rsa_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    if (!ec_key || !rsa_key)
-        abort();
+    ec_key = keygen_ec("P-256");
+    rsa_key = keygen_rsa(2048);
     write_pem(ec_path, ec_key);
     write_pem(rsa_path, rsa_key);
     /* a JWKS key that is a point on P-256 (the generator) with a kid */
@@ -161,29 +140,6 @@ static int check(const rc_auth_verifier *v, const char *tok, size_t len)
             abort();
     rc_auth_identity_free(id);
     return code;
-}
-
-/* Appends b64url(ES256 JOSE signature of t) after a '.'. */
-static void sign_es256(rc_buf *t)
-{
-    unsigned char der[160], jose[64];
-    size_t n = sizeof der;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c || EVP_DigestSignInit(c, NULL, EVP_sha256(), NULL, ec_key) != 1 ||
-        EVP_DigestSign(c, der, &n, (const unsigned char *)t->p, t->len) != 1)
-        abort();
-    EVP_MD_CTX_free(c);
-    const unsigned char *p = der;
-    ECDSA_SIG *s = d2i_ECDSA_SIG(NULL, &p, (long)n);
-    const BIGNUM *r, *ss;
-    if (!s)
-        abort();
-    ECDSA_SIG_get0(s, &r, &ss);
-    BN_bn2binpad(r, jose, 32);
-    BN_bn2binpad(ss, jose + 32, 32);
-    ECDSA_SIG_free(s);
-    rc_buf_append(t, ".", 1);
-    b64url(t, jose, sizeof jose);
 }
 
 static void fuzz_jwks(const uint8_t *in, size_t len)
@@ -233,19 +189,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char claims[] =
         "{\"sub\":\"u1\",\"iss\":\"iss\",\"aud\":\"aud\",\"exp\":1700003600}";
     rc_buf t = {0};
-    if (mode == 1) {
-        b64url(&t, (const unsigned char *)header, sizeof header - 1);
-        rc_buf_append(&t, ".", 1);
-        b64url(&t, in, len);
-    } else {
-        b64url(&t, in, len);
-        rc_buf_append(&t, ".", 1);
-        b64url(&t, (const unsigned char *)claims, sizeof claims - 1);
-    }
+    if (mode == 1)
+        jwt_put_input(&t, header, sizeof header - 1, in, len);
+    else
+        jwt_put_input(&t, in, len, claims, sizeof claims - 1);
     if (!t.p)
         return 0;
     if (mode == 4) {
-        sign_es256(&t);
+        jwt_put_signed(&t, ec_key); /* ES256, JOSE R||S */
         if (check(multi, t.p, t.len) == RC_AUTH_OK) {
             json_t *h = json_loadb((const char *)in, len, 0, NULL);
             const char *alg = json_string_value(json_object_get(h, "alg"));
@@ -254,12 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             json_decref(h);
         }
     } else {
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned int maclen = 0;
-        HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)t.p,
-             t.len, mac, &maclen);
-        rc_buf_append(&t, ".", 1);
-        b64url(&t, mac, maclen);
+        jwt_put_hs256(&t, FUZZ_SECRET);
         check(hs, t.p, t.len);
     }
     rc_buf_free(&t);
