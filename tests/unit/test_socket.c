@@ -568,6 +568,21 @@ static void test_broadcast_overflow(void)
     size_t n;
     CHECK(!listed(gw, "r", a, &n) && listed(gw, "r", b, &n));
     CHECK_INT(n, 1);
+
+    /* the only member of a room overflowing: the room it empties is not
+     * freed under the walk (closing waits for the end of the broadcast) */
+    fake_conn wc = {0};
+    gw_session *sc;
+    gw_socket *c = connected(gw, &wc, &sc);
+    gw_socket_join(c, "solo");
+    gw_socket_join(c, "solo2");
+    const char *solo[] = {"solo", "solo2"};
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(gw_broadcast(gw, solo, 2, "ev", "1", 1, ""), 1);
+    CHECK_INT(gw_broadcast(gw, solo, 2, "ev", "1", 1, ""), 0);
+    CHECK_INT(sc->state, GW_SESSION_CLOSING);
+    CHECK(gw_socket_room_list(gw, "solo", &n) == NULL);
+    CHECK_INT(rc_metric_get(RC_M_SLOW_DISCONNECTS), slow + 2);
     gw_server_free_core(gw);
 }
 
