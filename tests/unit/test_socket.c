@@ -4,10 +4,9 @@
  * (gw_fake.h): CONNECT accepted, rejected, left pending or to an unknown
  * namespace; client events with their raw arguments and ack ids; acks,
  * emits and emits with an ack in both directions; binary attachments;
- * the client event rate limit and its abuse threshold; rooms, room lists
- * and encode-once broadcasts (one copy per socket, offset last, overflow
- * closing a slow session after the walk); DISCONNECT from either side with
- * on_disconnect exactly once; the socket's timer and extension.
+ * the client event rate limit and its abuse threshold; DISCONNECT from
+ * either side with on_disconnect exactly once; the socket's timer and
+ * extension. Rooms and broadcasts are in test_broadcast.c.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -463,129 +462,6 @@ static void test_rate_limit(void)
     gw_server_free_core(gw);
 }
 
-/* 1 when sk is among the room's list. */
-static int listed(gw_server *gw, const char *room, gw_socket *sk, size_t *n)
-{
-    gw_socket **v = gw_socket_room_list(gw, room, n);
-    for (size_t i = 0; v && i < *n; i++)
-        if (v[i] == sk)
-            return 1;
-    return 0;
-}
-
-static void test_rooms_and_broadcast(void)
-{
-    gw_options o = fake_options(&app);
-    gw_server *gw = server(&o);
-    fake_conn wa = {0}, wb = {0};
-    gw_session *sa, *sb;
-    gw_socket *a = connected(gw, &wa, &sa);
-    gw_socket *b = connected(gw, &wb, &sb);
-    CHECK_INT(gw_socket_join(a, "r1"), 1);
-    CHECK_INT(gw_socket_join(a, "r1"), 0);
-    CHECK_INT(gw_socket_join(a, "r2"), 1);
-    CHECK_INT(gw_socket_join(b, "r2"), 1);
-    CHECK_INT(gw_socket_join(a, "bad\nname"), -1);
-    CHECK_INT(gw_socket_join(a, ""), -1);
-    size_t n;
-    CHECK(listed(gw, "r2", a, &n) && listed(gw, "r2", b, &n));
-    CHECK_INT(n, 2);
-    CHECK(listed(gw, "r1", a, &n) && !listed(gw, "r1", b, &n));
-    CHECK_INT(n, 1);
-    CHECK(gw_socket_room_list(gw, "nope", &n) == NULL);
-    CHECK_INT(n, 0);
-
-    /* a socket of another namespace in a room of the same name is not
-     * reached by broadcasts (rooms of "/") */
-    CHECK_INT(fake_feed(sb, &wb, "40/admin,"), 0);
-    gw_socket *badm = last_sk;
-    fake_drain(sb);
-    CHECK_INT(gw_socket_join(badm, "r1"), 1);
-    CHECK(!listed(gw, "r1", badm, &n));
-
-    /* a in both rooms gets one copy, and every queue shares one frame */
-    const char *rooms[] = {"r1", "r2"};
-    CHECK_INT(gw_broadcast(gw, rooms, 2, "ev", "{\"k\":1}", 7, "ep-5"), 2);
-    CHECK_INT(gw_frame_queue_len(&sa->q), 1);
-    CHECK_INT(gw_frame_queue_len(&sb->q), 1);
-    CHECK(gw_frame_queue_peek(&sa->q) == gw_frame_queue_peek(&sb->q));
-    CHECK_STR(fake_pop(sa), "42[\"ev\",{\"k\":1},\"ep-5\"]");
-    CHECK_STR(fake_pop(sb), "42[\"ev\",{\"k\":1},\"ep-5\"]");
-    /* transient: no offset; no arguments: an empty object */
-    CHECK_INT(gw_broadcast(gw, rooms, 1, "t", "{\"k\":2}", 7, ""), 1);
-    CHECK_STR(fake_pop(sa), "42[\"t\",{\"k\":2}]");
-    CHECK_INT(gw_broadcast(gw, rooms + 1, 1, "e", NULL, 0, NULL), 2);
-    CHECK_STR(fake_pop(sa), "42[\"e\",{}]");
-    CHECK_STR(fake_pop(sb), "42[\"e\",{}]");
-    CHECK(fake_pop(sb) == NULL);
-
-    /* leaving */
-    CHECK_INT(gw_socket_leave(a, "r2"), 1);
-    CHECK_INT(gw_socket_leave(a, "r2"), 0);
-    CHECK(!listed(gw, "r2", a, &n) && listed(gw, "r2", b, &n));
-    CHECK_INT(gw_broadcast(gw, rooms, 2, "ev", "1", 1, "ep-6"), 2);
-    CHECK_STR(fake_pop(sa), "42[\"ev\",1,\"ep-6\"]");
-    CHECK_STR(fake_pop(sb), "42[\"ev\",1,\"ep-6\"]");
-    /* a socket that goes away leaves its rooms */
-    gw_stats st;
-    gw_server_stats(gw, &st);
-    CHECK_INT(st.rooms, 3); /* r1, r2, and /admin's r1 */
-    CHECK_INT(fake_feed(sa, &wa, "41"), 0);
-    CHECK(gw_socket_room_list(gw, "r1", &n) == NULL);
-    CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, ""), 0);
-    gw_server_stats(gw, &st);
-    CHECK_INT(st.rooms, 2);
-    gw_server_free_core(gw);
-}
-
-static void test_broadcast_overflow(void)
-{
-    gw_options o = fake_options(&app);
-    o.queue_max = 3;
-    gw_server *gw = server(&o);
-    fake_conn wa = {0}, wb = {0};
-    gw_session *sa, *sb;
-    gw_socket *a = connected(gw, &wa, &sa);
-    gw_socket *b = connected(gw, &wb, &sb);
-    gw_socket_join(a, "r");
-    gw_socket_join(b, "r");
-    const char *rooms[] = {"r"};
-    long slow = rc_metric_get(RC_M_SLOW_DISCONNECTS);
-    for (int i = 0; i < 3; i++) {
-        CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, ""), 2);
-        CHECK_INT(fake_drain(sb), 1);
-    }
-    /* a never reads: the fourth does not fit; a is closed after the walk,
-     * b still gets it */
-    CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, ""), 1);
-    CHECK_INT(fake_drain(sb), 1);
-    CHECK_INT(sa->state, GW_SESSION_CLOSING);
-    CHECK_INT(sa->close_code, GW_CLOSE_POLICY);
-    CHECK_INT(gw->ndoomed, 0);
-    CHECK_INT(rc_metric_get(RC_M_SLOW_DISCONNECTS), slow + 1);
-    CHECK_INT(n_disc, 1);
-    CHECK_INT(d_lost, 1);
-    size_t n;
-    CHECK(!listed(gw, "r", a, &n) && listed(gw, "r", b, &n));
-    CHECK_INT(n, 1);
-
-    /* the only member of a room overflowing: the room it empties is not
-     * freed under the walk (closing waits for the end of the broadcast) */
-    fake_conn wc = {0};
-    gw_session *sc;
-    gw_socket *c = connected(gw, &wc, &sc);
-    gw_socket_join(c, "solo");
-    gw_socket_join(c, "solo2");
-    const char *solo[] = {"solo", "solo2"};
-    for (int i = 0; i < 3; i++)
-        CHECK_INT(gw_broadcast(gw, solo, 2, "ev", "1", 1, ""), 1);
-    CHECK_INT(gw_broadcast(gw, solo, 2, "ev", "1", 1, ""), 0);
-    CHECK_INT(sc->state, GW_SESSION_CLOSING);
-    CHECK(gw_socket_room_list(gw, "solo", &n) == NULL);
-    CHECK_INT(rc_metric_get(RC_M_SLOW_DISCONNECTS), slow + 2);
-    gw_server_free_core(gw);
-}
-
 static void test_disconnect(void)
 {
     gw_options o = fake_options(&app);
@@ -686,8 +562,6 @@ int main(void)
     test_emit_and_emit_ack();
     test_binary();
     test_rate_limit();
-    test_rooms_and_broadcast();
-    test_broadcast_overflow();
     test_disconnect();
     test_timer_and_ext();
     return CHECK_DONE();
