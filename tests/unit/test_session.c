@@ -303,7 +303,7 @@ static void test_client_packets(void)
     int64_t due = s->ping_due_ms;
     CHECK_INT(fake_feed(s, &ws, "3"), 0);
     CHECK_INT(s->ping_due_ms, due);
-    /* a client may not send OPEN or UPGRADE: protocol error */
+    /* a client may not send OPEN: protocol error */
     long errs = rc_metric_get(RC_M_CLIENT_ERRORS);
     CHECK_INT(fake_feed(s, &ws, "0"), -1);
     CHECK_INT(s->state, GW_SESSION_CLOSING);

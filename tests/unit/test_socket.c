@@ -482,7 +482,7 @@ static void test_disconnect(void)
 
     /* the server disconnects one socket: DISCONNECT on its namespace */
     fake_conn w2 = {0};
-    gw_socket *root = connected(gw, &w2, &s);
+    connected(gw, &w2, &s);
     CHECK_INT(fake_feed(s, &w2, "40/admin,"), 0);
     gw_socket *adm = last_sk;
     fake_drain(s);
@@ -501,7 +501,6 @@ static void test_disconnect(void)
     gw_session_release(s, &w2);
     CHECK_INT(n_disc, 2);
     CHECK_INT(d_lost, 1);
-    (void)root;
     fake_advance(gw, GW_TICK_MS);
     CHECK_INT(n_disc, 2);
     CHECK_INT(gw->nsessions, 0);
