@@ -3,8 +3,9 @@
  *
  * Implementation notes. The buckets are circular doubly linked lists with
  * sentinels, indexed by tick modulo GW_WHEEL_SLOTS. Running moves the due
- * timers of each elapsed tick to a local list first, then fires them one at
- * a time from its head, so a callback can cancel or re-arm any of them
+ * timers of each elapsed tick to a local list first (in deadline order,
+ * also after a stall of more than a turn), then fires them one at a time
+ * from its head, so a callback can cancel or re-arm any of them
  * safely. An idle wheel (nothing armed) jumps to the current tick when a
  * timer is armed, so it never replays ticks that nothing waited for.
  */
@@ -67,8 +68,25 @@ size_t gw_wheel_run(gw_wheel *w, int64_t now_ms)
     gw_timer due = {.prev = &due, .next = &due};
     size_t fired = 0;
 
-    if (now > w->tick && now - w->tick > GW_WHEEL_SLOTS)
-        w->tick = now - GW_WHEEL_SLOTS; /* stalled: each bucket once */
+    if (now > w->tick && now - w->tick > GW_WHEEL_SLOTS) {
+        /* Stalled for more than a turn: every bucket is visited once, and
+         * the timers due are put in deadline order, which the bucket order
+         * of a wrapped pass is not. Rare, so a sorted insertion will do. */
+        w->tick = now;
+        for (size_t i = 0; i < GW_WHEEL_SLOTS; i++) {
+            gw_timer *b = &w->slots[i], *t, *nx;
+            for (t = b->next; t != b; t = nx) {
+                nx = t->next;
+                if (t->due > now)
+                    continue;
+                timer_unlink(t);
+                gw_timer *at = due.next;
+                while (at != &due && at->due <= t->due)
+                    at = at->next;
+                timer_push(at, t); /* before at */
+            }
+        }
+    }
     while (w->tick < now) {
         w->tick++;
         gw_timer *b = &w->slots[w->tick % GW_WHEEL_SLOTS], *t, *nx;

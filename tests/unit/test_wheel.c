@@ -231,6 +231,23 @@ static void test_stall(void)
     CHECK_INT(W.armed, 0);
 }
 
+/* After a stall the pass over the buckets wraps round: timers still fire in
+ * deadline order, not bucket order. */
+static void test_stall_order(void)
+{
+    probe a = {.id = 1}, b = {.id = 2}, c = {.id = 3};
+    gw_wheel_init(&W, 0);
+    reset_order();
+    gw_wheel_arm(&W, &b.t, probe_cb, 860 * GW_TICK_MS, 0); /* tick 860 */
+    gw_wheel_arm(&W, &a.t, probe_cb, 10 * GW_TICK_MS, 0);  /* tick 10 */
+    gw_wheel_arm(&W, &c.t, probe_cb, 900 * GW_TICK_MS, 0); /* tick 900 */
+    CHECK_INT(gw_wheel_run(&W, 50000LL * GW_TICK_MS), 3);
+    CHECK_INT(order[0], 1);
+    CHECK_INT(order[1], 2);
+    CHECK_INT(order[2], 3);
+    CHECK_INT(W.armed, 0);
+}
+
 static void test_next_ms(void)
 {
     probe a = {.id = 1};
@@ -283,6 +300,7 @@ int main(void)
     test_precision();
     test_callbacks_change_due_timers();
     test_stall();
+    test_stall_order();
     test_next_ms();
     test_idle_rebase();
     return CHECK_DONE();
