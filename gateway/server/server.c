@@ -318,8 +318,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* Receive buffer of a WebSocket, allocated by lws for each one: lws'
+ * default (4 KiB) would be half of what an idle client costs. Clients send
+ * small packets (pongs, CONNECT, acks); a larger message arrives in several
+ * receive callbacks and is reassembled (websocket.c), bounded by
+ * maxPayload. */
+#define GW_WS_RX_BUFFER 512
+
 static const struct lws_protocols protocols[] = {
-    {"gw", callback, sizeof(gw_conn), 0, 0, NULL, 0},
+    {"gw", callback, sizeof(gw_conn), GW_WS_RX_BUFFER, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
