@@ -630,6 +630,7 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
                    (ipv4_only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0) |
                    (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info.user = gw;
+    info.pcontext = &l->ctx; /* lws clears it once the context is gone */
     info.gid = -1;
     info.uid = -1;
     info.max_http_header_data2 = GW_MAX_AUTH_HEADER + 2048;
@@ -686,9 +687,15 @@ void gw_server_destroy(gw_server *gw)
         lws_context_destroy(l->ctx);
     }
     if (l && l->uv_ready) {
-        /* lws closes its uv handles asynchronously: let them finish. */
+        /* With a foreign loop lws finishes destroying its context from the
+         * close callbacks of its uv handles, which the loop must run; a
+         * second destroy completes what those left. */
         uv_close((uv_handle_t *)&l->done_check, NULL);
         uv_run(&l->uv, UV_RUN_DEFAULT);
+        if (l->ctx) {
+            lws_context_destroy(l->ctx);
+            uv_run(&l->uv, UV_RUN_DEFAULT);
+        }
         if (uv_loop_close(&l->uv) != 0)
             LOG_WARN(FAC, "event loop closed with handles still open");
     }
