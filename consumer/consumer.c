@@ -39,6 +39,7 @@
 #include "../core/log.h"
 #include "../core/metrics.h"
 #include "codec.h"
+#include "kafka_conf.h"
 
 #define POLL_MS 100
 #define BACKOFF_MIN_MS 100
@@ -73,24 +74,6 @@ struct dlq_wait {
     rd_kafka_resp_err_t err;
 };
 
-
-static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac,
-                         const char *buf)
-{
-    (void)rk;
-    int lvl = level <= 3 ? RC_LOG_ERROR : level <= 4 ? RC_LOG_WARN
-            : level <= 6 ? RC_LOG_INFO : RC_LOG_DEBUG;
-    RC_LOG(lvl, "kafka", "%s: %s", fac, buf);
-}
-
-static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason,
-                           void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    LOG_WARN("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
-             reason);
-}
 
 static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                             void *opaque)
@@ -371,72 +354,6 @@ static void *consumer_main(void *arg)
     return NULL;
 }
 
-static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v,
-                    char *errstr, size_t errlen)
-{
-    char kerr[256];
-    if (rd_kafka_conf_set(conf, k, v, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
-        snprintf(errstr, errlen, "kafka property %s: %s", k, kerr);
-        return -1;
-    }
-    return 0;
-}
-
-rd_kafka_conf_t *rc_kafka_conf_new(const rc_config *cfg, const char *brokers,
-                                   enum rc_kafka_role role, char *errstr,
-                                   size_t errlen)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (set_prop(conf, "bootstrap.servers", brokers, errstr, errlen) < 0 ||
-        set_prop(conf, "client.id", "roomcast", errstr, errlen) < 0)
-        goto fail;
-    if (role == RC_KAFKA_GROUP) {
-        if (set_prop(conf, "group.id", cfg->group_id, errstr, errlen) < 0 ||
-            set_prop(conf, "enable.auto.offset.store", "false", errstr, errlen) < 0 ||
-            set_prop(conf, "enable.auto.commit", "true", errstr, errlen) < 0 ||
-            set_prop(conf, "auto.offset.reset", "earliest", errstr, errlen) < 0 ||
-            set_prop(conf, "partition.assignment.strategy", "range,roundrobin",
-                     errstr, errlen) < 0)
-            goto fail;
-    } else if (role == RC_KAFKA_READER) {
-        /* Assigned partitions only: the group id is never joined nor
-         * committed to, but librdkafka's consumer API wants one. */
-        if (set_prop(conf, "group.id", "roomcast-reader", errstr, errlen) < 0 ||
-            set_prop(conf, "enable.auto.commit", "false", errstr, errlen) < 0 ||
-            set_prop(conf, "enable.auto.offset.store", "false", errstr, errlen) < 0 ||
-            set_prop(conf, "enable.partition.eof", "true", errstr, errlen) < 0)
-            goto fail;
-    } else if (set_prop(conf, "enable.idempotence", "true", errstr, errlen) < 0 ||
-               set_prop(conf, "message.timeout.ms", "8000", errstr, errlen) < 0) {
-        goto fail;
-    }
-    for (size_t i = 0; i < cfg->nkafka_props; i++) {
-        const char *k = cfg->kafka_props[i].key;
-        int consumer_only = !strcmp(k, "group.id") || !strncmp(k, "auto.", 5) ||
-                            !strncmp(k, "enable.auto", 11) ||
-                            !strcmp(k, "partition.assignment.strategy") ||
-                            !strncmp(k, "session.", 8) || !strncmp(k, "heartbeat.", 10) ||
-                            !strncmp(k, "max.poll", 8) || !strncmp(k, "fetch.", 6) ||
-                            !strcmp(k, "group.instance.id") ||
-                            !strcmp(k, "isolation.level");
-        /* Consumer-only properties would make a producer fail; group and
-         * offset settings are not the reader's. */
-        if (role == RC_KAFKA_PRODUCER && consumer_only)
-            continue;
-        if (role == RC_KAFKA_READER && consumer_only && strcmp(k, "isolation.level") &&
-            strncmp(k, "fetch.", 6))
-            continue;
-        if (set_prop(conf, k, cfg->kafka_props[i].value, errstr, errlen) < 0)
-            goto fail;
-    }
-    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
-    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
-    return conf;
-fail:
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-}
-
 rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
                              const rc_catalog *cat, rc_consumer_sink sink,
                              void *ud, char *errstr, size_t errlen)
@@ -456,7 +373,9 @@ rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
     if (!(c->codec = rc_codec_new(cfg->schemas_dir, errstr, errlen)))
         goto fail;
 
-    if (!(conf = rc_kafka_conf_new(cfg, brokers, RC_KAFKA_GROUP, errstr, errlen)))
+    rc_kafka_opts ko = {.brokers = brokers, .group_id = cfg->group_id,
+                        .props = cfg->kafka_props, .nprops = cfg->nkafka_props};
+    if (!(conf = rc_kafka_conf_new(&ko, RC_KAFKA_GROUP, errstr, errlen)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, c);
@@ -467,7 +386,7 @@ rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
     conf = NULL;
     rd_kafka_poll_set_consumer(c->rk);
 
-    if (!(conf = rc_kafka_conf_new(cfg, brokers, RC_KAFKA_PRODUCER, errstr, errlen)))
+    if (!(conf = rc_kafka_conf_new(&ko, RC_KAFKA_PRODUCER, errstr, errlen)))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
     if (!(c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr))) {

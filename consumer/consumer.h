@@ -59,19 +59,4 @@ int rc_consumer_assigned(const rc_consumer *c);
 /* 1 while paused because the sink refused an event (any thread). */
 int rc_consumer_paused(const rc_consumer *c);
 
-enum rc_kafka_role {
-    RC_KAFKA_GROUP,    /* the group consumer: manual offset store */
-    RC_KAFKA_PRODUCER, /* DLQ and other producers: idempotent */
-    RC_KAFKA_READER,   /* assigned partitions only: no group, no commits */
-};
-
-/*
- * A librdkafka configuration for brokers with roomcast's defaults for role,
- * then cfg's kafka.* properties that apply to it, and logging routed to
- * roomcast's log. NULL with errstr set when a property is refused.
- */
-rd_kafka_conf_t *rc_kafka_conf_new(const rc_config *cfg, const char *brokers,
-                                   enum rc_kafka_role role, char *errstr,
-                                   size_t errlen);
-
 #endif

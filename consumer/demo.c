@@ -36,6 +36,7 @@
 #include "../core/rand.h"
 #include "../core/slice.h"
 #include "codec.h"
+#include "kafka_conf.h"
 
 enum { NUSERS = 3, NPROGS = 3, MAXREQ = 5, MAXSUB = 4 };
 enum { REC_REQUEST, REC_COMMENT, REC_ATTACHMENT, REC_MEMBERSHIP, REC_JOB, NREC };
@@ -696,14 +697,11 @@ rc_demo *rc_demo_new(const char *brokers, const rc_catalog *cat,
     if (!(d->codec = rc_codec_new(schemas_dir, errstr, errlen)))
         goto fail;
 
-    if (!(conf = rd_kafka_conf_new()))
-        goto oom;
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, kerr,
-                          sizeof kerr) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "roomcast-demo", kerr,
-                          sizeof kerr) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "linger.ms", "5", kerr, sizeof kerr) !=
-            RD_KAFKA_CONF_OK) {
+    /* Only the brokers: the kafka.* properties are not applied to the
+     * demo producer. */
+    rc_kafka_opts ko = {.brokers = brokers, .client_id = "roomcast-demo",
+                        .native_log = 1};
+    if (!(conf = rc_kafka_conf_new(&ko, RC_KAFKA_BULK, kerr, sizeof kerr))) {
         snprintf(errstr, errlen, "demo: %s", kerr);
         goto fail;
     }

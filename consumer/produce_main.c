@@ -22,6 +22,7 @@
 #include "../core/clock.h"
 #include "../core/rand.h"
 #include "codec.h"
+#include "kafka_conf.h"
 
 #define PROG "roomcast-produce"
 #define MAX_LINE (1024 * 1024)
@@ -226,26 +227,23 @@ int main(int argc, char **argv)
     int framing = RC_FRAMING_SINGLE_OBJECT;
     char err[512];
     int status = 2;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_t *conf = NULL;
     rd_kafka_t *rk = NULL;
     rc_codec *codec = NULL;
     char *line = NULL;
     size_t cap = 0;
     rc_buf out = {0};
     struct counts counts = {0, 0};
+    /* Defaults first; the -X properties (at most one per argument) follow
+     * and override them. */
+    rc_kv *props = calloc((size_t)argc + 1, sizeof *props);
+    size_t nprops = 0;
 
-    if (!conf) {
+    if (!props) {
         fprintf(stderr, PROG ": out of memory\n");
         return 2;
     }
-    /* Defaults first; -X properties override them. */
-    if (rd_kafka_conf_set(conf, "client.id", PROG, err, sizeof err) ||
-        rd_kafka_conf_set(conf, "message.timeout.ms", "30000", err,
-                          sizeof err) ||
-        rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err)) {
-        fprintf(stderr, PROG ": %s\n", err);
-        goto fail;
-    }
+    props[nprops++] = (rc_kv){"message.timeout.ms", "30000"};
     int ch;
     while ((ch = getopt_long(argc, argv, "b:t:r:f:s:k:X:h", opts, NULL)) !=
            -1) {
@@ -271,11 +269,7 @@ int main(int argc, char **argv)
                 goto fail;
             }
             *eq = '\0';
-            if (rd_kafka_conf_set(conf, optarg, eq + 1, err, sizeof err) !=
-                RD_KAFKA_CONF_OK) {
-                fprintf(stderr, PROG ": -X %s: %s\n", optarg, err);
-                goto fail;
-            }
+            props[nprops++] = (rc_kv){optarg, eq + 1};
             break;
         }
         case 'h':
@@ -310,8 +304,9 @@ int main(int argc, char **argv)
                                                            "event_id") >= 0;
     int fill_occurred_at =
         avro_schema_record_field_get_index(schema, "occurred_at") >= 0;
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err,
-                          sizeof err) != RD_KAFKA_CONF_OK) {
+    rc_kafka_opts ko = {.brokers = brokers, .client_id = PROG, .props = props,
+                        .nprops = nprops, .native_log = 1};
+    if (!(conf = rc_kafka_conf_new(&ko, RC_KAFKA_BULK, err, sizeof err))) {
         fprintf(stderr, PROG ": %s\n", err);
         goto fail;
     }
@@ -368,5 +363,6 @@ fail:
     rc_codec_destroy(codec);
     rc_buf_free(&out);
     free(line);
+    free(props);
     return status;
 }

@@ -20,7 +20,7 @@
 #include "../core/errstr.h"
 #include "../core/log.h"
 #include "codec.h"
-#include "consumer.h"
+#include "kafka_conf.h"
 
 struct part {
     const char *topic; /* borrowed from the catalog */
@@ -93,8 +93,9 @@ long rc_rebuild_memberships(const rc_config *cfg, const char *brokers,
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
     rc_codec *codec = rc_codec_new(cfg->schemas_dir, errstr, errlen);
-    rd_kafka_conf_t *conf = codec ? rc_kafka_conf_new(cfg, brokers, RC_KAFKA_READER,
-                                                      errstr, errlen)
+    rc_kafka_opts ko = {.brokers = brokers, .props = cfg->kafka_props,
+                        .nprops = cfg->nkafka_props};
+    rd_kafka_conf_t *conf = codec ? rc_kafka_conf_new(&ko, RC_KAFKA_READER, errstr, errlen)
                                   : NULL;
     if (!conf)
         goto done;
