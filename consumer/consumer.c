@@ -47,7 +47,7 @@
 #define DLQ_TIMEOUT_MS 10000
 
 struct rc_consumer {
-    const rc_config *cfg;   /* borrowed */
+    char *dlq_topic;        /* owned */
     const rc_catalog *cat;  /* borrowed */
     rc_consumer_sink sink;
     void *ud;
@@ -194,7 +194,7 @@ static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m,
     struct dlq_wait w = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
 
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->dlq_topic),
+        c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(m->key, m->key_len),
         RD_KAFKA_V_VALUE(m->payload, m->len),
@@ -297,7 +297,7 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
     } else {
         rc_metric_inc(RC_M_RECORDS_INVALID);
         LOG_WARN("consumer", "bad record %s [%d] offset %" PRId64 ": %s; sent to %s",
-                 topic, m->partition, m->offset, err, c->cfg->dlq_topic);
+                 topic, m->partition, m->offset, err, c->dlq_topic);
         rc = dlq_write(c, m, err);
     }
     if (rc == 0) {
@@ -354,9 +354,9 @@ static void *consumer_main(void *arg)
     return NULL;
 }
 
-rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
-                             const rc_catalog *cat, rc_consumer_sink sink,
-                             void *ud, char *errstr, size_t errlen)
+rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat,
+                             rc_consumer_sink sink, void *ud, char *errstr,
+                             size_t errlen)
 {
     char kerr[512];
     rd_kafka_conf_t *conf = NULL;
@@ -366,16 +366,17 @@ rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
         snprintf(errstr, errlen, "out of memory");
         return NULL;
     }
-    c->cfg = cfg;
     c->cat = cat;
     c->sink = sink;
     c->ud = ud;
-    if (!(c->codec = rc_codec_new(cfg->schemas_dir, errstr, errlen)))
+    if (!(c->dlq_topic = strdup(opts->dlq_topic ? opts->dlq_topic : ""))) {
+        snprintf(errstr, errlen, "out of memory");
+        goto fail;
+    }
+    if (!(c->codec = rc_codec_new(opts->schemas_dir, errstr, errlen)))
         goto fail;
 
-    rc_kafka_opts ko = {.brokers = brokers, .group_id = cfg->group_id,
-                        .props = cfg->kafka_props, .nprops = cfg->nkafka_props};
-    if (!(conf = rc_kafka_conf_new(&ko, RC_KAFKA_GROUP, errstr, errlen)))
+    if (!(conf = rc_kafka_conf_new(&opts->kafka, RC_KAFKA_GROUP, errstr, errlen)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, c);
@@ -386,7 +387,7 @@ rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
     conf = NULL;
     rd_kafka_poll_set_consumer(c->rk);
 
-    if (!(conf = rc_kafka_conf_new(&ko, RC_KAFKA_PRODUCER, errstr, errlen)))
+    if (!(conf = rc_kafka_conf_new(&opts->kafka, RC_KAFKA_PRODUCER, errstr, errlen)))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
     if (!(c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr))) {
@@ -406,7 +407,7 @@ rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
     }
     rd_kafka_topic_partition_list_destroy(topics);
     LOG_INFO("consumer", "consuming %zu topic(s) from %s as group %s",
-             rc_catalog_count(cat), brokers, cfg->group_id);
+             rc_catalog_count(cat), opts->kafka.brokers, opts->kafka.group_id);
     return c;
 fail:
     if (conf)
@@ -447,6 +448,7 @@ void rc_consumer_destroy(rc_consumer *c)
         rd_kafka_destroy(c->dlq);
     }
     rc_codec_destroy(c->codec);
+    free(c->dlq_topic);
     free(c);
 }
 
