@@ -60,15 +60,4 @@ int rc_catalog_map(const rc_catalog *cat, const char *record,
                    avro_value_t *value, rc_event **out, char *err,
                    size_t errlen);
 
-/*
- * Appends TypeScript declarations for client apps to out: one interface per
- * event payload (data typed from the Avro fields, `| null` where a field is
- * nullable, optional top-level ids), RoomcastEvent (their union),
- * RoomcastEventMap (name -> payload), ServerToClientEvents and
- * ClientToServerEvents for socket.io-client's typed Socket, plus the
- * catalog's "typescript" declarations. The same catalog always yields the
- * same text (schemas/roomcast-events.d.ts). Returns 0 or -1 (out of memory).
- */
-int rc_catalog_typescript(const rc_catalog *cat, rc_buf *out);
-
 #endif
