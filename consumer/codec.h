@@ -64,28 +64,6 @@ int rc_codec_decode(rc_codec *c, const char *record, const void *buf,
                     enum rc_framing *framing_out, char *err, size_t errlen);
 
 /*
- * Encodes a JSON object (field names as in the schema; unions given as plain
- * values or null; enums as symbol strings; timestamp-millis as a number) as
- * record in the given framing (not AUTO), appending the bytes to out. For
- * single-object and Confluent framing the current schema is the writer; the
- * Confluent id is the one registry.json maps to it. Returns 0 or -1 with err.
- */
-int rc_codec_encode_json(rc_codec *c, const char *record, const char *json,
-                         size_t len, enum rc_framing framing, rc_buf *out,
-                         char *err, size_t errlen);
-
-/*
- * Like rc_codec_encode_json, but with the schema file schema_file (relative
- * to the schemas directory, e.g. "history/request_mutation.v1.avsc") as the
- * writer, so records can be produced as an older writer would have written
- * them. Confluent framing uses the id registry.json gives that file.
- */
-int rc_codec_encode_json_as(rc_codec *c, const char *schema_file,
-                            const char *json, size_t len,
-                            enum rc_framing framing, rc_buf *out, char *err,
-                            size_t errlen);
-
-/*
  * Adds a writer schema (JSON text, borrowed) under a Confluent schema id,
  * e.g. one fetched from a Schema Registry after rc_codec_unknown_id. Returns
  * 0 when added or when the id already names the same schema (same

@@ -36,6 +36,7 @@
 #include "../core/rand.h"
 #include "../core/slice.h"
 #include "codec.h"
+#include "codec_json.h"
 #include "kafka_conf.h"
 
 enum { NUSERS = 3, NPROGS = 3, MAXREQ = 5, MAXSUB = 4 };

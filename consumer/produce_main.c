@@ -22,6 +22,7 @@
 #include "../core/clock.h"
 #include "../core/rand.h"
 #include "codec.h"
+#include "codec_json.h"
 #include "kafka_conf.h"
 
 #define PROG "roomcast-produce"

@@ -11,6 +11,7 @@
 
 #include "consumer/broker.h"
 #include "consumer/codec.h"
+#include "consumer/codec_json.h"
 #include "consumer/rebuild.h"
 #include "tests/unit/check.h"
 
