@@ -153,7 +153,7 @@ int rc_history_memberships(rc_history *h,
                            int (*cb)(void *ud, const char *user, const char *program),
                            void *ud)
 {
-    return h->ops->memberships(h, cb, ud);
+    return h->ops->memberships ? h->ops->memberships(h, cb, ud) : 0;
 }
 
 /* ---- the worker ---- */
