@@ -65,15 +65,11 @@ static int lfail(struct loader *ld, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (ld->errstr && ld->errlen) {
-        if (ld->ctx[0])
-            snprintf(ld->errstr, ld->errlen, "%s/%s: %s: %s", ld->dir,
-                     CATALOG_FILE, ld->ctx, msg);
-        else
-            snprintf(ld->errstr, ld->errlen, "%s/%s: %s", ld->dir,
-                     CATALOG_FILE, msg);
-    }
-    return -1;
+    if (ld->ctx[0])
+        return rc_errf(ld->errstr, ld->errlen, "%s/%s: %s: %s", ld->dir,
+                       CATALOG_FILE, ld->ctx, msg);
+    return rc_errf(ld->errstr, ld->errlen, "%s/%s: %s", ld->dir, CATALOG_FILE,
+                   msg);
 }
 
 static char *xstrdup(struct loader *ld, const char *s)

@@ -335,7 +335,7 @@ static struct plan *compile_record(struct compile *cc, avro_schema_t w,
             if (cc->err && cc->errlen) {
                 char inner[384];
                 snprintf(inner, sizeof inner, "%s", cc->err);
-                snprintf(cc->err, cc->errlen, "field '%s': %s", name, inner);
+                rc_errf(cc->err, cc->errlen, "field '%s': %s", name, inner);
             }
             p->failed = 1;
             return NULL;
@@ -579,29 +579,27 @@ struct dec {
 static int dfail(struct dec *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The reason, then " at field 'a.b'" when inside a named field. */
 static int dfail(struct dec *d, const char *fmt, ...)
 {
     if (!d->err || !d->errlen)
         return -1;
+    char msg[384], where[512] = "";
+    size_t used = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(d->err, d->errlen, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    size_t used = strlen(d->err);
-    int named = 0;
-    for (int i = 0; i < d->depth && used < d->errlen; i++) {
+    for (int i = 0; i < d->depth && used < sizeof where; i++) {
         if (!d->path[i])
             continue;
-        int n = snprintf(d->err + used, d->errlen - used, "%s%s",
-                         named ? "." : " at field '", d->path[i]);
+        int n = snprintf(where + used, sizeof where - used, "%s%s",
+                         used ? "." : " at field '", d->path[i]);
         if (n < 0)
             break;
         used += (size_t)n;
-        named = 1;
     }
-    if (named && used < d->errlen)
-        snprintf(d->err + used, d->errlen - used, "'");
-    return -1;
+    return rc_errf(d->err, d->errlen, "%s%s%s", msg, where, used ? "'" : "");
 }
 
 static size_t left(const struct dec *d)

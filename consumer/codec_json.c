@@ -60,10 +60,8 @@ static int jfail(struct jctx *j, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (j->pathlen)
-        snprintf(j->err, j->errlen, "field '%s': %s", j->path, msg);
-    else
-        snprintf(j->err, j->errlen, "%s", msg);
-    return -1;
+        return rc_errf(j->err, j->errlen, "field '%s': %s", j->path, msg);
+    return rc_errf(j->err, j->errlen, "%s", msg);
 }
 
 static size_t jpush(struct jctx *j, const char *fmt, ...)
@@ -185,11 +183,8 @@ static int set_json_union(struct jctx *j, rc_buf *scratch, avro_value_t *dst,
             return set_json(j, scratch, &bv, b, inner, depth + 1);
         }
     }
-    if (first_err[0]) {
-        if (j->err && j->errlen)
-            snprintf(j->err, j->errlen, "%s", first_err);
-        return -1;
-    }
+    if (first_err[0])
+        return rc_errf(j->err, j->errlen, "%s", first_err);
     char desc[256];
     rc_avro_describe(s, desc, sizeof desc);
     return jfail(j, "expected %s, got %s", desc, json_kind(v));

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "../core/clock.h"
+#include "../core/errstr.h"
 #include "../core/log.h"
 #include "../core/metrics.h"
 #include "codec.h"
@@ -242,20 +243,20 @@ static rc_event *to_event(rc_consumer *c, const rd_kafka_message_t *m,
     char why[200];
 
     if (!record) {
-        snprintf(err, errlen, "no catalog record for topic %s", topic);
+        rc_errf(err, errlen, "no catalog record for topic %s", topic);
         return NULL;
     }
     if (!m->payload || !m->len) {
-        snprintf(err, errlen, "empty record value");
+        rc_errf(err, errlen, "empty record value");
         return NULL;
     }
     if (rc_codec_decode(c->codec, record, m->payload, m->len, &value, NULL, why,
                         sizeof why) < 0) {
-        snprintf(err, errlen, "undecodable: %s", why);
+        rc_errf(err, errlen, "undecodable: %s", why);
         return NULL;
     }
     if (rc_catalog_map(c->cat, record, value, &ev, why, sizeof why) < 0) {
-        snprintf(err, errlen, "unmappable: %s", why);
+        rc_errf(err, errlen, "unmappable: %s", why);
         return NULL;
     }
     rd_kafka_timestamp_type_t tstype;
@@ -311,7 +312,7 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
              ev ? "appended to history" : "written to the DLQ");
     c->pending_msg = m;
     c->pending_ev = ev;
-    snprintf(c->pending_err, sizeof c->pending_err, "%s", err);
+    rc_errf(c->pending_err, sizeof c->pending_err, "%s", err);
     c->backoff_ms = BACKOFF_MIN_MS;
     c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
     pause_all(c, 1);
@@ -363,14 +364,14 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
     rd_kafka_topic_partition_list_t *topics = NULL;
     rc_consumer *c = calloc(1, sizeof *c);
     if (!c) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         return NULL;
     }
     c->cat = cat;
     c->sink = sink;
     c->ud = ud;
     if (!(c->dlq_topic = strdup(opts->dlq_topic ? opts->dlq_topic : ""))) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
     if (!(c->codec = rc_codec_new(opts->schemas_dir, errstr, errlen)))
@@ -381,7 +382,7 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, c);
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr))) {
-        snprintf(errstr, errlen, "kafka consumer: %s", kerr);
+        rc_errf(errstr, errlen, "kafka consumer: %s", kerr);
         goto fail;
     }
     conf = NULL;
@@ -391,7 +392,7 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
     if (!(c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr))) {
-        snprintf(errstr, errlen, "kafka DLQ producer: %s", kerr);
+        rc_errf(errstr, errlen, "kafka DLQ producer: %s", kerr);
         goto fail;
     }
     conf = NULL;
@@ -402,7 +403,7 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
                                           RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, topics);
     if (err) {
-        snprintf(errstr, errlen, "kafka subscribe: %s", rd_kafka_err2str(err));
+        rc_errf(errstr, errlen, "kafka subscribe: %s", rd_kafka_err2str(err));
         goto fail;
     }
     rd_kafka_topic_partition_list_destroy(topics);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../core/clock.h"
+#include "../core/errstr.h"
 #include "../core/rand.h"
 #include "codec.h"
 #include "codec_json.h"
@@ -107,18 +108,18 @@ static int record_key(json_t *obj, const char *key_field, char *key,
         else if (!v || json_is_null(v))
             continue;
         else {
-            snprintf(err, errlen, "key field '%s' must be a string or an "
+            rc_errf(err, errlen, "key field '%s' must be a string or an "
                      "integer", fields[i]);
             return -1;
         }
         if (n < 0 || (size_t)n >= keylen) {
-            snprintf(err, errlen, "key field '%s' is too long", fields[i]);
+            rc_errf(err, errlen, "key field '%s' is too long", fields[i]);
             return -1;
         }
         return n;
     }
     if (key_field) {
-        snprintf(err, errlen, "key field '%s' is missing or null", key_field);
+        rc_errf(err, errlen, "key field '%s' is missing or null", key_field);
         return -1;
     }
     return 0;
@@ -150,18 +151,18 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
     int rc = -1;
     json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
     if (!obj) {
-        snprintf(err, sizeof err, "invalid JSON at column %d: %s",
+        rc_errf(err, sizeof err, "invalid JSON at column %d: %s",
                  jerr.column, jerr.text);
         goto done;
     }
     if (!json_is_object(obj)) {
-        snprintf(err, sizeof err, "expected a JSON object");
+        rc_errf(err, sizeof err, "expected a JSON object");
         goto done;
     }
     if (fill_event_id && !json_object_get(obj, "event_id")) {
         char id[37];
         if (rc_uuid4(id) < 0) {
-            snprintf(err, sizeof err, "cannot generate an event_id: %s",
+            rc_errf(err, sizeof err, "cannot generate an event_id: %s",
                      strerror(errno));
             goto done;
         }
@@ -174,7 +175,7 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
         goto done;
     text = json_dumps(obj, JSON_COMPACT);
     if (!text) {
-        snprintf(err, sizeof err, "out of memory");
+        rc_errf(err, sizeof err, "out of memory");
         goto done;
     }
     /* Not inline in RD_KAFKA_V_KEY: the macro casts its argument without
@@ -196,7 +197,7 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
             continue;
         }
         if (kerr) {
-            snprintf(err, sizeof err, "cannot produce: %s",
+            rc_errf(err, sizeof err, "cannot produce: %s",
                      rd_kafka_err2str(kerr));
             goto done;
         }

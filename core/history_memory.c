@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "errstr.h"
 #include "hmap.h"
 #include "log.h"
 #include "rand.h"
@@ -555,11 +556,11 @@ rc_history *rc_history_new_memory(int max_per_room, int ttl_s, char *errstr,
     rc_history *h = calloc(1, sizeof *h);
     struct mem *m = calloc(1, sizeof *m);
     if (!h || !m) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
     if (rc_random_hex(m->epoch, 8) < 0) {
-        snprintf(errstr, errlen, "history: no randomness for the epoch");
+        rc_errf(errstr, errlen, "history: no randomness for the epoch");
         goto fail;
     }
     m->max_per_room = max_per_room > 0 ? max_per_room : 1;
@@ -575,7 +576,7 @@ rc_history *rc_history_new_memory(int max_per_room, int ttl_s, char *errstr,
     }
     if (rc_hist_set_epoch(h, m->epoch) < 0) {
         rc_history_destroy(h);
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         return NULL;
     }
     if (errlen)

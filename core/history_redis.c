@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "errstr.h"
 #include "hmap.h"
 #include "log.h"
 #include "rand.h"
@@ -118,15 +119,15 @@ static redisContext *conn_open(struct red *r, char *err, size_t errlen)
     redisContext *c = redisConnectWithTimeout(r->conf.host, r->conf.port, io_timeout);
     redisReply *rep = NULL;
     if (!c) {
-        snprintf(err, errlen, "out of memory");
+        rc_errf(err, errlen, "out of memory");
         return NULL;
     }
     if (c->err) {
-        snprintf(err, errlen, "%s", c->errstr);
+        rc_errf(err, errlen, "%s", c->errstr);
         goto fail;
     }
     if (redisSetTimeout(c, io_timeout) != REDIS_OK) {
-        snprintf(err, errlen, "cannot set timeouts");
+        rc_errf(err, errlen, "cannot set timeouts");
         goto fail;
     }
     redisEnableKeepAlive(c);
@@ -134,7 +135,7 @@ static redisContext *conn_open(struct red *r, char *err, size_t errlen)
         rep = r->conf.user ? redisCommand(c, "AUTH %s %s", r->conf.user, r->conf.pass)
                            : redisCommand(c, "AUTH %s", r->conf.pass);
         if (!reply_ok(rep)) {
-            snprintf(err, errlen, "AUTH failed: %s", rep ? rep->str : c->errstr);
+            rc_errf(err, errlen, "AUTH failed: %s", rep ? rep->str : c->errstr);
             goto fail;
         }
         freeReplyObject(rep);
@@ -143,7 +144,7 @@ static redisContext *conn_open(struct red *r, char *err, size_t errlen)
     if (r->conf.db) {
         rep = redisCommand(c, "SELECT %d", r->conf.db);
         if (!reply_ok(rep)) {
-            snprintf(err, errlen, "SELECT %d failed: %s", r->conf.db,
+            rc_errf(err, errlen, "SELECT %d failed: %s", r->conf.db,
                      rep ? rep->str : c->errstr);
             goto fail;
         }
@@ -204,9 +205,9 @@ static int conn_check(struct red *r, struct rconn *rc, redisReply *rep)
         char why[160];
         /* hiredis reports a timeout as EAGAIN */
         if (strstr(rc->c->errstr, "temporarily unavailable"))
-            snprintf(why, sizeof why, "no answer within %d ms", TIMEOUT_MS);
+            rc_errf(why, sizeof why, "no answer within %d ms", TIMEOUT_MS);
         else
-            snprintf(why, sizeof why, "%s", rc->c->errstr[0] ? rc->c->errstr : "connection lost");
+            rc_errf(why, sizeof why, "%s", rc->c->errstr[0] ? rc->c->errstr : "connection lost");
         conn_fail(r, rc, why);
         return -1;
     }
@@ -353,22 +354,22 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     const char *nl;
 
     if (len > BUS_MSG_MAX) {
-        snprintf(err, errlen, "message of %zu bytes is too large", len);
+        rc_errf(err, errlen, "message of %zu bytes is too large", len);
         return NULL;
     }
     if (!(nl = memchr(msg, '\n', len))) {
-        snprintf(err, errlen, "no payload line");
+        rc_errf(err, errlen, "no payload line");
         return NULL;
     }
     if (!(env = json_loadb(msg, (size_t)(nl - msg), JSON_REJECT_DUPLICATES, &je)) ||
         !json_is_object(env)) {
-        snprintf(err, errlen, "envelope: %.120s", env ? "not an object" : je.text);
+        rc_errf(err, errlen, "envelope: %.120s", env ? "not an object" : je.text);
         goto fail;
     }
     const char *payload = nl + 1;
     size_t plen = len - (size_t)(payload - msg);
     if (!(pl = json_loadb(payload, plen, 0, &je)) || !json_is_object(pl)) {
-        snprintf(err, errlen, "payload: %.120s", pl ? "not an object" : je.text);
+        rc_errf(err, errlen, "payload: %.120s", pl ? "not an object" : je.text);
         goto fail;
     }
     json_t *off = get_str(env, "offset", 1), *id = get_str(env, "id", 0),
@@ -378,7 +379,7 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     if (!off || !id || !name || !json_is_array(rooms) || !json_is_integer(ts) ||
         (kts && !json_is_integer(kts)) || (tr && !json_is_boolean(tr)) ||
         (mem && !json_is_object(mem))) {
-        snprintf(err, errlen, "envelope: a field is missing or has the wrong type");
+        rc_errf(err, errlen, "envelope: a field is missing or has the wrong type");
         goto fail;
     }
     int transient = tr && json_is_true(tr);
@@ -387,11 +388,11 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     uint64_t seq;
     if (olen >= RC_OFFSET_MAX || (transient ? olen != 0 : olen == 0) ||
         (olen && rc_offset_parse(json_string_value(off), ep, sizeof ep, &seq) < 0)) {
-        snprintf(err, errlen, "envelope: bad offset");
+        rc_errf(err, errlen, "envelope: bad offset");
         goto fail;
     }
     if (json_array_size(rooms) > BUS_ROOMS_MAX) {
-        snprintf(err, errlen, "envelope: too many rooms");
+        rc_errf(err, errlen, "envelope: too many rooms");
         goto fail;
     }
     if (!(ev = rc_event_new()))
@@ -405,7 +406,7 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     for (size_t i = 0; i < json_array_size(rooms); i++) {
         json_t *rm = json_array_get(rooms, i);
         if (!json_is_string(rm) || !json_string_length(rm)) {
-            snprintf(err, errlen, "envelope: bad room");
+            rc_errf(err, errlen, "envelope: bad room");
             goto fail;
         }
         if (rc_event_add_room(ev, json_string_value(rm)) < 0)
@@ -416,7 +417,7 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
                *prog = get_str(mem, "program", 0);
         if (!op || !user || !prog ||
             (strcmp(json_string_value(op), "add") && strcmp(json_string_value(op), "remove"))) {
-            snprintf(err, errlen, "envelope: bad member");
+            rc_errf(err, errlen, "envelope: bad member");
             goto fail;
         }
         ev->member_op = strcmp(json_string_value(op), "add") ? RC_MEMBER_REMOVE : RC_MEMBER_ADD;
@@ -432,7 +433,7 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     json_decref(pl);
     return ev;
 oom:
-    snprintf(err, errlen, "out of memory");
+    rc_errf(err, errlen, "out of memory");
 fail:
     json_decref(env);
     json_decref(pl);
@@ -1291,7 +1292,7 @@ rc_history *rc_history_new_redis(const char *url, int max_per_room, int ttl_s,
     rc_history *h = calloc(1, sizeof *h);
     struct red *r = calloc(1, sizeof *r);
     if (!h || !r) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         free(h);
         free(r);
         return NULL;
