@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../core/errstr.h"
-#include "../core/log.h"
+#include "core/errstr.h"
+#include "core/log.h"
 
 struct rc_broker {
     rd_kafka_t *rk;                 /* owned; hosts the cluster */

@@ -29,12 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/errstr.h"
-#include "../core/file.h"
-#include "../core/iso8601.h"
-#include "../core/log.h"
-#include "../core/slice.h"
-#include "../core/utf8.h"
+#include "core/errstr.h"
+#include "core/file.h"
+#include "core/iso8601.h"
+#include "core/log.h"
+#include "core/slice.h"
+#include "core/utf8.h"
 
 #define CATALOG_FILE "catalog.json"
 #define FILE_MAX (1024 * 1024) /* catalog and schema files */

@@ -18,8 +18,8 @@
 #include <avro.h>
 #include <stddef.h>
 
-#include "../core/event.h"
-#include "../core/slice.h"
+#include "core/event.h"
+#include "core/slice.h"
 
 typedef struct rc_catalog rc_catalog;
 

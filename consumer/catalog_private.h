@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "../core/event.h"
+#include "core/event.h"
 #include "catalog.h"
 
 /* Nested Avro types followed at most (catches recursive schemas). */

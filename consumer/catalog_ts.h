@@ -6,7 +6,7 @@
 #ifndef RC_CATALOG_TS_H
 #define RC_CATALOG_TS_H
 
-#include "../core/slice.h"
+#include "core/slice.h"
 #include "catalog.h"
 
 /*

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/log.h"
+#include "core/log.h"
 #include "catalog.h"
 #include "catalog_ts.h"
 

@@ -41,9 +41,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../core/errstr.h"
-#include "../core/file.h"
-#include "../core/utf8.h"
+#include "core/errstr.h"
+#include "core/file.h"
+#include "core/utf8.h"
 #include "pcf.h"
 
 #define RC_CODEC_MAX_SCHEMA_BYTES (1024 * 1024)

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/slice.h"
+#include "core/slice.h"
 
 typedef struct rc_codec rc_codec;
 

@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/errstr.h"
+#include "core/errstr.h"
 #include "codec_private.h"
 
 static const char *json_kind(const json_t *v)

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "../core/slice.h"
+#include "core/slice.h"
 #include "codec.h"
 
 /*

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/slice.h"
+#include "core/slice.h"
 #include "codec.h"
 
 /* Nesting of Avro values followed at most, decoding or storing JSON. */

@@ -35,10 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/clock.h"
-#include "../core/errstr.h"
-#include "../core/log.h"
-#include "../core/metrics.h"
+#include "core/clock.h"
+#include "core/errstr.h"
+#include "core/log.h"
+#include "core/metrics.h"
 #include "codec.h"
 #include "kafka_conf.h"
 

@@ -21,7 +21,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "../core/event.h"
+#include "core/event.h"
 #include "catalog.h"
 #include "kafka_conf.h"
 

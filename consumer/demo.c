@@ -31,11 +31,11 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "../core/clock.h"
-#include "../core/errstr.h"
-#include "../core/log.h"
-#include "../core/rand.h"
-#include "../core/slice.h"
+#include "core/clock.h"
+#include "core/errstr.h"
+#include "core/log.h"
+#include "core/rand.h"
+#include "core/slice.h"
 #include "codec.h"
 #include "codec_json.h"
 #include "kafka_conf.h"

@@ -13,8 +13,8 @@
 
 #include <string.h>
 
-#include "../core/errstr.h"
-#include "../core/log.h"
+#include "core/errstr.h"
+#include "core/log.h"
 
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac,
                          const char *buf)

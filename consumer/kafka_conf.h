@@ -14,7 +14,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 
-#include "../core/kv.h"
+#include "core/kv.h"
 
 enum rc_kafka_role {
     RC_KAFKA_GROUP,    /* the group consumer: manual offset store, auto

@@ -31,8 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/errstr.h"
-#include "../core/slice.h"
+#include "core/errstr.h"
+#include "core/slice.h"
 
 #define PCF_MAX_DEPTH 64
 

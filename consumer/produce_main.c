@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/clock.h"
-#include "../core/errstr.h"
-#include "../core/rand.h"
+#include "core/clock.h"
+#include "core/errstr.h"
+#include "core/rand.h"
 #include "codec.h"
 #include "codec_json.h"
 #include "kafka_conf.h"

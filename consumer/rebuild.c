@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/clock.h"
-#include "../core/errstr.h"
-#include "../core/log.h"
+#include "core/clock.h"
+#include "core/errstr.h"
+#include "core/log.h"
 #include "codec.h"
 #include "kafka_conf.h"
 

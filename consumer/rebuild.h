@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "../core/event.h"
+#include "core/event.h"
 #include "catalog.h"
 #include "kafka_conf.h"
 
