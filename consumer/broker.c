@@ -13,7 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../core/log.h"
+#include "core/errstr.h"
+#include "core/log.h"
 
 struct rc_broker {
     rd_kafka_t *rk;                 /* owned; hosts the cluster */
@@ -26,7 +27,7 @@ static int create_topic(rc_broker *b, const char *topic, int partitions,
     rd_kafka_resp_err_t err =
         rd_kafka_mock_topic_create(b->mcluster, topic, partitions, 1);
     if (err) {
-        snprintf(errstr, errlen, "embedded broker: cannot create topic %s: %s",
+        rc_errf(errstr, errlen, "embedded broker: cannot create topic %s: %s",
                  topic, rd_kafka_err2str(err));
         return -1;
     }
@@ -40,20 +41,20 @@ rc_broker *rc_broker_new(const rc_catalog *cat, const char *dlq_topic,
     rc_broker *b = calloc(1, sizeof *b);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!b || !conf) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
     rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
     b->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
     if (!b->rk) {
-        snprintf(errstr, errlen, "embedded broker: %s", kerr);
+        rc_errf(errstr, errlen, "embedded broker: %s", kerr);
         conf = NULL; /* rd_kafka_new frees it only on success */
         goto fail;
     }
     conf = NULL;
     b->mcluster = rd_kafka_mock_cluster_new(b->rk, 1);
     if (!b->mcluster) {
-        snprintf(errstr, errlen, "embedded broker: cannot start mock cluster");
+        rc_errf(errstr, errlen, "embedded broker: cannot start mock cluster");
         goto fail;
     }
     if (partitions < 1)

@@ -19,6 +19,7 @@
  * record instead of reaching clients.
  */
 #include "catalog.h"
+#include "catalog_private.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -28,12 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/errstr.h"
-#include "../core/file.h"
-#include "../core/iso8601.h"
-#include "../core/log.h"
-#include "../core/slice.h"
-#include "../core/utf8.h"
+#include "core/errstr.h"
+#include "core/file.h"
+#include "core/iso8601.h"
+#include "core/log.h"
+#include "core/slice.h"
+#include "core/utf8.h"
 
 #define CATALOG_FILE "catalog.json"
 #define FILE_MAX (1024 * 1024) /* catalog and schema files */
@@ -41,77 +42,6 @@
 #define EVENT_NAME_MAX 64
 #define TOPIC_MAX 249          /* Kafka's limit */
 #define NEST_MAX 8             /* nested objects in a catalog mapping */
-#define TYPE_DEPTH_MAX 32      /* nested Avro types (catches recursion) */
-
-/* A field reference compiled to indices into the record schema. */
-struct path {
-    char *text;         /* as written in the catalog, owned */
-    int *idx;           /* field index per step, owned */
-    size_t n;
-    avro_schema_t type; /* schema of the last field; borrowed from the record */
-    int nullable;       /* the field or a record on the way may be null */
-};
-
-/* A JSON value of the payload: one field, or an object of named nodes. */
-struct node {
-    char *key;      /* member name, owned; NULL for the root of data */
-    char *key_lit;  /* `"key":` ready to append, owned */
-    size_t key_lit_len;
-    int is_object;
-    struct path path;       /* when !is_object */
-    struct node *members;   /* when is_object, owned array */
-    size_t nmembers;
-};
-
-/* "program:{program_id}" as literal and field parts. */
-struct tmpl_part {
-    char *lit;          /* owned, may be "" */
-    size_t lit_len;
-    int has_path;
-    struct path path;   /* when has_path */
-};
-
-struct tmpl {
-    char *text;         /* as written, owned */
-    struct tmpl_part *parts; /* owned */
-    size_t nparts;
-};
-
-struct event_spec {
-    char *symbol;       /* enum symbol, owned */
-    char *name;         /* "request:assigned", owned */
-    char *name_lit;     /* `"request:assigned"` JSON literal, owned */
-    char *ts_name;      /* "RequestAssignedEvent", owned */
-    char *doc;          /* owned, may be NULL */
-    struct tmpl *rooms; /* owned array */
-    size_t nrooms;
-    struct node data;   /* object */
-    int transient;
-    enum rc_member_op member_op;
-    struct path member_user, member_program; /* when member_op != NONE */
-};
-
-struct record_spec {
-    char *full_name;    /* "io.roomcast.mutations.JobEvent", owned */
-    const char *short_name; /* points into full_name */
-    char *topic;        /* owned */
-    avro_schema_t schema; /* owned reference */
-    size_t nfields;     /* top-level fields of the schema */
-    struct path event_id, timestamp, action;
-    struct node ids;    /* object: top-level id keys, omitted when null */
-    int has_performed_by;
-    struct node performed_by; /* object */
-    struct event_spec *events; /* owned, catalog order */
-    size_t nevents;
-    int *by_symbol;     /* enum number -> index in events, owned */
-    size_t nsymbols;
-};
-
-struct rc_catalog {
-    struct record_spec *recs; /* owned */
-    size_t nrecs;
-    json_t *typescript;       /* owned reference, may be NULL */
-};
 
 /* ------------------------------------------------------------------ */
 /* Loader context and errors                                           */
@@ -135,15 +65,11 @@ static int lfail(struct loader *ld, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (ld->errstr && ld->errlen) {
-        if (ld->ctx[0])
-            snprintf(ld->errstr, ld->errlen, "%s/%s: %s: %s", ld->dir,
-                     CATALOG_FILE, ld->ctx, msg);
-        else
-            snprintf(ld->errstr, ld->errlen, "%s/%s: %s", ld->dir,
-                     CATALOG_FILE, msg);
-    }
-    return -1;
+    if (ld->ctx[0])
+        return rc_errf(ld->errstr, ld->errlen, "%s/%s: %s: %s", ld->dir,
+                       CATALOG_FILE, ld->ctx, msg);
+    return rc_errf(ld->errstr, ld->errlen, "%s/%s: %s", ld->dir, CATALOG_FILE,
+                   msg);
 }
 
 static char *xstrdup(struct loader *ld, const char *s)
@@ -260,27 +186,23 @@ static int valid_topic(const char *s, size_t n)
 /* ------------------------------------------------------------------ */
 /* Schema helpers                                                      */
 
-static avro_schema_t deref(avro_schema_t s)
+avro_schema_t rc_cat_deref(avro_schema_t s)
 {
     while (s && is_avro_link(s))
         s = avro_schema_link_target(s);
     return s;
 }
 
-/*
- * T for T, ["null",T] or [T,"null"] (setting *nullable); NULL for any other
- * union. Links are followed.
- */
-static avro_schema_t unwrap_null(avro_schema_t s, int *nullable)
+avro_schema_t rc_cat_unwrap_null(avro_schema_t s, int *nullable)
 {
-    s = deref(s);
+    s = rc_cat_deref(s);
     if (!is_avro_union(s))
         return s;
     size_t n = avro_schema_union_size(s);
     avro_schema_t t = NULL;
     int has_null = 0;
     for (size_t i = 0; i < n; i++) {
-        avro_schema_t b = deref(avro_schema_union_branch(s, (int)i));
+        avro_schema_t b = rc_cat_deref(avro_schema_union_branch(s, (int)i));
         if (is_avro_null(b))
             has_null = 1;
         else if (t)
@@ -297,7 +219,7 @@ static avro_schema_t unwrap_null(avro_schema_t s, int *nullable)
 /* Type names for errors: "string", "[\"null\",\"string\"]"-ish. */
 static const char *type_name(avro_schema_t s)
 {
-    s = deref(s);
+    s = rc_cat_deref(s);
     return s ? avro_schema_type_name(s) : "?";
 }
 
@@ -305,8 +227,8 @@ static const char *type_name(avro_schema_t s)
 static int check_json_type(struct loader *ld, const char *what,
                            avro_schema_t s, int depth)
 {
-    s = deref(s);
-    if (depth > TYPE_DEPTH_MAX)
+    s = rc_cat_deref(s);
+    if (depth > RC_CATALOG_TYPE_DEPTH_MAX)
         return lfail(ld, "%s: recursive types are not supported", what);
     switch (avro_typeof(s)) {
     case AVRO_STRING: case AVRO_INT32: case AVRO_INT64: case AVRO_FLOAT:
@@ -430,12 +352,12 @@ static int compile_path(struct loader *ld, struct record_spec *r,
         if (!dot) {
             p->type = t;
             int nullable = 0;
-            if (unwrap_null(t, &nullable) && nullable)
+            if (rc_cat_unwrap_null(t, &nullable) && nullable)
                 p->nullable = 1;
             return 0;
         }
         int nullable = 0;
-        avro_schema_t inner = unwrap_null(t, &nullable);
+        avro_schema_t inner = rc_cat_unwrap_null(t, &nullable);
         if (!inner || !is_avro_record(inner))
             return lfail(ld, "%s: field \"%s\" of %s is %s, not a record", what,
                          name, owner, type_name(t));
@@ -455,7 +377,7 @@ static int compile_typed_path(struct loader *ld, struct record_spec *r,
     if (compile_path(ld, r, what, text, strlen(text), p) < 0)
         return -1;
     int nullable = 0;
-    avro_schema_t t = unwrap_null(p->type, &nullable);
+    avro_schema_t t = rc_cat_unwrap_null(p->type, &nullable);
     if (!t || !(mask & (1u << avro_typeof(t))))
         return lfail(ld, "%s: field \"%s\" has type %s, which cannot be used "
                      "here", what, text, type_name(p->type));
@@ -568,7 +490,7 @@ static int compile_tmpl(struct loader *ld, struct record_spec *r,
             return -1;
         p->has_path = 1;
         int nullable = 0;
-        avro_schema_t ty = unwrap_null(p->path.type, &nullable);
+        avro_schema_t ty = rc_cat_unwrap_null(p->path.type, &nullable);
         if (!ty || !(SCALAR_ID_TYPES & TYPE_BIT(avro_typeof(ty))))
             return lfail(ld, "%s: field \"%s\" has type %s; room templates take "
                          "string, int, long or enum fields", sub, p->path.text,
@@ -822,7 +744,7 @@ static int compile_record(struct loader *ld, json_t *spec, size_t pos,
             struct node *m = &r->ids.members[i];
             int nullable = 0;
             avro_schema_t t = m->is_object ? NULL
-                                           : unwrap_null(m->path.type, &nullable);
+                                           : rc_cat_unwrap_null(m->path.type, &nullable);
             if (!t || !(SCALAR_ID_TYPES & TYPE_BIT(avro_typeof(t)))) {
                 lfail(ld, "ids.%s must name a string, int, long or enum field",
                       m->key);
@@ -841,7 +763,7 @@ static int compile_record(struct loader *ld, json_t *spec, size_t pos,
             goto out;
     }
 
-    enum_schema = deref(r->action.type);
+    enum_schema = rc_cat_deref(r->action.type);
     r->nsymbols = (size_t)avro_schema_enum_number_of_symbols(enum_schema);
     events = json_object_get(spec, "events");
     if (!json_is_object(events) || json_object_size(events) == 0) {
@@ -1659,270 +1581,4 @@ fail:
     rc_buf_free(&room);
     rc_event_unref(ev);
     return -1;
-}
-
-/* ------------------------------------------------------------------ */
-/* TypeScript                                                          */
-
-static int ts_type(rc_buf *b, avro_schema_t s, int depth);
-
-/* Branches joined by " | ", repeats dropped (int | long), null last. */
-static int ts_union(rc_buf *b, avro_schema_t s, int depth)
-{
-    size_t n = avro_schema_union_size(s);
-    rc_buf *parts = calloc(n + 1, sizeof *parts);
-    size_t nparts = 0;
-    int has_null = 0, rc = -1;
-    if (!parts)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        avro_schema_t br = deref(avro_schema_union_branch(s, (int)i));
-        if (is_avro_null(br)) {
-            has_null = 1;
-            continue;
-        }
-        rc_buf *one = &parts[nparts];
-        if (ts_type(one, br, depth + 1) < 0 || !one->p)
-            goto out;
-        int dup = 0;
-        for (size_t k = 0; k < nparts; k++)
-            dup |= strcmp(parts[k].p, one->p) == 0;
-        if (dup)
-            rc_buf_free(one);
-        else
-            nparts++;
-    }
-    for (size_t k = 0; k < nparts; k++)
-        if ((k && rc_buf_puts(b, " | ") < 0) || rc_buf_puts(b, parts[k].p) < 0)
-            goto out;
-    if (has_null && rc_buf_puts(b, nparts ? " | null" : "null") < 0)
-        goto out;
-    rc = 0;
-out:
-    for (size_t k = 0; k <= nparts && k < n + 1; k++)
-        rc_buf_free(&parts[k]);
-    free(parts);
-    return rc;
-}
-
-/* The TypeScript type of an Avro type, on one line. */
-static int ts_type(rc_buf *b, avro_schema_t s, int depth)
-{
-    s = deref(s);
-    if (depth > TYPE_DEPTH_MAX)
-        return -1;
-    switch (avro_typeof(s)) {
-    case AVRO_STRING: return rc_buf_puts(b, "string");
-    case AVRO_INT32: case AVRO_INT64: case AVRO_FLOAT: case AVRO_DOUBLE:
-        return rc_buf_puts(b, "number");
-    case AVRO_BOOLEAN: return rc_buf_puts(b, "boolean");
-    case AVRO_NULL: return rc_buf_puts(b, "null");
-    case AVRO_ENUM: {
-        int n = avro_schema_enum_number_of_symbols(s);
-        for (int i = 0; i < n; i++)
-            if (rc_buf_printf(b, "%s\"%s\"", i ? " | " : "",
-                              avro_schema_enum_get(s, i)) < 0)
-                return -1;
-        return 0;
-    }
-    case AVRO_ARRAY: {
-        rc_buf items = {0};
-        int rc = ts_type(&items, avro_schema_array_items(s), depth + 1);
-        if (rc == 0)
-            rc = strchr(items.p, '|') ? rc_buf_printf(b, "(%s)[]", items.p)
-                                      : rc_buf_printf(b, "%s[]", items.p);
-        rc_buf_free(&items);
-        return rc;
-    }
-    case AVRO_MAP:
-        return rc_buf_puts(b, "Record<string, ") < 0 ||
-                       ts_type(b, avro_schema_map_values(s), depth + 1) < 0 ||
-                       rc_buf_puts(b, ">") < 0
-                   ? -1
-                   : 0;
-    case AVRO_RECORD: {
-        if (rc_buf_puts(b, "{ ") < 0)
-            return -1;
-        for (size_t i = 0; i < avro_schema_record_size(s); i++)
-            if (rc_buf_printf(b, "%s: ",
-                              avro_schema_record_field_name(s, (int)i)) < 0 ||
-                ts_type(b, avro_schema_record_field_get_by_index(s, (int)i),
-                        depth + 1) < 0 ||
-                rc_buf_puts(b, "; ") < 0)
-                return -1;
-        return rc_buf_puts(b, "}");
-    }
-    case AVRO_UNION:
-        return ts_union(b, s, depth);
-    default:
-        return -1;
-    }
-}
-
-/* Type of a field reference: its own type, "| null" when a record on the
- * way may be null. */
-static int ts_path_type(rc_buf *b, const struct path *p)
-{
-    size_t start = b->len;
-    if (ts_type(b, p->type, 0) < 0)
-        return -1;
-    int has_null = b->len - start >= 4 &&
-                   (strcmp(b->p + start, "null") == 0 ||
-                    (b->len - start >= 7 &&
-                     strcmp(b->p + b->len - 7, " | null") == 0));
-    if (p->nullable && !has_null && rc_buf_puts(b, " | null") < 0)
-        return -1;
-    return 0;
-}
-
-static int ts_indent(rc_buf *b, int level)
-{
-    for (int i = 0; i < level; i++)
-        if (rc_buf_puts(b, "  ") < 0)
-            return -1;
-    return 0;
-}
-
-/* A catalog object as a multi-line TypeScript object type. */
-static int ts_node(rc_buf *b, const struct node *n, int level)
-{
-    if (!n->is_object)
-        return ts_path_type(b, &n->path);
-    if (n->nmembers == 0)
-        return rc_buf_puts(b, "Record<string, never>");
-    if (rc_buf_puts(b, "{\n") < 0)
-        return -1;
-    for (size_t i = 0; i < n->nmembers; i++)
-        if (ts_indent(b, level + 1) < 0 ||
-            rc_buf_printf(b, "%s: ", n->members[i].key) < 0 ||
-            ts_node(b, &n->members[i], level + 1) < 0 ||
-            rc_buf_puts(b, ";\n") < 0)
-            return -1;
-    return ts_indent(b, level) < 0 ? -1 : rc_buf_puts(b, "}");
-}
-
-static int ts_event(rc_buf *b, const struct record_spec *r,
-                    const struct event_spec *e)
-{
-    if (rc_buf_printf(b, "/**\n * %s (%s %s): rooms ", e->name, r->short_name,
-                      e->symbol) < 0)
-        return -1;
-    for (size_t i = 0; i < e->nrooms; i++)
-        if (rc_buf_printf(b, "%s%s", i ? ", " : "", e->rooms[i].text) < 0)
-            return -1;
-    if (rc_buf_puts(b, ".\n") < 0)
-        return -1;
-    if (e->transient &&
-        rc_buf_puts(b, " * Transient: delivered live only, never replayed, "
-                       "carries no offset.\n") < 0)
-        return -1;
-    if (e->doc && rc_buf_printf(b, " * %s\n", e->doc) < 0)
-        return -1;
-    if (rc_buf_printf(b, " */\nexport interface %s {\n  eventId: string;\n"
-                         "  event: \"%s\";\n", e->ts_name, e->name) < 0)
-        return -1;
-    for (size_t i = 0; i < r->ids.nmembers; i++) {
-        const struct node *id = &r->ids.members[i];
-        int nullable = id->path.nullable;
-        avro_schema_t t = unwrap_null(id->path.type, &nullable);
-        if (rc_buf_printf(b, "  %s%s: ", id->key, nullable ? "?" : "") < 0 ||
-            ts_type(b, t, 0) < 0 || rc_buf_puts(b, ";\n") < 0)
-            return -1;
-    }
-    if (rc_buf_puts(b, "  data: ") < 0 || ts_node(b, &e->data, 1) < 0 ||
-        rc_buf_puts(b, ";\n") < 0)
-        return -1;
-    if (r->has_performed_by &&
-        (rc_buf_puts(b, "  performedBy: ") < 0 ||
-         ts_node(b, &r->performed_by, 1) < 0 || rc_buf_puts(b, ";\n") < 0))
-        return -1;
-    return rc_buf_printf(b, "  /** %s as ISO-8601 UTC with milliseconds */\n"
-                            "  timestamp: string;\n}\n\n",
-                         r->timestamp.text);
-}
-
-int rc_catalog_typescript(const rc_catalog *cat, rc_buf *out)
-{
-    json_t *ts = cat->typescript;
-    json_t *decl = ts ? json_object_get(ts, "declarations") : NULL;
-    json_t *s2c = ts ? json_object_get(ts, "serverToClient") : NULL;
-    json_t *c2s = ts ? json_object_get(ts, "clientToServer") : NULL;
-    const char *key;
-    json_t *v;
-    size_t i;
-
-    if (rc_buf_puts(out,
-            "/*\n"
-            " * roomcast-events.d.ts - the Socket.IO events of roomcast, for "
-            "client apps.\n"
-            " *\n"
-            " * Generated from schemas/catalog.json and the Avro schemas by "
-            "rc_catalog_typescript();\n"
-            " * do not edit: change the catalog and regenerate (test_catalog "
-            "fails while\n"
-            " * this file is stale and writes the fresh text for you).\n"
-            " *\n"
-            " *   import { io, Socket } from \"socket.io-client\";\n"
-            " *   const socket: Socket<ServerToClientEvents, "
-            "ClientToServerEvents> =\n"
-            " *     io(url, { auth: { token } });\n"
-            " */\n\n") < 0)
-        return -1;
-    if (decl) {
-        json_array_foreach(decl, i, v)
-            if (rc_buf_printf(out, "%s\n", json_string_value(v)) < 0)
-                return -1;
-        if (json_array_size(decl) && rc_buf_puts(out, "\n") < 0)
-            return -1;
-    }
-    for (size_t r = 0; r < cat->nrecs; r++)
-        for (size_t e = 0; e < cat->recs[r].nevents; e++)
-            if (ts_event(out, &cat->recs[r], &cat->recs[r].events[e]) < 0)
-                return -1;
-
-    if (rc_buf_puts(out, "/** Every catalog event payload; `event` tells "
-                         "them apart. */\nexport type RoomcastEvent =\n") < 0)
-        return -1;
-    for (size_t r = 0; r < cat->nrecs; r++)
-        for (size_t e = 0; e < cat->recs[r].nevents; e++)
-            if (rc_buf_printf(out, "%s  | %s",
-                              r || e ? "\n" : "",
-                              cat->recs[r].events[e].ts_name) < 0)
-                return -1;
-    if (rc_buf_puts(out, ";\n\n/** Event name -> payload. */\n"
-                         "export interface RoomcastEventMap {\n") < 0)
-        return -1;
-    for (size_t r = 0; r < cat->nrecs; r++)
-        for (size_t e = 0; e < cat->recs[r].nevents; e++)
-            if (rc_buf_printf(out, "  \"%s\": %s;\n",
-                              cat->recs[r].events[e].name,
-                              cat->recs[r].events[e].ts_name) < 0)
-                return -1;
-    if (rc_buf_puts(out,
-            "}\n\n/**\n * Server -> client. Stored events carry their offset "
-            "as the last argument\n * (connection state recovery); transient "
-            "ones carry none.\n */\nexport interface ServerToClientEvents {\n") < 0)
-        return -1;
-    for (size_t r = 0; r < cat->nrecs; r++)
-        for (size_t e = 0; e < cat->recs[r].nevents; e++) {
-            const struct event_spec *ev = &cat->recs[r].events[e];
-            if (rc_buf_printf(out, "  \"%s\": (payload: %s%s) => void;\n",
-                              ev->name, ev->ts_name,
-                              ev->transient ? "" : ", offset?: string") < 0)
-                return -1;
-        }
-    if (s2c)
-        json_object_foreach(s2c, key, v)
-            if (rc_buf_printf(out, "  \"%s\": %s;\n", key,
-                              json_string_value(v)) < 0)
-                return -1;
-    if (rc_buf_puts(out, "}\n\n/** Client -> server. */\n"
-                         "export interface ClientToServerEvents {\n") < 0)
-        return -1;
-    if (c2s)
-        json_object_foreach(c2s, key, v)
-            if (rc_buf_printf(out, "  \"%s\": %s;\n", key,
-                              json_string_value(v)) < 0)
-                return -1;
-    return rc_buf_puts(out, "}\n");
 }

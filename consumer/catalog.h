@@ -18,8 +18,8 @@
 #include <avro.h>
 #include <stddef.h>
 
-#include "../core/event.h"
-#include "../core/slice.h"
+#include "core/event.h"
+#include "core/slice.h"
 
 typedef struct rc_catalog rc_catalog;
 
@@ -59,16 +59,5 @@ const char *rc_catalog_record_for_topic(const rc_catalog *cat, const char *topic
 int rc_catalog_map(const rc_catalog *cat, const char *record,
                    avro_value_t *value, rc_event **out, char *err,
                    size_t errlen);
-
-/*
- * Appends TypeScript declarations for client apps to out: one interface per
- * event payload (data typed from the Avro fields, `| null` where a field is
- * nullable, optional top-level ids), RoomcastEvent (their union),
- * RoomcastEventMap (name -> payload), ServerToClientEvents and
- * ClientToServerEvents for socket.io-client's typed Socket, plus the
- * catalog's "typescript" declarations. The same catalog always yields the
- * same text (schemas/roomcast-events.d.ts). Returns 0 or -1 (out of memory).
- */
-int rc_catalog_typescript(const rc_catalog *cat, rc_buf *out);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * codec.c - Avro framings, schema resolution and JSON-to-Avro encoding.
+ * codec.c - Avro framings, schema resolution and decoding.
  *
  * Implementation notes.
  *
@@ -25,13 +25,11 @@
  * against the bytes left before anything is allocated; strings must be
  * UTF-8 without NUL; the payload must be consumed exactly. Recursive schemas
  * compile to cyclic plans (records are memoised per pair) and decoding
- * depth is bounded.
- *
- * Encoding. A JSON object is stored into a generic value of the writer
- * schema (cached per schema) with the rules of rc_codec_encode_json, then
- * written by avro-c into the caller's buffer after the framing header.
+ * depth is bounded. Reader fields missing from the writer get their JSON
+ * default through codec_json.c.
  */
 #include "codec.h"
+#include "codec_private.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,13 +41,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../core/errstr.h"
-#include "../core/file.h"
-#include "../core/utf8.h"
+#include "core/errstr.h"
+#include "core/file.h"
+#include "core/utf8.h"
 #include "pcf.h"
 
 #define RC_CODEC_MAX_SCHEMA_BYTES (1024 * 1024)
-#define RC_CODEC_MAX_DEPTH 64
 /* Items of zero encoded size (null) per array block. */
 #define RC_CODEC_MAX_EMPTY_ITEMS 65536
 
@@ -115,51 +112,22 @@ struct named_def {
     const json_t *def;  /* borrowed from the entry's JSON */
 };
 
-struct entry {
-    char *label;        /* owned: file name, or "registry id N" */
-    char *file;         /* owned, relative to the schemas dir; NULL if registered */
-    char *fullname;     /* owned */
-    json_t *json;       /* owned */
-    avro_schema_t schema; /* owned reference */
-    uint64_t fingerprint;
-    int32_t id;
-    int has_id;
-    int reader;         /* index among readers, or -1 */
-    struct named_def *named; /* owned */
-    size_t nnamed;
-    avro_value_iface_t *dec_iface; /* owned; readers only */
-    avro_value_t dec_value;
-    avro_value_iface_t *enc_iface; /* owned; created on first encode */
-    avro_value_t enc_value;
-    struct pair *pairs; /* owned, [nreaders]: this entry as writer */
-};
-
-struct rc_codec {
-    struct entry **entries; /* owned */
-    size_t nentries, capentries;
-    struct entry **readers; /* borrowed from entries */
-    size_t nreaders;
-    rc_buf scratch;         /* string values being stored */
-    rc_buf key;             /* map keys being stored */
-    avro_writer_t writer;   /* owned; re-pointed per encode */
-};
-
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 
-static avro_schema_t deref(avro_schema_t s)
+avro_schema_t rc_avro_deref(avro_schema_t s)
 {
     while (s && avro_typeof(s) == AVRO_LINK)
         s = avro_schema_link_target(s);
     return s;
 }
 
-static int is_named(avro_type_t t)
+int rc_avro_is_named(avro_type_t t)
 {
     return t == AVRO_RECORD || t == AVRO_ENUM || t == AVRO_FIXED;
 }
 
-static void schema_fullname(avro_schema_t s, char *buf, size_t len)
+void rc_avro_fullname(avro_schema_t s, char *buf, size_t len)
 {
     const char *ns = avro_schema_namespace(s);
     const char *name = avro_schema_name(s);
@@ -169,9 +137,9 @@ static void schema_fullname(avro_schema_t s, char *buf, size_t len)
         snprintf(buf, len, "%s", name ? name : "");
 }
 
-static void schema_desc(avro_schema_t s, char *buf, size_t len)
+void rc_avro_describe(avro_schema_t s, char *buf, size_t len)
 {
-    s = deref(s);
+    s = rc_avro_deref(s);
     switch (avro_typeof(s)) {
     case AVRO_NULL: snprintf(buf, len, "null"); break;
     case AVRO_BOOLEAN: snprintf(buf, len, "boolean"); break;
@@ -195,7 +163,7 @@ static void schema_desc(avro_schema_t s, char *buf, size_t len)
         buf[0] = '\0';
         for (size_t i = 0; i < avro_schema_union_size(s) && used < len; i++) {
             char b[128];
-            schema_desc(avro_schema_union_branch(s, (int)i), b, sizeof b);
+            rc_avro_describe(avro_schema_union_branch(s, (int)i), b, sizeof b);
             int n = snprintf(buf + used, len - used, "%s%s", i ? " or " : "",
                              b);
             if (n < 0)
@@ -205,20 +173,6 @@ static void schema_desc(avro_schema_t s, char *buf, size_t len)
         break;
     }
     default: snprintf(buf, len, "unknown type"); break;
-    }
-}
-
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
     }
 }
 
@@ -237,15 +191,11 @@ static const struct named_def *find_named(const struct entry *e,
     return NULL;
 }
 
-/*
- * The JSON "default" of field fname of record schema rec, defined in e's
- * schema file; NULL when the field has none.
- */
-static const json_t *field_default(const struct entry *e, avro_schema_t rec,
-                                   const char *fname)
+const json_t *rc_codec_field_default(const struct entry *e, avro_schema_t rec,
+                                     const char *fname)
 {
     char full[512];
-    schema_fullname(rec, full, sizeof full);
+    rc_avro_fullname(rec, full, sizeof full);
     const struct named_def *nd = find_named(e, full);
     if (!nd)
         return NULL;
@@ -257,327 +207,6 @@ static const json_t *field_default(const struct entry *e, avro_schema_t rec,
             return json_object_get(f, "default");
     }
     return NULL;
-}
-
-/* ------------------------------------------------------------------ */
-/* JSON -> Avro value                                                   */
-
-struct jctx {
-    const struct entry *e; /* borrowed: the schema file, for defaults */
-    char path[256];        /* dotted field path of the value being stored */
-    size_t pathlen;
-    char *err;             /* borrowed; NULL while trying union branches */
-    size_t errlen;
-};
-
-static int jfail(struct jctx *j, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int jfail(struct jctx *j, const char *fmt, ...)
-{
-    if (!j->err || !j->errlen)
-        return -1;
-    char msg[384];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (j->pathlen)
-        snprintf(j->err, j->errlen, "field '%s': %s", j->path, msg);
-    else
-        snprintf(j->err, j->errlen, "%s", msg);
-    return -1;
-}
-
-static size_t jpush(struct jctx *j, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static size_t jpush(struct jctx *j, const char *fmt, ...)
-{
-    size_t old = j->pathlen;
-    if (j->pathlen < sizeof j->path - 1) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(j->path + j->pathlen, sizeof j->path - j->pathlen,
-                          fmt, ap);
-        va_end(ap);
-        if (n > 0)
-            j->pathlen += (size_t)n;
-        if (j->pathlen >= sizeof j->path)
-            j->pathlen = sizeof j->path - 1;
-    }
-    return old;
-}
-
-static void jpop(struct jctx *j, size_t old)
-{
-    j->pathlen = old;
-    j->path[old] = '\0';
-}
-
-static int kind_matches(avro_schema_t s, const json_t *v)
-{
-    switch (avro_typeof(deref(s))) {
-    case AVRO_NULL: return json_is_null(v);
-    case AVRO_BOOLEAN: return json_is_boolean(v);
-    case AVRO_INT32:
-    case AVRO_INT64: return json_is_integer(v);
-    case AVRO_FLOAT:
-    case AVRO_DOUBLE: return json_is_number(v);
-    case AVRO_STRING:
-    case AVRO_BYTES:
-    case AVRO_ENUM:
-    case AVRO_FIXED: return json_is_string(v);
-    case AVRO_ARRAY: return json_is_array(v);
-    case AVRO_MAP:
-    case AVRO_RECORD: return json_is_object(v);
-    default: return 0;
-    }
-}
-
-/* JSON string (code points 0..255, one byte each) -> bytes into buf. */
-static int latin1_bytes(const char *s, size_t len, rc_buf *buf)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    rc_buf_reset(buf);
-    for (size_t i = 0; i < len;) {
-        unsigned char b;
-        if (p[i] < 0x80) {
-            b = p[i];
-            i++;
-        } else if ((p[i] == 0xC2 || p[i] == 0xC3) && i + 1 < len) {
-            b = (unsigned char)(((p[i] & 0x03) << 6) | (p[i + 1] & 0x3F));
-            i += 2;
-        } else {
-            return -1;
-        }
-        if (rc_buf_append(buf, &b, 1) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int set_json(struct jctx *j, rc_buf *scratch, avro_value_t *dst,
-                    avro_schema_t s, const json_t *v, int depth);
-
-static int set_json_union(struct jctx *j, rc_buf *scratch, avro_value_t *dst,
-                          avro_schema_t s, const json_t *v, int depth)
-{
-    size_t n = avro_schema_union_size(s);
-    char first_err[384] = "";
-    char *saved_err = j->err;
-    size_t saved_len = j->errlen;
-    /* A plain value: the first branch that takes it. The reason the first
-     * branch of the right kind refused it is what gets reported. */
-    for (size_t i = 0; i < n; i++) {
-        avro_schema_t b = avro_schema_union_branch(s, (int)i);
-        if (!kind_matches(b, v))
-            continue;
-        avro_value_t bv;
-        if (avro_value_set_branch(dst, (int)i, &bv) != 0)
-            return jfail(j, "cannot select union branch");
-        j->err = first_err[0] ? NULL : first_err;
-        j->errlen = sizeof first_err;
-        int rc = set_json(j, scratch, &bv, b, v, depth + 1);
-        j->err = saved_err;
-        j->errlen = saved_len;
-        if (rc == 0)
-            return 0;
-    }
-    /* Avro's JSON encoding: {"<branch type name>": value}. */
-    if (json_is_object(v) && json_object_size(v) == 1) {
-        const char *key = json_object_iter_key(json_object_iter((json_t *)v));
-        const json_t *inner = json_object_iter_value(
-            json_object_iter((json_t *)v));
-        for (size_t i = 0; i < n; i++) {
-            avro_schema_t b = deref(avro_schema_union_branch(s, (int)i));
-            char name[512];
-            if (is_named(avro_typeof(b))) {
-                schema_fullname(b, name, sizeof name);
-                if (strcmp(key, name) != 0 &&
-                    strcmp(key, avro_schema_name(b)) != 0)
-                    continue;
-            } else {
-                schema_desc(b, name, sizeof name);
-                if (strcmp(key, name) != 0)
-                    continue;
-            }
-            avro_value_t bv;
-            if (avro_value_set_branch(dst, (int)i, &bv) != 0)
-                return jfail(j, "cannot select union branch");
-            return set_json(j, scratch, &bv, b, inner, depth + 1);
-        }
-    }
-    if (first_err[0]) {
-        if (j->err && j->errlen)
-            snprintf(j->err, j->errlen, "%s", first_err);
-        return -1;
-    }
-    char desc[256];
-    schema_desc(s, desc, sizeof desc);
-    return jfail(j, "expected %s, got %s", desc, json_kind(v));
-}
-
-static int set_json_record(struct jctx *j, rc_buf *scratch, avro_value_t *dst,
-                           avro_schema_t s, const json_t *v, int depth)
-{
-    if (!json_is_object(v))
-        return jfail(j, "expected object (record %s), got %s",
-                     avro_schema_name(s), json_kind(v));
-    size_t nf = avro_schema_record_size(s);
-    for (size_t i = 0; i < nf; i++) {
-        const char *fname = avro_schema_record_field_name(s, (int)i);
-        avro_schema_t fs = avro_schema_record_field_get_by_index(s, (int)i);
-        const json_t *fv = json_object_get(v, fname);
-        size_t old = jpush(j, "%s%s", j->pathlen ? "." : "", fname);
-        if (!fv) {
-            fv = field_default(j->e, s, fname);
-            if (!fv) {
-                int rc = j->err ? rc_errf(j->err, j->errlen,
-                                       "missing required field '%s'", j->path)
-                                : -1;
-                jpop(j, old);
-                return rc;
-            }
-        }
-        avro_value_t child;
-        int rc = avro_value_get_by_index(dst, i, &child, NULL);
-        if (rc == 0)
-            rc = set_json(j, scratch, &child, fs, fv, depth + 1);
-        else
-            jfail(j, "cannot access field");
-        jpop(j, old);
-        if (rc != 0)
-            return -1;
-    }
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val) {
-        if (avro_schema_record_field_get_index(s, key) < 0) {
-            size_t old = jpush(j, "%s%s", j->pathlen ? "." : "", key);
-            int rc = j->err ? rc_errf(j->err, j->errlen,
-                                   "unknown field '%s' (not in record %s)",
-                                   j->path, avro_schema_name(s))
-                            : -1;
-            jpop(j, old);
-            return rc;
-        }
-    }
-    return 0;
-}
-
-static int set_json(struct jctx *j, rc_buf *scratch, avro_value_t *dst,
-                    avro_schema_t s, const json_t *v, int depth)
-{
-    s = deref(s);
-    if (depth > RC_CODEC_MAX_DEPTH)
-        return jfail(j, "value nested deeper than %d levels",
-                     RC_CODEC_MAX_DEPTH);
-    avro_type_t t = avro_typeof(s);
-    if (t == AVRO_UNION)
-        return set_json_union(j, scratch, dst, s, v, depth);
-    if (t == AVRO_RECORD)
-        return set_json_record(j, scratch, dst, s, v, depth);
-    if (!kind_matches(s, v)) {
-        char desc[256];
-        schema_desc(s, desc, sizeof desc);
-        return jfail(j, "expected %s, got %s", desc, json_kind(v));
-    }
-    int rc = 0;
-    switch (t) {
-    case AVRO_NULL: rc = avro_value_set_null(dst); break;
-    case AVRO_BOOLEAN: rc = avro_value_set_boolean(dst, json_is_true(v)); break;
-    case AVRO_INT32: {
-        json_int_t x = json_integer_value(v);
-        if (x < INT32_MIN || x > INT32_MAX)
-            return jfail(j, "%" JSON_INTEGER_FORMAT " out of range for int",
-                         x);
-        rc = avro_value_set_int(dst, (int32_t)x);
-        break;
-    }
-    case AVRO_INT64: rc = avro_value_set_long(dst, json_integer_value(v)); break;
-    case AVRO_FLOAT: rc = avro_value_set_float(dst, (float)json_number_value(v)); break;
-    case AVRO_DOUBLE: rc = avro_value_set_double(dst, json_number_value(v)); break;
-    case AVRO_STRING: {
-        const char *str = json_string_value(v);
-        size_t len = json_string_length(v);
-        if (memchr(str, '\0', len))
-            return jfail(j, "string contains a NUL character");
-        rc = avro_value_set_string_len(dst, str, len + 1);
-        break;
-    }
-    case AVRO_BYTES:
-    case AVRO_FIXED:
-        if (latin1_bytes(json_string_value(v), json_string_length(v),
-                         scratch) < 0)
-            return jfail(j, "bytes must be a string of code points 0-255");
-        if (t == AVRO_FIXED) {
-            if ((int64_t)scratch->len != avro_schema_fixed_size(s))
-                return jfail(j, "expected %" PRId64 " bytes, got %zu",
-                             avro_schema_fixed_size(s), scratch->len);
-            rc = avro_value_set_fixed(dst, scratch->p, scratch->len);
-        } else {
-            rc = avro_value_set_bytes(dst, scratch->p, scratch->len);
-        }
-        break;
-    case AVRO_ENUM: {
-        int idx = avro_schema_enum_get_by_name(s, json_string_value(v));
-        if (idx < 0) {
-            char syms[256] = "";
-            size_t used = 0;
-            int ns = avro_schema_enum_number_of_symbols(s);
-            for (int i = 0; i < ns && used < sizeof syms; i++) {
-                int n = snprintf(syms + used, sizeof syms - used, "%s%s",
-                                 i ? ", " : "", avro_schema_enum_get(s, i));
-                if (n < 0)
-                    break;
-                used += (size_t)n;
-            }
-            return jfail(j, "unknown symbol '%s' (expected one of %s)",
-                         json_string_value(v), syms);
-        }
-        rc = avro_value_set_enum(dst, idx);
-        break;
-    }
-    case AVRO_ARRAY: {
-        avro_schema_t items = avro_schema_array_items(s);
-        rc = avro_value_reset(dst);
-        for (size_t i = 0; rc == 0 && i < json_array_size(v); i++) {
-            avro_value_t child;
-            if (avro_value_append(dst, &child, NULL) != 0)
-                return jfail(j, "out of memory");
-            size_t old = jpush(j, "[%zu]", i);
-            rc = set_json(j, scratch, &child, items, json_array_get(v, i),
-                          depth + 1);
-            jpop(j, old);
-            if (rc != 0)
-                return -1;
-        }
-        break;
-    }
-    case AVRO_MAP: {
-        avro_schema_t values = avro_schema_map_values(s);
-        const char *key;
-        json_t *val;
-        rc = avro_value_reset(dst);
-        json_object_foreach((json_t *)v, key, val) {
-            avro_value_t child;
-            if (avro_value_add(dst, key, &child, NULL, NULL) != 0)
-                return jfail(j, "out of memory");
-            size_t old = jpush(j, "%s%s", j->pathlen ? "." : "", key);
-            rc = set_json(j, scratch, &child, values, val, depth + 1);
-            jpop(j, old);
-            if (rc != 0)
-                return -1;
-        }
-        break;
-    }
-    default:
-        return jfail(j, "unsupported schema type");
-    }
-    if (rc != 0)
-        return jfail(j, "cannot store value: %s", avro_strerror());
-    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -706,7 +335,7 @@ static struct plan *compile_record(struct compile *cc, avro_schema_t w,
             if (cc->err && cc->errlen) {
                 char inner[384];
                 snprintf(inner, sizeof inner, "%s", cc->err);
-                snprintf(cc->err, cc->errlen, "field '%s': %s", name, inner);
+                rc_errf(cc->err, cc->errlen, "field '%s': %s", name, inner);
             }
             p->failed = 1;
             return NULL;
@@ -719,7 +348,7 @@ static struct plan *compile_record(struct compile *cc, avro_schema_t w,
         const char *name = avro_schema_record_field_name(r, (int)k);
         if (avro_schema_record_field_get_index(w, name) >= 0)
             continue;
-        const json_t *dv = field_default(cc->reader, r, name);
+        const json_t *dv = rc_codec_field_default(cc->reader, r, name);
         if (!dv) {
             rc_errf(cc->err, cc->errlen,
                  "field '%s': not in the writer and no default in the reader",
@@ -737,8 +366,8 @@ static struct plan *compile_record(struct compile *cc, avro_schema_t w,
 static struct plan *compile(struct compile *cc, avro_schema_t w,
                             avro_schema_t r, int depth)
 {
-    w = deref(w);
-    r = deref(r);
+    w = rc_avro_deref(w);
+    r = rc_avro_deref(r);
     if (!w || !r) {
         rc_errf(cc->err, cc->errlen, "unresolved schema reference");
         return NULL;
@@ -775,8 +404,8 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
             }
         }
         if (!ok) {
-            schema_desc(w, wd, sizeof wd);
-            schema_desc(r, rd, sizeof rd);
+            rc_avro_describe(w, wd, sizeof wd);
+            rc_avro_describe(r, rd, sizeof rd);
             rc_errf(cc->err, cc->errlen, "no branch of %s can be read as %s", wd,
                  rd);
             return NULL;
@@ -789,9 +418,9 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
         /* First the branch of the same type, then one it promotes to. */
         for (int pass = 0; pass < 2; pass++) {
             for (size_t i = 0; i < n; i++) {
-                avro_schema_t b = deref(avro_schema_union_branch(r, (int)i));
+                avro_schema_t b = rc_avro_deref(avro_schema_union_branch(r, (int)i));
                 avro_type_t bt = avro_typeof(b);
-                int exact = bt == wt && (!is_named(wt) || same_name(w, b));
+                int exact = bt == wt && (!rc_avro_is_named(wt) || same_name(w, b));
                 if (pass == 0 ? !exact : exact)
                     continue;
                 if (pass == 1 && !promotable(wt, bt))
@@ -808,16 +437,16 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
                 return p;
             }
         }
-        schema_desc(w, wd, sizeof wd);
-        schema_desc(r, rd, sizeof rd);
+        rc_avro_describe(w, wd, sizeof wd);
+        rc_avro_describe(r, rd, sizeof rd);
         rc_errf(cc->err, cc->errlen, "writer %s matches no branch of %s", wd, rd);
         return NULL;
     }
 
-    if (is_named(wt) || is_named(rt)) {
+    if (rc_avro_is_named(wt) || rc_avro_is_named(rt)) {
         if (wt != rt || !same_name(w, r)) {
-            schema_desc(w, wd, sizeof wd);
-            schema_desc(r, rd, sizeof rd);
+            rc_avro_describe(w, wd, sizeof wd);
+            rc_avro_describe(r, rd, sizeof rd);
             rc_errf(cc->err, cc->errlen, "writer %s cannot be read as %s", wd, rd);
             return NULL;
         }
@@ -842,7 +471,7 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
         /* A symbol the reader lacks maps to the reader enum's default. */
         int dflt = -1;
         char full[512];
-        schema_fullname(r, full, sizeof full);
+        rc_avro_fullname(r, full, sizeof full);
         const struct named_def *nd = find_named(cc->reader, full);
         const char *dsym =
             nd ? json_string_value(json_object_get(nd->def, "default")) : NULL;
@@ -896,8 +525,8 @@ static struct plan *compile(struct compile *cc, avro_schema_t w,
                     : wt == AVRO_DOUBLE ? 8 : 1;
         return p;
     }
-    schema_desc(w, wd, sizeof wd);
-    schema_desc(r, rd, sizeof rd);
+    rc_avro_describe(w, wd, sizeof wd);
+    rc_avro_describe(r, rd, sizeof rd);
     rc_errf(cc->err, cc->errlen, "writer %s cannot be read as %s", wd, rd);
     return NULL;
 }
@@ -912,8 +541,8 @@ static struct pair *get_pair(struct entry *w, struct entry *r)
     struct compile cc = {pr, r, err, sizeof err};
     struct plan *root = NULL;
     char wn[512], rn[512];
-    schema_fullname(w->schema, wn, sizeof wn);
-    schema_fullname(r->schema, rn, sizeof rn);
+    rc_avro_fullname(w->schema, wn, sizeof wn);
+    rc_avro_fullname(r->schema, rn, sizeof rn);
     if (strcmp(wn, rn) != 0)
         rc_errf(err, sizeof err, "it is %s", wn);
     else
@@ -950,29 +579,27 @@ struct dec {
 static int dfail(struct dec *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The reason, then " at field 'a.b'" when inside a named field. */
 static int dfail(struct dec *d, const char *fmt, ...)
 {
     if (!d->err || !d->errlen)
         return -1;
+    char msg[384], where[512] = "";
+    size_t used = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(d->err, d->errlen, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    size_t used = strlen(d->err);
-    int named = 0;
-    for (int i = 0; i < d->depth && used < d->errlen; i++) {
+    for (int i = 0; i < d->depth && used < sizeof where; i++) {
         if (!d->path[i])
             continue;
-        int n = snprintf(d->err + used, d->errlen - used, "%s%s",
-                         named ? "." : " at field '", d->path[i]);
+        int n = snprintf(where + used, sizeof where - used, "%s%s",
+                         used ? "." : " at field '", d->path[i]);
         if (n < 0)
             break;
         used += (size_t)n;
-        named = 1;
     }
-    if (named && used < d->errlen)
-        snprintf(d->err + used, d->errlen - used, "'");
-    return -1;
+    return rc_errf(d->err, d->errlen, "%s%s%s", msg, where, used ? "'" : "");
 }
 
 static size_t left(const struct dec *d)
@@ -1179,9 +806,9 @@ static int decode_record(struct dec *d, const struct plan *p,
         const struct default_step *df = &p->defaults[i];
         avro_value_t child;
         char err[256] = "";
-        struct jctx j = {.e = d->reader, .err = err, .errlen = sizeof err};
         if (avro_value_get_by_index(dst, (size_t)df->rindex, &child, NULL) ||
-            set_json(&j, &d->c->scratch, &child, df->schema, df->value, 0))
+            rc_codec_store_json(d->c, d->reader, &child, df->schema, df->value,
+                                err, sizeof err))
             return dfail(d, "bad default for field '%s': %s", df->name, err);
     }
     return 0;
@@ -1392,7 +1019,7 @@ static struct entry *entry_new(const char *label, const char *text,
         goto fail;
     }
     char full[512];
-    schema_fullname(e->schema, full, sizeof full);
+    rc_avro_fullname(e->schema, full, sizeof full);
     if (!(e->fullname = strdup(full))) {
         rc_errf(err, errlen, "out of memory");
         goto fail;
@@ -1482,7 +1109,7 @@ done:
     return rc;
 }
 
-static struct entry *find_file(const rc_codec *c, const char *file)
+struct entry *rc_codec_find_file(const rc_codec *c, const char *file)
 {
     for (size_t i = 0; i < c->nentries; i++)
         if (c->entries[i]->file && strcmp(c->entries[i]->file, file) == 0)
@@ -1536,7 +1163,7 @@ static int load_registry(rc_codec *c, const char *dir, char *err,
             goto done;
         }
         int32_t id = (int32_t)json_integer_value(jid);
-        struct entry *e = find_file(c, file);
+        struct entry *e = rc_codec_find_file(c, file);
         if (!e) {
             rc_errf(err, errlen, "%s: id %" PRId32 ": no schema file %s", path,
                  id, file);
@@ -1698,7 +1325,7 @@ const char *rc_framing_name(enum rc_framing f)
     }
 }
 
-static struct entry *find_reader(const rc_codec *c, const char *record)
+struct entry *rc_codec_find_reader(const rc_codec *c, const char *record)
 {
     if (!record)
         return NULL;
@@ -1714,7 +1341,7 @@ static struct entry *find_reader(const rc_codec *c, const char *record)
 
 avro_schema_t rc_codec_schema(rc_codec *c, const char *record)
 {
-    struct entry *e = find_reader(c, record);
+    struct entry *e = rc_codec_find_reader(c, record);
     return e ? e->schema : NULL;
 }
 
@@ -1758,7 +1385,7 @@ int rc_codec_decode(rc_codec *c, const char *record, const void *buf,
                     enum rc_framing *framing_out, char *err, size_t errlen)
 {
     const unsigned char *b = buf;
-    struct entry *reader = find_reader(c, record);
+    struct entry *reader = rc_codec_find_reader(c, record);
     struct entry *writer = reader;
     enum rc_framing framing = RC_FRAMING_BARE;
     size_t hdr = 0;
@@ -1814,105 +1441,4 @@ int rc_codec_decode(rc_codec *c, const char *record, const void *buf,
         }
     }
     return -1;
-}
-
-static int encode_with(rc_codec *c, struct entry *e, const char *json,
-                       size_t len, enum rc_framing framing, rc_buf *out,
-                       char *err, size_t errlen)
-{
-    json_error_t jerr;
-    json_t *root = NULL;
-    int rc = -1;
-    if (framing != RC_FRAMING_BARE && framing != RC_FRAMING_SINGLE_OBJECT &&
-        framing != RC_FRAMING_CONFLUENT)
-        return rc_errf(err, errlen, "no framing given");
-    if (framing == RC_FRAMING_CONFLUENT && !e->has_id)
-        return rc_errf(err, errlen, "%s has no schema id in registry.json",
-                    e->label);
-    if (!e->enc_iface) {
-        e->enc_iface = avro_generic_class_from_schema(e->schema);
-        if (!e->enc_iface ||
-            avro_generic_value_new(e->enc_iface, &e->enc_value) != 0) {
-            if (e->enc_iface)
-                avro_value_iface_decref(e->enc_iface);
-            e->enc_iface = NULL;
-            return rc_errf(err, errlen, "%s: %s", e->label, avro_strerror());
-        }
-    }
-    root = json_loadb(json, len, JSON_ALLOW_NUL, &jerr);
-    if (!root) {
-        rc_errf(err, errlen, "invalid JSON: %s", jerr.text);
-        goto done;
-    }
-    if (!json_is_object(root)) {
-        rc_errf(err, errlen, "expected a JSON object, got %s", json_kind(root));
-        goto done;
-    }
-    struct jctx j = {.e = e, .err = err, .errlen = errlen};
-    avro_value_reset(&e->enc_value);
-    if (set_json(&j, &c->scratch, &e->enc_value, e->schema, root, 0) < 0)
-        goto done;
-    size_t size = 0;
-    if (avro_value_sizeof(&e->enc_value, &size) != 0) {
-        rc_errf(err, errlen, "cannot size record: %s", avro_strerror());
-        goto done;
-    }
-    unsigned char hdr[10];
-    size_t hlen = 0;
-    if (framing == RC_FRAMING_CONFLUENT) {
-        uint32_t id = (uint32_t)e->id;
-        hdr[0] = 0x00;
-        hdr[1] = (unsigned char)(id >> 24);
-        hdr[2] = (unsigned char)(id >> 16);
-        hdr[3] = (unsigned char)(id >> 8);
-        hdr[4] = (unsigned char)id;
-        hlen = 5;
-    } else if (framing == RC_FRAMING_SINGLE_OBJECT) {
-        hdr[0] = 0xC3;
-        hdr[1] = 0x01;
-        for (int i = 0; i < 8; i++)
-            hdr[2 + i] = (unsigned char)(e->fingerprint >> (8 * i));
-        hlen = 10;
-    }
-    if (rc_buf_reserve(out, hlen + size) < 0) {
-        rc_errf(err, errlen, "out of memory");
-        goto done;
-    }
-    memcpy(out->p + out->len, hdr, hlen);
-    avro_writer_memory_set_dest(c->writer, out->p + out->len + hlen,
-                                (int64_t)size);
-    if (avro_value_write(c->writer, &e->enc_value) != 0 ||
-        avro_writer_tell(c->writer) != (int64_t)size) {
-        out->p[out->len] = '\0';
-        rc_errf(err, errlen, "cannot write record: %s", avro_strerror());
-        goto done;
-    }
-    out->len += hlen + size;
-    out->p[out->len] = '\0';
-    rc = 0;
-done:
-    json_decref(root);
-    return rc;
-}
-
-int rc_codec_encode_json(rc_codec *c, const char *record, const char *json,
-                         size_t len, enum rc_framing framing, rc_buf *out,
-                         char *err, size_t errlen)
-{
-    struct entry *e = find_reader(c, record);
-    if (!e)
-        return rc_errf(err, errlen, "unknown record %s", record ? record : "");
-    return encode_with(c, e, json, len, framing, out, err, errlen);
-}
-
-int rc_codec_encode_json_as(rc_codec *c, const char *schema_file,
-                            const char *json, size_t len,
-                            enum rc_framing framing, rc_buf *out, char *err,
-                            size_t errlen)
-{
-    struct entry *e = schema_file ? find_file(c, schema_file) : NULL;
-    if (!e)
-        return rc_errf(err, errlen, "unknown schema file %s",
-                    schema_file ? schema_file : "");
-    return encode_with(c, e, json, len, framing, out, err, errlen);
 }

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/slice.h"
+#include "core/slice.h"
 
 typedef struct rc_codec rc_codec;
 
@@ -62,28 +62,6 @@ avro_schema_t rc_codec_schema(rc_codec *c, const char *record);
 int rc_codec_decode(rc_codec *c, const char *record, const void *buf,
                     size_t len, avro_value_t **out,
                     enum rc_framing *framing_out, char *err, size_t errlen);
-
-/*
- * Encodes a JSON object (field names as in the schema; unions given as plain
- * values or null; enums as symbol strings; timestamp-millis as a number) as
- * record in the given framing (not AUTO), appending the bytes to out. For
- * single-object and Confluent framing the current schema is the writer; the
- * Confluent id is the one registry.json maps to it. Returns 0 or -1 with err.
- */
-int rc_codec_encode_json(rc_codec *c, const char *record, const char *json,
-                         size_t len, enum rc_framing framing, rc_buf *out,
-                         char *err, size_t errlen);
-
-/*
- * Like rc_codec_encode_json, but with the schema file schema_file (relative
- * to the schemas directory, e.g. "history/request_mutation.v1.avsc") as the
- * writer, so records can be produced as an older writer would have written
- * them. Confluent framing uses the id registry.json gives that file.
- */
-int rc_codec_encode_json_as(rc_codec *c, const char *schema_file,
-                            const char *json, size_t len,
-                            enum rc_framing framing, rc_buf *out, char *err,
-                            size_t errlen);
 
 /*
  * Adds a writer schema (JSON text, borrowed) under a Confluent schema id,

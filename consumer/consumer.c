@@ -35,10 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/clock.h"
-#include "../core/log.h"
-#include "../core/metrics.h"
+#include "core/clock.h"
+#include "core/errstr.h"
+#include "core/log.h"
+#include "core/metrics.h"
 #include "codec.h"
+#include "kafka_conf.h"
 
 #define POLL_MS 100
 #define BACKOFF_MIN_MS 100
@@ -46,7 +48,7 @@
 #define DLQ_TIMEOUT_MS 10000
 
 struct rc_consumer {
-    const rc_config *cfg;   /* borrowed */
+    char *dlq_topic;        /* owned */
     const rc_catalog *cat;  /* borrowed */
     rc_consumer_sink sink;
     void *ud;
@@ -73,24 +75,6 @@ struct dlq_wait {
     rd_kafka_resp_err_t err;
 };
 
-
-static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac,
-                         const char *buf)
-{
-    (void)rk;
-    int lvl = level <= 3 ? RC_LOG_ERROR : level <= 4 ? RC_LOG_WARN
-            : level <= 6 ? RC_LOG_INFO : RC_LOG_DEBUG;
-    RC_LOG(lvl, "kafka", "%s: %s", fac, buf);
-}
-
-static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason,
-                           void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    LOG_WARN("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
-             reason);
-}
 
 static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                             void *opaque)
@@ -211,7 +195,7 @@ static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m,
     struct dlq_wait w = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
 
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->dlq_topic),
+        c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(m->key, m->key_len),
         RD_KAFKA_V_VALUE(m->payload, m->len),
@@ -259,20 +243,20 @@ static rc_event *to_event(rc_consumer *c, const rd_kafka_message_t *m,
     char why[200];
 
     if (!record) {
-        snprintf(err, errlen, "no catalog record for topic %s", topic);
+        rc_errf(err, errlen, "no catalog record for topic %s", topic);
         return NULL;
     }
     if (!m->payload || !m->len) {
-        snprintf(err, errlen, "empty record value");
+        rc_errf(err, errlen, "empty record value");
         return NULL;
     }
     if (rc_codec_decode(c->codec, record, m->payload, m->len, &value, NULL, why,
                         sizeof why) < 0) {
-        snprintf(err, errlen, "undecodable: %s", why);
+        rc_errf(err, errlen, "undecodable: %s", why);
         return NULL;
     }
     if (rc_catalog_map(c->cat, record, value, &ev, why, sizeof why) < 0) {
-        snprintf(err, errlen, "unmappable: %s", why);
+        rc_errf(err, errlen, "unmappable: %s", why);
         return NULL;
     }
     rd_kafka_timestamp_type_t tstype;
@@ -314,7 +298,7 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
     } else {
         rc_metric_inc(RC_M_RECORDS_INVALID);
         LOG_WARN("consumer", "bad record %s [%d] offset %" PRId64 ": %s; sent to %s",
-                 topic, m->partition, m->offset, err, c->cfg->dlq_topic);
+                 topic, m->partition, m->offset, err, c->dlq_topic);
         rc = dlq_write(c, m, err);
     }
     if (rc == 0) {
@@ -328,7 +312,7 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
              ev ? "appended to history" : "written to the DLQ");
     c->pending_msg = m;
     c->pending_ev = ev;
-    snprintf(c->pending_err, sizeof c->pending_err, "%s", err);
+    rc_errf(c->pending_err, sizeof c->pending_err, "%s", err);
     c->backoff_ms = BACKOFF_MIN_MS;
     c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
     pause_all(c, 1);
@@ -371,107 +355,44 @@ static void *consumer_main(void *arg)
     return NULL;
 }
 
-static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v,
-                    char *errstr, size_t errlen)
-{
-    char kerr[256];
-    if (rd_kafka_conf_set(conf, k, v, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
-        snprintf(errstr, errlen, "kafka property %s: %s", k, kerr);
-        return -1;
-    }
-    return 0;
-}
-
-rd_kafka_conf_t *rc_kafka_conf_new(const rc_config *cfg, const char *brokers,
-                                   enum rc_kafka_role role, char *errstr,
-                                   size_t errlen)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (set_prop(conf, "bootstrap.servers", brokers, errstr, errlen) < 0 ||
-        set_prop(conf, "client.id", "roomcast", errstr, errlen) < 0)
-        goto fail;
-    if (role == RC_KAFKA_GROUP) {
-        if (set_prop(conf, "group.id", cfg->group_id, errstr, errlen) < 0 ||
-            set_prop(conf, "enable.auto.offset.store", "false", errstr, errlen) < 0 ||
-            set_prop(conf, "enable.auto.commit", "true", errstr, errlen) < 0 ||
-            set_prop(conf, "auto.offset.reset", "earliest", errstr, errlen) < 0 ||
-            set_prop(conf, "partition.assignment.strategy", "range,roundrobin",
-                     errstr, errlen) < 0)
-            goto fail;
-    } else if (role == RC_KAFKA_READER) {
-        /* Assigned partitions only: the group id is never joined nor
-         * committed to, but librdkafka's consumer API wants one. */
-        if (set_prop(conf, "group.id", "roomcast-reader", errstr, errlen) < 0 ||
-            set_prop(conf, "enable.auto.commit", "false", errstr, errlen) < 0 ||
-            set_prop(conf, "enable.auto.offset.store", "false", errstr, errlen) < 0 ||
-            set_prop(conf, "enable.partition.eof", "true", errstr, errlen) < 0)
-            goto fail;
-    } else if (set_prop(conf, "enable.idempotence", "true", errstr, errlen) < 0 ||
-               set_prop(conf, "message.timeout.ms", "8000", errstr, errlen) < 0) {
-        goto fail;
-    }
-    for (size_t i = 0; i < cfg->nkafka_props; i++) {
-        const char *k = cfg->kafka_props[i].key;
-        int consumer_only = !strcmp(k, "group.id") || !strncmp(k, "auto.", 5) ||
-                            !strncmp(k, "enable.auto", 11) ||
-                            !strcmp(k, "partition.assignment.strategy") ||
-                            !strncmp(k, "session.", 8) || !strncmp(k, "heartbeat.", 10) ||
-                            !strncmp(k, "max.poll", 8) || !strncmp(k, "fetch.", 6) ||
-                            !strcmp(k, "group.instance.id") ||
-                            !strcmp(k, "isolation.level");
-        /* Consumer-only properties would make a producer fail; group and
-         * offset settings are not the reader's. */
-        if (role == RC_KAFKA_PRODUCER && consumer_only)
-            continue;
-        if (role == RC_KAFKA_READER && consumer_only && strcmp(k, "isolation.level") &&
-            strncmp(k, "fetch.", 6))
-            continue;
-        if (set_prop(conf, k, cfg->kafka_props[i].value, errstr, errlen) < 0)
-            goto fail;
-    }
-    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
-    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
-    return conf;
-fail:
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-}
-
-rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
-                             const rc_catalog *cat, rc_consumer_sink sink,
-                             void *ud, char *errstr, size_t errlen)
+rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat,
+                             rc_consumer_sink sink, void *ud, char *errstr,
+                             size_t errlen)
 {
     char kerr[512];
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_topic_partition_list_t *topics = NULL;
     rc_consumer *c = calloc(1, sizeof *c);
     if (!c) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         return NULL;
     }
-    c->cfg = cfg;
     c->cat = cat;
     c->sink = sink;
     c->ud = ud;
-    if (!(c->codec = rc_codec_new(cfg->schemas_dir, errstr, errlen)))
+    if (!(c->dlq_topic = strdup(opts->dlq_topic ? opts->dlq_topic : ""))) {
+        rc_errf(errstr, errlen, "out of memory");
+        goto fail;
+    }
+    if (!(c->codec = rc_codec_new(opts->schemas_dir, errstr, errlen)))
         goto fail;
 
-    if (!(conf = rc_kafka_conf_new(cfg, brokers, RC_KAFKA_GROUP, errstr, errlen)))
+    if (!(conf = rc_kafka_conf_new(&opts->kafka, RC_KAFKA_GROUP, errstr, errlen)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, c);
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr))) {
-        snprintf(errstr, errlen, "kafka consumer: %s", kerr);
+        rc_errf(errstr, errlen, "kafka consumer: %s", kerr);
         goto fail;
     }
     conf = NULL;
     rd_kafka_poll_set_consumer(c->rk);
 
-    if (!(conf = rc_kafka_conf_new(cfg, brokers, RC_KAFKA_PRODUCER, errstr, errlen)))
+    if (!(conf = rc_kafka_conf_new(&opts->kafka, RC_KAFKA_PRODUCER, errstr, errlen)))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
     if (!(c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr))) {
-        snprintf(errstr, errlen, "kafka DLQ producer: %s", kerr);
+        rc_errf(errstr, errlen, "kafka DLQ producer: %s", kerr);
         goto fail;
     }
     conf = NULL;
@@ -482,12 +403,12 @@ rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
                                           RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, topics);
     if (err) {
-        snprintf(errstr, errlen, "kafka subscribe: %s", rd_kafka_err2str(err));
+        rc_errf(errstr, errlen, "kafka subscribe: %s", rd_kafka_err2str(err));
         goto fail;
     }
     rd_kafka_topic_partition_list_destroy(topics);
     LOG_INFO("consumer", "consuming %zu topic(s) from %s as group %s",
-             rc_catalog_count(cat), brokers, cfg->group_id);
+             rc_catalog_count(cat), opts->kafka.brokers, opts->kafka.group_id);
     return c;
 fail:
     if (conf)
@@ -528,6 +449,7 @@ void rc_consumer_destroy(rc_consumer *c)
         rd_kafka_destroy(c->dlq);
     }
     rc_codec_destroy(c->codec);
+    free(c->dlq_topic);
     free(c);
 }
 

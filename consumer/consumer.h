@@ -1,7 +1,7 @@
 /*
  * consumer.h - the Kafka consumer: records in, typed events out.
  *
- * A librdkafka high-level consumer in group cfg->group_id, subscribed to every
+ * A librdkafka high-level consumer in the options' group, subscribed to every
  * topic of the catalog, on a thread of its own. Each record is decoded
  * (codec.h), mapped (catalog.h) and handed to the sink; its offset is stored
  * only once the sink accepted the event (at-least-once), and committed by
@@ -21,9 +21,9 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "../core/config.h"
-#include "../core/event.h"
+#include "core/event.h"
 #include "catalog.h"
+#include "kafka_conf.h"
 
 typedef struct rc_consumer rc_consumer;
 
@@ -34,14 +34,25 @@ typedef struct rc_consumer rc_consumer;
  */
 typedef int (*rc_consumer_sink)(void *ud, rc_event *ev);
 
+typedef struct rc_consumer_opts {
+    /* the schemas directory the consumer's codec loads (borrowed; read by
+     * rc_consumer_new only) */
+    const char *schemas_dir;
+    /* the topic undecodable and unmappable records are written to (copied) */
+    const char *dlq_topic;
+    /* brokers, group id and pass-through properties of the group consumer
+     * and of the DLQ producer (borrowed; read by rc_consumer_new only) */
+    rc_kafka_opts kafka;
+} rc_consumer_opts;
+
 /*
- * cfg and cat are borrowed and must outlive the consumer. brokers is the
- * bootstrap list to use (cfg->kafka_brokers, or the embedded broker's).
- * cfg->kafka_props are applied on top of roomcast's defaults.
+ * A consumer of every topic of cat (borrowed; must outlive the consumer)
+ * handing events to sink, not started yet. NULL with errstr set when the
+ * schemas cannot be loaded or librdkafka refuses the configuration.
  */
-rc_consumer *rc_consumer_new(const rc_config *cfg, const char *brokers,
-                             const rc_catalog *cat, rc_consumer_sink sink,
-                             void *ud, char *errstr, size_t errlen);
+rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat,
+                             rc_consumer_sink sink, void *ud, char *errstr,
+                             size_t errlen);
 
 /* Starts the consumer thread. Returns 0 or -1. */
 int rc_consumer_start(rc_consumer *c);
@@ -58,20 +69,5 @@ int rc_consumer_assigned(const rc_consumer *c);
 
 /* 1 while paused because the sink refused an event (any thread). */
 int rc_consumer_paused(const rc_consumer *c);
-
-enum rc_kafka_role {
-    RC_KAFKA_GROUP,    /* the group consumer: manual offset store */
-    RC_KAFKA_PRODUCER, /* DLQ and other producers: idempotent */
-    RC_KAFKA_READER,   /* assigned partitions only: no group, no commits */
-};
-
-/*
- * A librdkafka configuration for brokers with roomcast's defaults for role,
- * then cfg's kafka.* properties that apply to it, and logging routed to
- * roomcast's log. NULL with errstr set when a property is refused.
- */
-rd_kafka_conf_t *rc_kafka_conf_new(const rc_config *cfg, const char *brokers,
-                                   enum rc_kafka_role role, char *errstr,
-                                   size_t errlen);
 
 #endif

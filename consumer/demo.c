@@ -31,11 +31,14 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "../core/clock.h"
-#include "../core/log.h"
-#include "../core/rand.h"
-#include "../core/slice.h"
+#include "core/clock.h"
+#include "core/errstr.h"
+#include "core/log.h"
+#include "core/rand.h"
+#include "core/slice.h"
 #include "codec.h"
+#include "codec_json.h"
+#include "kafka_conf.h"
 
 enum { NUSERS = 3, NPROGS = 3, MAXREQ = 5, MAXSUB = 4 };
 enum { REC_REQUEST, REC_COMMENT, REC_ATTACHMENT, REC_MEMBERSHIP, REC_JOB, NREC };
@@ -661,7 +664,7 @@ static int find_records(rc_demo *d, const rc_catalog *cat, char *errstr,
             }
         }
         if (!d->records[k]) {
-            snprintf(errstr, errlen, "demo: the catalog has no %s",
+            rc_errf(errstr, errlen, "demo: the catalog has no %s",
                      rec_names[k]);
             return -1;
         }
@@ -679,7 +682,7 @@ rc_demo *rc_demo_new(const char *brokers, const rc_catalog *cat,
     int sync_ready = 0;
     rc_demo *d = calloc(1, sizeof *d);
     if (!d) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         return NULL;
     }
     d->interval_ms = interval_ms > 0 ? interval_ms : 1;
@@ -696,21 +699,18 @@ rc_demo *rc_demo_new(const char *brokers, const rc_catalog *cat,
     if (!(d->codec = rc_codec_new(schemas_dir, errstr, errlen)))
         goto fail;
 
-    if (!(conf = rd_kafka_conf_new()))
-        goto oom;
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, kerr,
-                          sizeof kerr) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "roomcast-demo", kerr,
-                          sizeof kerr) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "linger.ms", "5", kerr, sizeof kerr) !=
-            RD_KAFKA_CONF_OK) {
-        snprintf(errstr, errlen, "demo: %s", kerr);
+    /* Only the brokers: the kafka.* properties are not applied to the
+     * demo producer. */
+    rc_kafka_opts ko = {.brokers = brokers, .client_id = "roomcast-demo",
+                        .native_log = 1};
+    if (!(conf = rc_kafka_conf_new(&ko, RC_KAFKA_BULK, kerr, sizeof kerr))) {
+        rc_errf(errstr, errlen, "demo: %s", kerr);
         goto fail;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, d);
     if (!(d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr))) {
-        snprintf(errstr, errlen, "demo: %s", kerr);
+        rc_errf(errstr, errlen, "demo: %s", kerr);
         goto fail;
     }
     conf = NULL; /* owned by rk now */
@@ -730,7 +730,7 @@ rc_demo *rc_demo_new(const char *brokers, const rc_catalog *cat,
     sync_ready = 1;
 
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
-        snprintf(errstr, errlen, "demo: cannot start thread");
+        rc_errf(errstr, errlen, "demo: cannot start thread");
         goto fail;
     }
     d->thread_started = 1;
@@ -739,7 +739,7 @@ rc_demo *rc_demo_new(const char *brokers, const rc_catalog *cat,
     return d;
 
 oom:
-    snprintf(errstr, errlen, "out of memory");
+    rc_errf(errstr, errlen, "out of memory");
 fail:
     if (conf)
         rd_kafka_conf_destroy(conf);

@@ -31,7 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/slice.h"
+#include "core/errstr.h"
+#include "core/slice.h"
 
 #define PCF_MAX_DEPTH 64
 
@@ -63,12 +64,10 @@ static int fail(struct walk *w, const char *fmt, ...)
 
 static int fail(struct walk *w, const char *fmt, ...)
 {
-    if (w->err && w->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(w->err, w->errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    rc_verrf(w->err, w->errlen, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -393,7 +392,7 @@ char *pcf_canonical(const char *json, size_t len, char *err, size_t errlen)
     json_t *root = json_loadb(json, len, JSON_DECODE_ANY, &jerr);
     if (!root) {
         if (err && errlen)
-            snprintf(err, errlen, "invalid JSON at line %d: %s", jerr.line,
+            rc_errf(err, errlen, "invalid JSON at line %d: %s", jerr.line,
                      jerr.text);
         return NULL;
     }

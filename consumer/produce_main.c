@@ -19,9 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/clock.h"
-#include "../core/rand.h"
+#include "core/clock.h"
+#include "core/errstr.h"
+#include "core/rand.h"
 #include "codec.h"
+#include "codec_json.h"
+#include "kafka_conf.h"
 
 #define PROG "roomcast-produce"
 #define MAX_LINE (1024 * 1024)
@@ -105,18 +108,18 @@ static int record_key(json_t *obj, const char *key_field, char *key,
         else if (!v || json_is_null(v))
             continue;
         else {
-            snprintf(err, errlen, "key field '%s' must be a string or an "
+            rc_errf(err, errlen, "key field '%s' must be a string or an "
                      "integer", fields[i]);
             return -1;
         }
         if (n < 0 || (size_t)n >= keylen) {
-            snprintf(err, errlen, "key field '%s' is too long", fields[i]);
+            rc_errf(err, errlen, "key field '%s' is too long", fields[i]);
             return -1;
         }
         return n;
     }
     if (key_field) {
-        snprintf(err, errlen, "key field '%s' is missing or null", key_field);
+        rc_errf(err, errlen, "key field '%s' is missing or null", key_field);
         return -1;
     }
     return 0;
@@ -148,18 +151,18 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
     int rc = -1;
     json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
     if (!obj) {
-        snprintf(err, sizeof err, "invalid JSON at column %d: %s",
+        rc_errf(err, sizeof err, "invalid JSON at column %d: %s",
                  jerr.column, jerr.text);
         goto done;
     }
     if (!json_is_object(obj)) {
-        snprintf(err, sizeof err, "expected a JSON object");
+        rc_errf(err, sizeof err, "expected a JSON object");
         goto done;
     }
     if (fill_event_id && !json_object_get(obj, "event_id")) {
         char id[37];
         if (rc_uuid4(id) < 0) {
-            snprintf(err, sizeof err, "cannot generate an event_id: %s",
+            rc_errf(err, sizeof err, "cannot generate an event_id: %s",
                      strerror(errno));
             goto done;
         }
@@ -172,7 +175,7 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
         goto done;
     text = json_dumps(obj, JSON_COMPACT);
     if (!text) {
-        snprintf(err, sizeof err, "out of memory");
+        rc_errf(err, sizeof err, "out of memory");
         goto done;
     }
     /* Not inline in RD_KAFKA_V_KEY: the macro casts its argument without
@@ -194,7 +197,7 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
             continue;
         }
         if (kerr) {
-            snprintf(err, sizeof err, "cannot produce: %s",
+            rc_errf(err, sizeof err, "cannot produce: %s",
                      rd_kafka_err2str(kerr));
             goto done;
         }
@@ -226,26 +229,23 @@ int main(int argc, char **argv)
     int framing = RC_FRAMING_SINGLE_OBJECT;
     char err[512];
     int status = 2;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_t *conf = NULL;
     rd_kafka_t *rk = NULL;
     rc_codec *codec = NULL;
     char *line = NULL;
     size_t cap = 0;
     rc_buf out = {0};
     struct counts counts = {0, 0};
+    /* Defaults first; the -X properties (at most one per argument) follow
+     * and override them. */
+    rc_kv *props = calloc((size_t)argc + 1, sizeof *props);
+    size_t nprops = 0;
 
-    if (!conf) {
+    if (!props) {
         fprintf(stderr, PROG ": out of memory\n");
         return 2;
     }
-    /* Defaults first; -X properties override them. */
-    if (rd_kafka_conf_set(conf, "client.id", PROG, err, sizeof err) ||
-        rd_kafka_conf_set(conf, "message.timeout.ms", "30000", err,
-                          sizeof err) ||
-        rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err)) {
-        fprintf(stderr, PROG ": %s\n", err);
-        goto fail;
-    }
+    props[nprops++] = (rc_kv){"message.timeout.ms", "30000"};
     int ch;
     while ((ch = getopt_long(argc, argv, "b:t:r:f:s:k:X:h", opts, NULL)) !=
            -1) {
@@ -271,11 +271,7 @@ int main(int argc, char **argv)
                 goto fail;
             }
             *eq = '\0';
-            if (rd_kafka_conf_set(conf, optarg, eq + 1, err, sizeof err) !=
-                RD_KAFKA_CONF_OK) {
-                fprintf(stderr, PROG ": -X %s: %s\n", optarg, err);
-                goto fail;
-            }
+            props[nprops++] = (rc_kv){optarg, eq + 1};
             break;
         }
         case 'h':
@@ -310,8 +306,9 @@ int main(int argc, char **argv)
                                                            "event_id") >= 0;
     int fill_occurred_at =
         avro_schema_record_field_get_index(schema, "occurred_at") >= 0;
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err,
-                          sizeof err) != RD_KAFKA_CONF_OK) {
+    rc_kafka_opts ko = {.brokers = brokers, .client_id = PROG, .props = props,
+                        .nprops = nprops, .native_log = 1};
+    if (!(conf = rc_kafka_conf_new(&ko, RC_KAFKA_BULK, err, sizeof err))) {
         fprintf(stderr, PROG ": %s\n", err);
         goto fail;
     }
@@ -368,5 +365,6 @@ fail:
     rc_codec_destroy(codec);
     rc_buf_free(&out);
     free(line);
+    free(props);
     return status;
 }

@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/clock.h"
-#include "../core/errstr.h"
-#include "../core/log.h"
+#include "core/clock.h"
+#include "core/errstr.h"
+#include "core/log.h"
 #include "codec.h"
-#include "consumer.h"
+#include "kafka_conf.h"
 
 struct part {
     const char *topic; /* borrowed from the catalog */
@@ -80,11 +80,11 @@ static int add_topic(rd_kafka_t *rk, const char *topic, int64_t deadline,
     return rc;
 }
 
-long rc_rebuild_memberships(const rc_config *cfg, const char *brokers,
-                            const rc_catalog *cat, int timeout_ms,
+long rc_rebuild_memberships(const rc_rebuild_opts *opts, const rc_catalog *cat,
                             rc_rebuild_cb cb, void *ud, char *errstr,
                             size_t errlen)
 {
+    int timeout_ms = opts->timeout_ms;
     char kerr[512], why[256];
     int64_t deadline = rc_clock_mono_ms() + timeout_ms;
     long changes = -1, records = 0;
@@ -92,10 +92,9 @@ long rc_rebuild_memberships(const rc_config *cfg, const char *brokers,
     size_t nparts = 0, pending;
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
-    rc_codec *codec = rc_codec_new(cfg->schemas_dir, errstr, errlen);
-    rd_kafka_conf_t *conf = codec ? rc_kafka_conf_new(cfg, brokers, RC_KAFKA_READER,
-                                                      errstr, errlen)
-                                  : NULL;
+    rc_codec *codec = rc_codec_new(opts->schemas_dir, errstr, errlen);
+    rd_kafka_conf_t *conf =
+        codec ? rc_kafka_conf_new(&opts->kafka, RC_KAFKA_READER, errstr, errlen) : NULL;
     if (!conf)
         goto done;
     if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr))) {

@@ -13,22 +13,31 @@
 
 #include <stddef.h>
 
-#include "../core/config.h"
-#include "../core/event.h"
+#include "core/event.h"
 #include "catalog.h"
+#include "kafka_conf.h"
 
 /* Called for each membership change, in partition order; return 0 to go on. */
 typedef int (*rc_rebuild_cb)(void *ud, enum rc_member_op op, const char *user,
                              const char *program);
 
+typedef struct rc_rebuild_opts {
+    /* the schemas directory the reader's codec loads (borrowed) */
+    const char *schemas_dir;
+    /* brokers and pass-through properties (borrowed); the reader joins no
+     * group, so the group id is not used */
+    rc_kafka_opts kafka;
+    /* the whole rebuild, metadata and reading included, in ms */
+    int timeout_ms;
+} rc_rebuild_opts;
+
 /*
- * Reads the membership topics of cat from brokers (cfg's kafka.* properties
- * apply) within timeout_ms. Returns the number of changes replayed, or -1
- * with errstr set (brokers unreachable, timeout). Undecodable records are
- * skipped with a warning (the live consumer sends them to the DLQ).
+ * Reads the membership topics of cat (borrowed) within opts->timeout_ms.
+ * Returns the number of changes replayed, or -1 with errstr set (brokers
+ * unreachable, timeout). Undecodable records are skipped with a warning
+ * (the live consumer sends them to the DLQ).
  */
-long rc_rebuild_memberships(const rc_config *cfg, const char *brokers,
-                            const rc_catalog *cat, int timeout_ms,
+long rc_rebuild_memberships(const rc_rebuild_opts *opts, const rc_catalog *cat,
                             rc_rebuild_cb cb, void *ud, char *errstr,
                             size_t errlen);
 

@@ -15,10 +15,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-typedef struct rc_kv {
-    char *key;   /* owned */
-    char *value; /* owned */
-} rc_kv;
+#include "kv.h"
 
 typedef struct rc_config {
     /* service */
@@ -35,7 +32,7 @@ typedef struct rc_config {
     char *topics;             /* "Record=topic,..." overrides of the catalog */
     char *dlq_topic;
     int embedded_partitions;
-    rc_kv *kafka_props;       /* kafka.* pass-through, owned */
+    rc_kv *kafka_props;       /* kafka.* pass-through, owned (keys and values too) */
     size_t nkafka_props;
 
     /* history */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errstr.h"
 #include "log.h"
 
 #define JOB_MAX 4096
@@ -153,7 +154,7 @@ int rc_history_memberships(rc_history *h,
                            int (*cb)(void *ud, const char *user, const char *program),
                            void *ud)
 {
-    return h->ops->memberships(h, cb, ud);
+    return h->ops->memberships ? h->ops->memberships(h, cb, ud) : 0;
 }
 
 /* ---- the worker ---- */
@@ -283,7 +284,7 @@ int rc_hist_init(rc_history *h, const struct rc_history_ops *ops, void *be,
     pthread_mutex_init(&h->qlock, NULL);
     pthread_cond_init(&h->qcond, NULL);
     if (pthread_create(&h->worker, NULL, worker_main, h) != 0) {
-        snprintf(errstr, errlen, "history: cannot start the worker thread");
+        rc_errf(errstr, errlen, "history: cannot start the worker thread");
         pthread_cond_destroy(&h->qcond);
         pthread_mutex_destroy(&h->qlock);
         pthread_mutex_destroy(&h->epoch_lock);

@@ -7,8 +7,9 @@
  * seconds) and publishes it on the bus, which hands every event, in history
  * order, to the subscriber of every node. Transient events are published
  * without being stored and carry no offset. The history also keeps what a
- * node needs to learn from the others: program memberships, and the
- * Socket.IO sessions of disconnected clients for connection state recovery.
+ * node needs to learn from the others: program memberships (redis), and
+ * the Socket.IO sessions of disconnected clients for connection state
+ * recovery.
  *
  * Two backends behind one interface (docs/history.md has the details):
  *  - memory (rc_history_new_memory): single node; the bus is in-process and
@@ -161,13 +162,13 @@ int rc_history_replay_since_async(rc_history *h, const char *const *rooms,
                                   rc_history_replay_done done, void *ud);
 
 /*
- * Walks every known membership (user in program): memory, those learned
- * from appended member:added/removed events; redis, the shared sets every
- * node's appends maintain. cb returns 0 to go on, non-zero to stop. Called on
- * the calling thread (memory: under the history's lock; do not call back
- * into the history). Blocking (redis: SCAN + SMEMBERS on a connection of its
- * own), meant for start-up. Returns 0 when the walk ended or was stopped,
- * -1 when the store is unreachable (cb may have been called for some).
+ * Walks every stored membership (user in program): redis, the shared sets
+ * every node's appends maintain; memory, none (a single node rebuilds its
+ * memberships from the membership topic, consumer/rebuild.h). cb returns 0
+ * to go on, non-zero to stop, and is called on the calling thread. Blocking
+ * (redis: SCAN + SMEMBERS on a connection of its own), meant for start-up.
+ * Returns 0 when the walk ended or was stopped, -1 when the store is
+ * unreachable (cb may have been called for some).
  */
 int rc_history_memberships(rc_history *h,
                            int (*cb)(void *ud, const char *user,

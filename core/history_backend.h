@@ -29,7 +29,7 @@ struct rc_history_ops {
                         size_t len, int64_t ttl_ms);
     /* A malloc'ed blob (transferred) or NULL. */
     void *(*session_take)(rc_history *h, const char *pid, size_t *len);
-    /* Calling thread. */
+    /* Calling thread; NULL when the backend keeps no memberships. */
     int (*memberships)(rc_history *h,
                        int (*cb)(void *ud, const char *user, const char *program),
                        void *ud);

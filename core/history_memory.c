@@ -1,6 +1,8 @@
 /*
  * history_memory.c - the in-memory history backend: per-room rings, eventId
- * dedupe, the in-process bus, memberships and sessions of one node.
+ * dedupe, the in-process bus and sessions of one node. It keeps no
+ * memberships: a node without Redis rebuilds them from the membership topic
+ * at start (consumer/rebuild.c), and its store starts empty anyway.
  *
  * Implementation notes. One mutex guards everything: appends come from the
  * consumer thread, queries from the history's worker. Each room keeps a ring
@@ -28,6 +30,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "errstr.h"
 #include "hmap.h"
 #include "log.h"
 #include "rand.h"
@@ -58,11 +61,6 @@ struct room {
     int64_t lost_ts;    /* latest occurred time evicted from this room */
 };
 
-struct member {
-    char *user;    /* owned; the key in m->members */
-    hmap programs; /* owned program strings (key == value) */
-};
-
 struct session {
     char *pid;  /* owned; the key in m->sessions */
     void *blob; /* owned */
@@ -83,7 +81,6 @@ struct mem {
     hmap ids;           /* eventId (borrowed from the ref'd event) -> ev */
     struct fifo dedupe; /* entries with ev */
     struct fifo log;    /* stored events' (seq, at_ms), no ev */
-    hmap members;       /* user -> struct member * */
     hmap sessions;      /* pid -> struct session * */
     size_t session_bytes;
 };
@@ -236,65 +233,6 @@ static void rooms_sweep(struct mem *m, int64_t now)
     free(gone);
 }
 
-static void member_free(struct member *mb)
-{
-    size_t pos = 0;
-    hmap_slot *p;
-    while ((p = hmap_next(&mb->programs, &pos)))
-        free(p->val);
-    hmap_clear(&mb->programs);
-    free(mb->user);
-    free(mb);
-}
-
-static struct member *member_get(struct mem *m, const char *user)
-{
-    hmap_slot *s = hmap_find(&m->members, user);
-    if (s)
-        return s->val;
-    struct member *mb = calloc(1, sizeof *mb);
-    if (!mb)
-        return NULL;
-    hmap_init(&mb->programs, HMAP_STR);
-    if (!(mb->user = strdup(user)) || hmap_put(&m->members, mb->user, mb) < 0) {
-        member_free(mb);
-        return NULL;
-    }
-    return mb;
-}
-
-/* Records ev's membership change, if any. Returns 0 or -1 (out of memory). */
-static int member_apply(struct mem *m, const rc_event *ev)
-{
-    if (ev->member_op == RC_MEMBER_NONE || !ev->member_user || !ev->member_program)
-        return 0;
-    if (ev->member_op == RC_MEMBER_ADD) {
-        struct member *mb = member_get(m, ev->member_user);
-        if (!mb)
-            return -1;
-        if (hmap_find(&mb->programs, ev->member_program))
-            return 0;
-        char *p = strdup(ev->member_program);
-        if (!p || hmap_put(&mb->programs, p, p) < 0) {
-            free(p);
-            return -1;
-        }
-        return 0;
-    }
-    hmap_slot *s = hmap_find(&m->members, ev->member_user);
-    if (!s)
-        return 0;
-    struct member *mb = s->val;
-    void *p = NULL;
-    if (hmap_del(&mb->programs, ev->member_program, &p))
-        free(p);
-    if (hmap_len(&mb->programs) == 0) {
-        hmap_del(&m->members, mb->user, NULL);
-        member_free(mb);
-    }
-    return 0;
-}
-
 /* ---- operations ---- */
 
 static int mem_append(rc_history *h, rc_event *ev)
@@ -344,8 +282,6 @@ static int mem_append(rc_history *h, rc_event *ev)
     } else {
         ev->offset[0] = '\0';
     }
-    if (member_apply(m, ev) < 0)
-        LOG_ERROR("history", "out of memory recording the membership of event %s", ev->id);
     /* Published under the lock, so the subscriber sees history order. */
     rc_hist_deliver(h, ev);
     rc = 1;
@@ -487,26 +423,6 @@ done:
     return status;
 }
 
-static int mem_memberships(rc_history *h,
-                           int (*cb)(void *ud, const char *user, const char *program),
-                           void *ud)
-{
-    struct mem *m = h->be;
-    size_t pos = 0, ppos;
-    hmap_slot *s, *p;
-    pthread_mutex_lock(&m->lock);
-    while ((s = hmap_next(&m->members, &pos))) {
-        struct member *mb = s->val;
-        ppos = 0;
-        while ((p = hmap_next(&mb->programs, &ppos)))
-            if (cb(ud, mb->user, p->val))
-                goto done;
-    }
-done:
-    pthread_mutex_unlock(&m->lock);
-    return 0;
-}
-
 static void session_free(struct mem *m, struct session *s)
 {
     m->session_bytes -= s->len;
@@ -610,10 +526,6 @@ static void mem_destroy(rc_history *h)
     free(m->log.e);
     hmap_clear(&m->ids);
     pos = 0;
-    while ((s = hmap_next(&m->members, &pos)))
-        member_free(s->val);
-    hmap_clear(&m->members);
-    pos = 0;
     while ((s = hmap_next(&m->sessions, &pos))) {
         struct session *ss = s->val;
         free(ss->blob);
@@ -632,7 +544,7 @@ static const struct rc_history_ops mem_ops = {
     .replay_since = mem_replay_since,
     .session_put = mem_session_put,
     .session_take = mem_session_take,
-    .memberships = mem_memberships,
+    .memberships = NULL, /* none kept: rc_history_memberships walks nothing */
     .ready = mem_ready,
     .start_bus = NULL,
     .destroy = mem_destroy,
@@ -644,11 +556,11 @@ rc_history *rc_history_new_memory(int max_per_room, int ttl_s, char *errstr,
     rc_history *h = calloc(1, sizeof *h);
     struct mem *m = calloc(1, sizeof *m);
     if (!h || !m) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
     if (rc_random_hex(m->epoch, 8) < 0) {
-        snprintf(errstr, errlen, "history: no randomness for the epoch");
+        rc_errf(errstr, errlen, "history: no randomness for the epoch");
         goto fail;
     }
     m->max_per_room = max_per_room > 0 ? max_per_room : 1;
@@ -656,7 +568,6 @@ rc_history *rc_history_new_memory(int max_per_room, int ttl_s, char *errstr,
     m->start_ms = m->swept_ms = rc_clock_wall_ms();
     hmap_init(&m->rooms, HMAP_STR);
     hmap_init(&m->ids, HMAP_STR);
-    hmap_init(&m->members, HMAP_STR);
     hmap_init(&m->sessions, HMAP_STR);
     pthread_mutex_init(&m->lock, NULL);
     if (rc_hist_init(h, &mem_ops, m, errstr, errlen) < 0) {
@@ -665,7 +576,7 @@ rc_history *rc_history_new_memory(int max_per_room, int ttl_s, char *errstr,
     }
     if (rc_hist_set_epoch(h, m->epoch) < 0) {
         rc_history_destroy(h);
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         return NULL;
     }
     if (errlen)

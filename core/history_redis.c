@@ -13,12 +13,12 @@
  * attempt waits for a backoff (100 ms doubling to 2 s), so a caller gets -1
  * at once instead of waiting for a dead server again.
  *
- * Append: APPEND_LUA runs atomically in Redis: epoch, dedupe, seq, the
- * global log, the room streams with their trimming bookkeeping, the
- * membership sets, then PUBLISH. The eventId key is written last, so a
- * script that failed half-way is retried in full rather than taken for a
- * duplicate. The script is loaded once per connection (SCRIPT LOAD) and run
- * with EVALSHA, loaded again on NOSCRIPT.
+ * Append: one Lua script (history_redis.lua) runs atomically in Redis:
+ * epoch, dedupe, seq, the global log, the room streams with their trimming
+ * bookkeeping, the membership sets, then PUBLISH. The eventId key is
+ * written last, so a script that failed half-way is retried in full rather
+ * than taken for a duplicate. The script is loaded once per connection
+ * (SCRIPT LOAD) and run with EVALSHA, loaded again on NOSCRIPT.
  *
  * Bus: the bus thread polls its socket and an eventfd (the stop signal),
  * sends PING after a second of silence and reconnects when no answer comes
@@ -46,9 +46,11 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "errstr.h"
 #include "hmap.h"
 #include "log.h"
 #include "rand.h"
+#include "redis_url.h"
 #include "slice.h"
 
 #define K_EPOCH "roomcast:epoch"
@@ -70,118 +72,12 @@
 #define BUS_ROOMS_MAX 256
 
 /*
- * KEYS: 1 epoch, 2 epoch start, 3 seq, 4 eventId, 5 log, 6 member set,
- *       7.. (room stream, room lost marker) per room.
- * ARGV: 1 epoch candidate, 2 ttl ms, 3 max per room, 4 transient "1"|"0",
- *       5 member op ""|"add"|"remove", 6 member program, 7 occurred ms,
- *       8 body (envelope without offset, "\n", payload), 9 bus channel.
- * Returns {1, epoch, offset} appended (offset "" when transient) or
- * {0, epoch, ""} duplicate.
+ * The append script, core/history_redis.lua (its header says what KEYS and
+ * ARGV hold and what it returns), embedded at build time by rc_embed:
+ * rc_history_append_lua_len bytes, then a NUL.
  */
-static const char APPEND_LUA[] =
-    "local function fmt(n) return string.format('%d', n) end\n"
-    "local function idseq(id) return tonumber(string.match(id, '^(%d+)')) end\n"
-    "local function lastseq(key)\n"
-    "  local r = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)\n"
-    "  if r[1] then return idseq(r[1][1]) end\n"
-    "  return 0\n"
-    "end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local snow = fmt(now)\n"
-    "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then\n"
-    "  redis.call('SET', KEYS[2], snow)\n"
-    "end\n"
-    "local epoch = redis.call('GET', KEYS[1])\n"
-    "if redis.call('EXISTS', KEYS[4]) == 1 then return {0, epoch, ''} end\n"
-    "local ttl = tonumber(ARGV[2])\n"
-    "local body = ARGV[8]\n"
-    "local function stamp(off)\n"
-    "  return '{\"offset\":\"' .. off .. '\",' .. string.sub(body, 2)\n"
-    "end\n"
-    "if ARGV[5] == 'add' then redis.call('SADD', KEYS[6], ARGV[6])\n"
-    "elseif ARGV[5] == 'remove' then redis.call('SREM', KEYS[6], ARGV[6]) end\n"
-    "if ARGV[4] == '1' then\n"
-    "  redis.call('PUBLISH', ARGV[9], stamp(''))\n"
-    "  redis.call('SET', KEYS[4], '1', 'PX', ttl)\n"
-    "  return {1, epoch, ''}\n"
-    "end\n"
-    /* Never below what a stream holds already (a seq key lost alone). */
-    "local seq = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
-    "local top = lastseq(KEYS[5])\n"
-    "for i = 7, #KEYS, 2 do\n"
-    "  local s = lastseq(KEYS[i])\n"
-    "  if s > top then top = s end\n"
-    "end\n"
-    "if top > seq then seq = top end\n"
-    "seq = seq + 1\n"
-    "local sseq = fmt(seq)\n"
-    "redis.call('SET', KEYS[3], sseq)\n"
-    "local offset = epoch .. '-' .. sseq\n"
-    "local id = sseq .. '-0'\n"
-    "local occurred = ARGV[7]\n"
-    /* The log of (seq, append time): everything below its first entry expired. */
-    "redis.call('XADD', KEYS[5], id, 'a', snow, 't', occurred)\n"
-    "local cutoff = now - ttl\n"
-    "local keep, from = nil, '-'\n"
-    "repeat\n"
-    "  local r = redis.call('XRANGE', KEYS[5], from, '+', 'COUNT', 128)\n"
-    "  if #r == 0 then keep = id break end\n"
-    "  for _, e in ipairs(r) do\n"
-    "    if tonumber(e[2][2]) >= cutoff then keep = e[1] break end\n"
-    "  end\n"
-    "  if not keep then from = '(' .. r[#r][1] end\n"
-    "until keep\n"
-    "redis.call('XTRIM', KEYS[5], 'MINID', keep)\n"
-    "redis.call('PEXPIRE', KEYS[5], ttl + 1000)\n"
-    "local expired = idseq(keep) - 1\n"
-    "local max = tonumber(ARGV[3])\n"
-    "local msg = stamp(offset)\n"
-    "for i = 7, #KEYS, 2 do\n"
-    "  local sk, lk = KEYS[i], KEYS[i + 1]\n"
-    /* New, or gone after its events expired: unknown up to `expired`. */
-    "  if redis.call('EXISTS', sk) == 0 then\n"
-    "    redis.call('DEL', lk)\n"
-    "    redis.call('HSET', lk, 'seq', fmt(expired), 'ts', '0')\n"
-    "  end\n"
-    "  redis.call('XADD', sk, id, 'a', snow, 't', occurred, 'm', msg)\n"
-    "  local lost = tonumber(redis.call('HGET', lk, 'seq') or '0')\n"
-    "  local lts = tonumber(redis.call('HGET', lk, 'ts') or '0')\n"
-    "  local function account(entries)\n"
-    "    for _, e in ipairs(entries) do\n"
-    "      local s = idseq(e[1])\n"
-    "      if s > lost then lost = s end\n"
-    "      local ts = tonumber(e[2][4])\n"
-    "      if ts and ts > lts then lts = ts end\n"
-    "    end\n"
-    "  end\n"
-    "  if expired > 0 then\n"
-    "    local old = redis.call('XRANGE', sk, '-', fmt(expired) .. '-0')\n"
-    "    if #old > 0 then\n"
-    "      account(old)\n"
-    "      redis.call('XTRIM', sk, 'MINID', fmt(expired + 1) .. '-0')\n"
-    "    end\n"
-    "  end\n"
-    "  local n = redis.call('XLEN', sk)\n"
-    "  if n > max then\n"
-    "    account(redis.call('XRANGE', sk, '-', '+', 'COUNT', n - max))\n"
-    "    redis.call('XTRIM', sk, 'MAXLEN', max)\n"
-    "  end\n"
-    "  redis.call('HSET', lk, 'seq', fmt(lost), 'ts', fmt(lts))\n"
-    "  redis.call('PEXPIRE', sk, ttl + 1000)\n"
-    "  redis.call('PEXPIRE', lk, ttl + 1000)\n"
-    "end\n"
-    "redis.call('PUBLISH', ARGV[9], msg)\n"
-    "redis.call('SET', KEYS[4], '1', 'PX', ttl)\n"
-    "return {1, epoch, offset}\n";
-
-struct rconf {
-    char host[256];
-    int port;
-    int db;
-    char *user; /* owned, NULL when none */
-    char *pass; /* owned, NULL when none */
-};
+extern const unsigned char rc_history_append_lua[];
+extern const size_t rc_history_append_lua_len;
 
 struct rconn {
     const char *name;   /* "append", "query": for logs */
@@ -192,8 +88,8 @@ struct rconn {
 };
 
 struct red {
-    struct rconf conf;
-    char where[300];          /* host:port/db, for logs (never credentials) */
+    rc_redis_url conf;
+    char where[RC_REDIS_WHERE_MAX]; /* host:port/db, for logs (never credentials) */
     int max_per_room;
     int64_t ttl_ms;
     pthread_mutex_t append_lock;
@@ -207,113 +103,6 @@ struct red {
     pthread_t bus;
     int stop_fd;              /* eventfd, -1 until the bus starts */
 };
-
-/* ---- URL ---- */
-
-static int parse_uint(const char *p, size_t n, long max, long *out)
-{
-    long v = 0;
-    if (n == 0 || n > 10)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        v = v * 10 + (p[i] - '0');
-    }
-    if (v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int host_char(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-           (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_';
-}
-
-/* "redis://[[user]:password@]host[:port][/db]", strictly. */
-static int url_parse(const char *url, struct rconf *cf, char *err, size_t errlen)
-{
-    static const char scheme[] = "redis://";
-    const char *p, *at, *slash, *hp_end, *colon = NULL;
-    long v;
-
-    memset(cf, 0, sizeof *cf);
-    cf->port = 6379;
-    if (!url || strncmp(url, scheme, sizeof scheme - 1)) {
-        snprintf(err, errlen, "redis url must start with redis:// (rediss:// is not supported)");
-        return -1;
-    }
-    p = url + sizeof scheme - 1;
-    if ((at = strrchr(p, '@'))) {
-        const char *c = memchr(p, ':', (size_t)(at - p));
-        if (!c || at - c < 2) {
-            snprintf(err, errlen, "redis url: credentials must be [user]:password@");
-            return -1;
-        }
-        if (c > p && !(cf->user = strndup(p, (size_t)(c - p))))
-            goto oom;
-        if (!(cf->pass = strndup(c + 1, (size_t)(at - c - 1))))
-            goto oom;
-        p = at + 1;
-    }
-    slash = strchr(p, '/');
-    hp_end = slash ? slash : p + strlen(p);
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(hp_end - p));
-        if (!rb || rb == p + 1 || (size_t)(rb - p - 1) >= sizeof cf->host) {
-            snprintf(err, errlen, "redis url: bad IPv6 host");
-            goto fail;
-        }
-        for (const char *q = p + 1; q < rb; q++)
-            if (!(host_char(*q) || *q == ':')) {
-                snprintf(err, errlen, "redis url: bad IPv6 host");
-                goto fail;
-            }
-        memcpy(cf->host, p + 1, (size_t)(rb - p - 1));
-        if (rb + 1 < hp_end) {
-            if (rb[1] != ':') {
-                snprintf(err, errlen, "redis url: unexpected text after the host");
-                goto fail;
-            }
-            colon = rb + 1;
-        }
-    } else {
-        const char *q = p;
-        while (q < hp_end && host_char(*q))
-            q++;
-        if (q == p || (q < hp_end && *q != ':') || (size_t)(q - p) >= sizeof cf->host) {
-            snprintf(err, errlen, "redis url: bad host");
-            goto fail;
-        }
-        memcpy(cf->host, p, (size_t)(q - p));
-        if (q < hp_end)
-            colon = q;
-    }
-    if (colon) {
-        if (parse_uint(colon + 1, (size_t)(hp_end - colon - 1), 65535, &v) < 0 || v == 0) {
-            snprintf(err, errlen, "redis url: bad port");
-            goto fail;
-        }
-        cf->port = (int)v;
-    }
-    if (slash) {
-        if (parse_uint(slash + 1, strlen(slash + 1), 1L << 20, &v) < 0) {
-            snprintf(err, errlen, "redis url: the database must be a number after /");
-            goto fail;
-        }
-        cf->db = (int)v;
-    }
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-fail:
-    free(cf->user);
-    free(cf->pass);
-    cf->user = cf->pass = NULL;
-    return -1;
-}
 
 /* ---- connections ---- */
 
@@ -330,15 +119,15 @@ static redisContext *conn_open(struct red *r, char *err, size_t errlen)
     redisContext *c = redisConnectWithTimeout(r->conf.host, r->conf.port, io_timeout);
     redisReply *rep = NULL;
     if (!c) {
-        snprintf(err, errlen, "out of memory");
+        rc_errf(err, errlen, "out of memory");
         return NULL;
     }
     if (c->err) {
-        snprintf(err, errlen, "%s", c->errstr);
+        rc_errf(err, errlen, "%s", c->errstr);
         goto fail;
     }
     if (redisSetTimeout(c, io_timeout) != REDIS_OK) {
-        snprintf(err, errlen, "cannot set timeouts");
+        rc_errf(err, errlen, "cannot set timeouts");
         goto fail;
     }
     redisEnableKeepAlive(c);
@@ -346,7 +135,7 @@ static redisContext *conn_open(struct red *r, char *err, size_t errlen)
         rep = r->conf.user ? redisCommand(c, "AUTH %s %s", r->conf.user, r->conf.pass)
                            : redisCommand(c, "AUTH %s", r->conf.pass);
         if (!reply_ok(rep)) {
-            snprintf(err, errlen, "AUTH failed: %s", rep ? rep->str : c->errstr);
+            rc_errf(err, errlen, "AUTH failed: %s", rep ? rep->str : c->errstr);
             goto fail;
         }
         freeReplyObject(rep);
@@ -355,7 +144,7 @@ static redisContext *conn_open(struct red *r, char *err, size_t errlen)
     if (r->conf.db) {
         rep = redisCommand(c, "SELECT %d", r->conf.db);
         if (!reply_ok(rep)) {
-            snprintf(err, errlen, "SELECT %d failed: %s", r->conf.db,
+            rc_errf(err, errlen, "SELECT %d failed: %s", r->conf.db,
                      rep ? rep->str : c->errstr);
             goto fail;
         }
@@ -416,9 +205,9 @@ static int conn_check(struct red *r, struct rconn *rc, redisReply *rep)
         char why[160];
         /* hiredis reports a timeout as EAGAIN */
         if (strstr(rc->c->errstr, "temporarily unavailable"))
-            snprintf(why, sizeof why, "no answer within %d ms", TIMEOUT_MS);
+            rc_errf(why, sizeof why, "no answer within %d ms", TIMEOUT_MS);
         else
-            snprintf(why, sizeof why, "%s", rc->c->errstr[0] ? rc->c->errstr : "connection lost");
+            rc_errf(why, sizeof why, "%s", rc->c->errstr[0] ? rc->c->errstr : "connection lost");
         conn_fail(r, rc, why);
         return -1;
     }
@@ -565,22 +354,22 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     const char *nl;
 
     if (len > BUS_MSG_MAX) {
-        snprintf(err, errlen, "message of %zu bytes is too large", len);
+        rc_errf(err, errlen, "message of %zu bytes is too large", len);
         return NULL;
     }
     if (!(nl = memchr(msg, '\n', len))) {
-        snprintf(err, errlen, "no payload line");
+        rc_errf(err, errlen, "no payload line");
         return NULL;
     }
     if (!(env = json_loadb(msg, (size_t)(nl - msg), JSON_REJECT_DUPLICATES, &je)) ||
         !json_is_object(env)) {
-        snprintf(err, errlen, "envelope: %.120s", env ? "not an object" : je.text);
+        rc_errf(err, errlen, "envelope: %.120s", env ? "not an object" : je.text);
         goto fail;
     }
     const char *payload = nl + 1;
     size_t plen = len - (size_t)(payload - msg);
     if (!(pl = json_loadb(payload, plen, 0, &je)) || !json_is_object(pl)) {
-        snprintf(err, errlen, "payload: %.120s", pl ? "not an object" : je.text);
+        rc_errf(err, errlen, "payload: %.120s", pl ? "not an object" : je.text);
         goto fail;
     }
     json_t *off = get_str(env, "offset", 1), *id = get_str(env, "id", 0),
@@ -590,7 +379,7 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     if (!off || !id || !name || !json_is_array(rooms) || !json_is_integer(ts) ||
         (kts && !json_is_integer(kts)) || (tr && !json_is_boolean(tr)) ||
         (mem && !json_is_object(mem))) {
-        snprintf(err, errlen, "envelope: a field is missing or has the wrong type");
+        rc_errf(err, errlen, "envelope: a field is missing or has the wrong type");
         goto fail;
     }
     int transient = tr && json_is_true(tr);
@@ -599,11 +388,11 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     uint64_t seq;
     if (olen >= RC_OFFSET_MAX || (transient ? olen != 0 : olen == 0) ||
         (olen && rc_offset_parse(json_string_value(off), ep, sizeof ep, &seq) < 0)) {
-        snprintf(err, errlen, "envelope: bad offset");
+        rc_errf(err, errlen, "envelope: bad offset");
         goto fail;
     }
     if (json_array_size(rooms) > BUS_ROOMS_MAX) {
-        snprintf(err, errlen, "envelope: too many rooms");
+        rc_errf(err, errlen, "envelope: too many rooms");
         goto fail;
     }
     if (!(ev = rc_event_new()))
@@ -617,7 +406,7 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     for (size_t i = 0; i < json_array_size(rooms); i++) {
         json_t *rm = json_array_get(rooms, i);
         if (!json_is_string(rm) || !json_string_length(rm)) {
-            snprintf(err, errlen, "envelope: bad room");
+            rc_errf(err, errlen, "envelope: bad room");
             goto fail;
         }
         if (rc_event_add_room(ev, json_string_value(rm)) < 0)
@@ -628,7 +417,7 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
                *prog = get_str(mem, "program", 0);
         if (!op || !user || !prog ||
             (strcmp(json_string_value(op), "add") && strcmp(json_string_value(op), "remove"))) {
-            snprintf(err, errlen, "envelope: bad member");
+            rc_errf(err, errlen, "envelope: bad member");
             goto fail;
         }
         ev->member_op = strcmp(json_string_value(op), "add") ? RC_MEMBER_REMOVE : RC_MEMBER_ADD;
@@ -644,7 +433,7 @@ static rc_event *decode_msg(const char *msg, size_t len, char *err, size_t errle
     json_decref(pl);
     return ev;
 oom:
-    snprintf(err, errlen, "out of memory");
+    rc_errf(err, errlen, "out of memory");
 fail:
     json_decref(env);
     json_decref(pl);
@@ -656,7 +445,8 @@ fail:
 
 static int load_script(struct red *r, struct rconn *rc)
 {
-    redisReply *rep = redisCommand(rc->c, "SCRIPT LOAD %s", APPEND_LUA);
+    redisReply *rep = redisCommand(rc->c, "SCRIPT LOAD %b", rc_history_append_lua,
+                                   rc_history_append_lua_len);
     if (conn_check(r, rc, rep) < 0)
         return -1;
     if (rep->type != REDIS_REPLY_STRING || rep->len >= sizeof rc->sha) {
@@ -1464,8 +1254,7 @@ static void red_free(struct red *r)
         redisFree(r->app.c);
     if (r->work.c)
         redisFree(r->work.c);
-    free(r->conf.user);
-    free(r->conf.pass);
+    rc_redis_url_free(&r->conf);
     pthread_mutex_destroy(&r->append_lock);
     pthread_mutex_destroy(&r->bus_lock);
     free(r);
@@ -1503,18 +1292,17 @@ rc_history *rc_history_new_redis(const char *url, int max_per_room, int ttl_s,
     rc_history *h = calloc(1, sizeof *h);
     struct red *r = calloc(1, sizeof *r);
     if (!h || !r) {
-        snprintf(errstr, errlen, "out of memory");
+        rc_errf(errstr, errlen, "out of memory");
         free(h);
         free(r);
         return NULL;
     }
-    if (url_parse(url, &r->conf, errstr, errlen) < 0) {
+    if (rc_redis_url_parse(url, &r->conf, errstr, errlen) < 0) {
         free(h);
         free(r);
         return NULL;
     }
-    snprintf(r->where, sizeof r->where, strchr(r->conf.host, ':') ? "[%s]:%d/%d" : "%s:%d/%d",
-             r->conf.host, r->conf.port, r->conf.db);
+    rc_redis_url_where(&r->conf, r->where, sizeof r->where);
     r->max_per_room = max_per_room > 0 ? max_per_room : 1;
     r->ttl_ms = (int64_t)(ttl_s > 0 ? ttl_s : 1) * 1000;
     r->app.name = "append";

@@ -1,9 +1,10 @@
 /*
  * roomcast-events.d.ts - the Socket.IO events of roomcast, for client apps.
  *
- * Generated from schemas/catalog.json and the Avro schemas by rc_catalog_typescript();
- * do not edit: change the catalog and regenerate (test_catalog fails while
- * this file is stale and writes the fresh text for you).
+ * Generated from schemas/catalog.json and the Avro schemas by roomcast-catalog-ts;
+ * do not edit: change the catalog and regenerate with
+ *   build/roomcast-catalog-ts > schemas/roomcast-events.d.ts
+ * (the docs.typescript test fails while this file is stale).
  *
  *   import { io, Socket } from "socket.io-client";
  *   const socket: Socket<ServerToClientEvents, ClientToServerEvents> =

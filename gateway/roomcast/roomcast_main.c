@@ -115,6 +115,14 @@ static int ready(void *ud)
            rc_history_ready(a->history);
 }
 
+/* The Kafka clients' settings: brokers, group and kafka.* properties. */
+static rc_kafka_opts kafka_opts(const struct app *a)
+{
+    return (rc_kafka_opts){.brokers = a->brokers, .group_id = a->cfg.group_id,
+                           .props = a->cfg.kafka_props,
+                           .nprops = a->cfg.nkafka_props};
+}
+
 /* The verifier's settings: the same at start-up and on every reload. */
 static rc_auth_config auth_settings(const rc_config *cfg)
 {
@@ -276,9 +284,10 @@ int main(int argc, char **argv)
     rc_gateway_set_history(a.gw, a.history);
     /* In memory, memberships died with the last process: the membership
      * topic is their changelog. */
+    rc_rebuild_opts ro = {.schemas_dir = a.cfg.schemas_dir, .kafka = kafka_opts(&a),
+                          .timeout_ms = REBUILD_TIMEOUT_MS};
     if (!*a.cfg.redis &&
-        rc_rebuild_memberships(&a.cfg, a.brokers, a.cat, REBUILD_TIMEOUT_MS,
-                               replay_membership, &a, err, sizeof err) < 0)
+        rc_rebuild_memberships(&ro, a.cat, replay_membership, &a, err, sizeof err) < 0)
         goto fail;
     if (rc_history_memberships(a.history, load_membership, &a) < 0) {
         rc_errf(err, sizeof err, "cannot load memberships: the history store "
@@ -288,8 +297,9 @@ int main(int argc, char **argv)
     rc_history_on_gap(a.history, on_history_gap, &a);
     rc_history_subscribe(a.history, on_history_event, &a);
 
-    if (!(a.consumer = rc_consumer_new(&a.cfg, a.brokers, a.cat, consumer_sink, &a,
-                                       err, sizeof err)))
+    rc_consumer_opts co = {.schemas_dir = a.cfg.schemas_dir,
+                           .dlq_topic = a.cfg.dlq_topic, .kafka = kafka_opts(&a)};
+    if (!(a.consumer = rc_consumer_new(&co, a.cat, consumer_sink, &a, err, sizeof err)))
         goto fail;
     if (rc_consumer_start(a.consumer) < 0) {
         rc_errf(err, sizeof err, "cannot start the consumer thread");

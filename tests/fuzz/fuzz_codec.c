@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "consumer/codec.h"
+#include "consumer/codec_json.h"
 #include "consumer/pcf.h"
 
 static const char *const records[] = {

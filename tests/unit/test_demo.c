@@ -13,6 +13,7 @@
 #include "consumer/catalog.h"
 #include "consumer/codec.h"
 #include "consumer/demo.h"
+#include "core/clock.h"
 #include "tests/unit/check.h"
 
 #define PARTITIONS 2
@@ -31,9 +32,7 @@ static const char *schemas_dir(void)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)rc_clock_mono_ms() / 1000;
 }
 
 static void sleep_ms(long ms)

@@ -11,6 +11,7 @@
 
 #include "consumer/broker.h"
 #include "consumer/codec.h"
+#include "consumer/codec_json.h"
 #include "consumer/rebuild.h"
 #include "tests/unit/check.h"
 
@@ -58,15 +59,13 @@ int main(void)
     CHECK(cat != NULL);
     rc_broker *b = rc_broker_new(cat, "roomcast.dlq", 3, err, sizeof err);
     CHECK(b != NULL);
-    rc_config cfg;
-    CHECK_INT(rc_config_load(&cfg, 1, (char *[]){"test", NULL}, err, sizeof err), 0);
-    free(cfg.schemas_dir);
-    cfg.schemas_dir = strdup(schemas);
+    rc_rebuild_opts o = {.schemas_dir = schemas,
+                         .kafka = {.brokers = rc_broker_bootstraps(b)},
+                         .timeout_ms = 10000};
 
     /* Empty topic: nothing to replay. */
     nseen = 0;
-    CHECK_INT(rc_rebuild_memberships(&cfg, rc_broker_bootstraps(b), cat, 10000,
-                                     on_change, NULL, err, sizeof err), 0);
+    CHECK_INT(rc_rebuild_memberships(&o, cat, on_change, NULL, err, sizeof err), 0);
 
     rc_codec *c = rc_codec_new(schemas, err, sizeof err);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -87,8 +86,8 @@ int main(void)
     CHECK_INT(rd_kafka_flush(p, 10000), 0);
 
     nseen = 0;
-    CHECK_INT(rc_rebuild_memberships(&cfg, rc_broker_bootstraps(b), cat, 20000,
-                                     on_change, NULL, err, sizeof err), 4);
+    o.timeout_ms = 20000;
+    CHECK_INT(rc_rebuild_memberships(&o, cat, on_change, NULL, err, sizeof err), 4);
     CHECK_INT(nseen, 4);
     CHECK_STR(seen[0], "+ u1 p1");
     CHECK_STR(seen[1], "+ u2 p1");
@@ -100,12 +99,12 @@ int main(void)
     rc_broker_destroy(b);
 
     /* Nobody listening: a clear error within the timeout. */
-    CHECK_INT(rc_rebuild_memberships(&cfg, "127.0.0.1:1", cat, 1500, on_change, NULL,
-                                     err, sizeof err), -1);
+    o.kafka.brokers = "127.0.0.1:1";
+    o.timeout_ms = 1500;
+    CHECK_INT(rc_rebuild_memberships(&o, cat, on_change, NULL, err, sizeof err), -1);
     CHECK(strstr(err, "membership rebuild") != NULL);
     printf("unreachable broker: %s\n", err);
 
-    rc_config_free(&cfg);
     rc_catalog_destroy(cat);
     return CHECK_DONE();
 }
