@@ -1000,11 +1000,11 @@ static struct entry *entry_new(const char *label, const char *text,
              jerr.text);
         goto fail;
     }
-    if (pcf_fingerprint_json(e->json, &e->fingerprint, why, sizeof why) < 0) {
+    if (rc_pcf_fingerprint_json(e->json, &e->fingerprint, why, sizeof why) < 0) {
         rc_errf(err, errlen, "%s: %s", label, why);
         goto fail;
     }
-    int rc = pcf_named_types(e->json, collect_named, e, why, sizeof why);
+    int rc = rc_pcf_named_types(e->json, collect_named, e, why, sizeof why);
     if (rc != 0) {
         rc_errf(err, errlen, "%s: %s", label, rc > 0 ? "out of memory" : why);
         goto fail;

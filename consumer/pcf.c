@@ -367,7 +367,7 @@ static void walk_done(struct walk *w)
     rc_buf_free(&w->out);
 }
 
-char *pcf_canonical_json(const json_t *schema, char *err, size_t errlen)
+char *rc_pcf_canonical_json(const json_t *schema, char *err, size_t errlen)
 {
     struct walk w = {.err = err, .errlen = errlen};
     char *res = NULL;
@@ -386,7 +386,7 @@ fail:
     return res;
 }
 
-char *pcf_canonical(const char *json, size_t len, char *err, size_t errlen)
+char *rc_pcf_canonical(const char *json, size_t len, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_DECODE_ANY, &jerr);
@@ -396,46 +396,46 @@ char *pcf_canonical(const char *json, size_t len, char *err, size_t errlen)
                      jerr.text);
         return NULL;
     }
-    char *res = pcf_canonical_json(root, err, errlen);
+    char *res = rc_pcf_canonical_json(root, err, errlen);
     json_decref(root);
     return res;
 }
 
-uint64_t pcf_crc64(const void *p, size_t len)
+uint64_t rc_pcf_crc64(const void *p, size_t len)
 {
     const unsigned char *b = p;
-    uint64_t fp = PCF_CRC64_EMPTY;
+    uint64_t fp = RC_PCF_CRC64_EMPTY;
     for (size_t i = 0; i < len; i++) {
         fp ^= b[i];
         for (int bit = 0; bit < 8; bit++)
-            fp = (fp >> 1) ^ (PCF_CRC64_EMPTY & (0 - (fp & 1)));
+            fp = (fp >> 1) ^ (RC_PCF_CRC64_EMPTY & (0 - (fp & 1)));
     }
     return fp;
 }
 
-int pcf_fingerprint_json(const json_t *schema, uint64_t *out, char *err,
+int rc_pcf_fingerprint_json(const json_t *schema, uint64_t *out, char *err,
                          size_t errlen)
 {
-    char *canon = pcf_canonical_json(schema, err, errlen);
+    char *canon = rc_pcf_canonical_json(schema, err, errlen);
     if (!canon)
         return -1;
-    *out = pcf_crc64(canon, strlen(canon));
+    *out = rc_pcf_crc64(canon, strlen(canon));
     free(canon);
     return 0;
 }
 
-int pcf_fingerprint(const char *json, size_t len, uint64_t *out, char *err,
+int rc_pcf_fingerprint(const char *json, size_t len, uint64_t *out, char *err,
                     size_t errlen)
 {
-    char *canon = pcf_canonical(json, len, err, errlen);
+    char *canon = rc_pcf_canonical(json, len, err, errlen);
     if (!canon)
         return -1;
-    *out = pcf_crc64(canon, strlen(canon));
+    *out = rc_pcf_crc64(canon, strlen(canon));
     free(canon);
     return 0;
 }
 
-int pcf_named_types(const json_t *schema, pcf_named_cb cb, void *ud,
+int rc_pcf_named_types(const json_t *schema, pcf_named_cb cb, void *ud,
                     char *err, size_t errlen)
 {
     struct walk w = {.cb = cb, .ud = ud, .err = err, .errlen = errlen};

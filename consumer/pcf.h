@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* The fingerprint of the empty input, also the polynomial of CRC-64-AVRO. */
-#define PCF_CRC64_EMPTY 0xc15d213aa4d7a795ULL
+#define RC_PCF_CRC64_EMPTY 0xc15d213aa4d7a795ULL
 
 /*
  * Parsing Canonical Form of the schema in json[0..len) (any JSON value: a
@@ -28,21 +28,21 @@
  * owned by the caller (free()), or NULL with a one-line reason in err (bad
  * JSON, unknown type name, invalid name, missing attribute...).
  */
-char *pcf_canonical(const char *json, size_t len, char *err, size_t errlen);
+char *rc_pcf_canonical(const char *json, size_t len, char *err, size_t errlen);
 
 /* The same for an already parsed schema (borrowed). */
-char *pcf_canonical_json(const json_t *schema, char *err, size_t errlen);
+char *rc_pcf_canonical_json(const json_t *schema, char *err, size_t errlen);
 
-/* CRC-64-AVRO of p[0..len): PCF_CRC64_EMPTY for an empty input. */
-uint64_t pcf_crc64(const void *p, size_t len);
+/* CRC-64-AVRO of p[0..len): RC_PCF_CRC64_EMPTY for an empty input. */
+uint64_t rc_pcf_crc64(const void *p, size_t len);
 
 /*
  * Fingerprint of a schema: CRC-64-AVRO of its Parsing Canonical Form.
  * Returns 0 and sets *out, or -1 with err.
  */
-int pcf_fingerprint(const char *json, size_t len, uint64_t *out, char *err,
+int rc_pcf_fingerprint(const char *json, size_t len, uint64_t *out, char *err,
                     size_t errlen);
-int pcf_fingerprint_json(const json_t *schema, uint64_t *out, char *err,
+int rc_pcf_fingerprint_json(const json_t *schema, uint64_t *out, char *err,
                          size_t errlen);
 
 /*
@@ -54,7 +54,7 @@ int pcf_fingerprint_json(const json_t *schema, uint64_t *out, char *err,
  */
 typedef int (*pcf_named_cb)(void *ud, const char *fullname,
                             const json_t *definition);
-int pcf_named_types(const json_t *schema, pcf_named_cb cb, void *ud,
+int rc_pcf_named_types(const json_t *schema, pcf_named_cb cb, void *ud,
                     char *err, size_t errlen);
 
 #endif

@@ -13,7 +13,7 @@
  * long as the history, so rc_history_epoch() can hand out a pointer that
  * stays valid while another thread learns a new epoch.
  */
-#include "history_backend.h"
+#include "history_private.h"
 
 #include <semaphore.h>
 #include <stdio.h>

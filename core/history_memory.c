@@ -22,7 +22,7 @@
  * random per process: the store is lost on restart, and a client's offset
  * from before can never match.
  */
-#include "history_backend.h"
+#include "history_private.h"
 
 #include <inttypes.h>
 #include <stdio.h>

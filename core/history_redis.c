@@ -32,7 +32,7 @@
  * unchanged). decode_msg() checks every field and the payload, and returns
  * NULL with a reason for anything else.
  */
-#include "history_backend.h"
+#include "history_private.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>

@@ -91,10 +91,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         rc_buf_free(&out);
     } else {
-        char *canon = pcf_canonical((const char *)p, n, err, sizeof err);
+        char *canon = rc_pcf_canonical((const char *)p, n, err, sizeof err);
         if (canon) {
             /* Canonical form is a fixed point. */
-            char *again = pcf_canonical(canon, strlen(canon), err, sizeof err);
+            char *again = rc_pcf_canonical(canon, strlen(canon), err, sizeof err);
             if (!again || strcmp(again, canon) != 0)
                 abort();
             free(again);

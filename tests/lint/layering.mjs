@@ -24,7 +24,7 @@ const layers = [
 ];
 // The server library knows nothing of roomcast's configuration, events or
 // history, though they sit in the shared layer.
-const forbidden = { "gateway/server/": ["core/config.h", "core/event.h", "core/history.h", "core/history_backend.h"] };
+const forbidden = { "gateway/server/": ["core/config.h", "core/event.h", "core/history.h", "core/history_private.h"] };
 
 // The prefix every exported function of a .c file starts with.
 function prefixes(file) {

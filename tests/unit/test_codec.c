@@ -147,7 +147,7 @@ static uint64_t file_fingerprint(const char *dir, const char *file)
     uint64_t fp = 0;
     char err[256];
     CHECK(j != NULL);
-    CHECK_INT(pcf_fingerprint_json(j, &fp, err, sizeof err), 0);
+    CHECK_INT(rc_pcf_fingerprint_json(j, &fp, err, sizeof err), 0);
     json_decref(j);
     return fp;
 }

@@ -110,16 +110,16 @@ static void test_vectors(void)
     for (size_t i = 0; i < n; i++) {
         const struct vector *v = &vectors[i];
         char err[256] = "";
-        char *canon = pcf_canonical(v->input, strlen(v->input), err, sizeof err);
+        char *canon = rc_pcf_canonical(v->input, strlen(v->input), err, sizeof err);
         if (!canon)
             fprintf(stderr, "case %03zu: %s\n", i, err);
         CHECK_STR(canon, v->canonical);
         /* The fingerprint depends on the canonical form only. */
         uint64_t fp = 0;
-        CHECK_INT(pcf_fingerprint(v->input, strlen(v->input), &fp, err,
+        CHECK_INT(rc_pcf_fingerprint(v->input, strlen(v->input), &fp, err,
                                   sizeof err), 0);
         if (canon)
-            CHECK(fp == pcf_crc64(canon, strlen(canon)));
+            CHECK(fp == rc_pcf_crc64(canon, strlen(canon)));
         if (v->has_fp) {
             if ((int64_t)fp != v->fingerprint)
                 fprintf(stderr, "case %03zu: fingerprint %" PRId64
@@ -129,7 +129,7 @@ static void test_vectors(void)
         }
         /* Canonical form is a fixed point. */
         if (canon) {
-            char *again = pcf_canonical(canon, strlen(canon), err, sizeof err);
+            char *again = rc_pcf_canonical(canon, strlen(canon), err, sizeof err);
             CHECK_STR(again, canon);
             free(again);
         }
@@ -144,10 +144,10 @@ static uint64_t crc64_table_driven(const unsigned char *p, size_t len)
     for (int i = 0; i < 256; i++) {
         uint64_t fp = (uint64_t)i;
         for (int j = 0; j < 8; j++)
-            fp = (fp >> 1) ^ (PCF_CRC64_EMPTY & -(fp & 1));
+            fp = (fp >> 1) ^ (RC_PCF_CRC64_EMPTY & -(fp & 1));
         table[i] = fp;
     }
-    uint64_t fp = PCF_CRC64_EMPTY;
+    uint64_t fp = RC_PCF_CRC64_EMPTY;
     for (size_t i = 0; i < len; i++)
         fp = (fp >> 8) ^ table[(fp ^ p[i]) & 0xff];
     return fp;
@@ -155,9 +155,9 @@ static uint64_t crc64_table_driven(const unsigned char *p, size_t len)
 
 static void test_crc64(void)
 {
-    CHECK(pcf_crc64("", 0) == PCF_CRC64_EMPTY);
-    CHECK((int64_t)pcf_crc64("\"null\"", 6) == 7195948357588979594LL);
-    CHECK((int64_t)pcf_crc64("\"int\"", 5) == 8247732601305521295LL);
+    CHECK(rc_pcf_crc64("", 0) == RC_PCF_CRC64_EMPTY);
+    CHECK((int64_t)rc_pcf_crc64("\"null\"", 6) == 7195948357588979594LL);
+    CHECK((int64_t)rc_pcf_crc64("\"int\"", 5) == 8247732601305521295LL);
     unsigned char buf[1024];
     uint32_t x = 12345;
     for (size_t i = 0; i < sizeof buf; i++) {
@@ -165,19 +165,19 @@ static void test_crc64(void)
         buf[i] = (unsigned char)(x >> 16);
     }
     for (size_t len = 0; len <= sizeof buf; len += 37)
-        CHECK(pcf_crc64(buf, len) == crc64_table_driven(buf, len));
+        CHECK(rc_pcf_crc64(buf, len) == crc64_table_driven(buf, len));
     /* A one-bit change changes the fingerprint. */
-    uint64_t a = pcf_crc64(buf, 100);
+    uint64_t a = rc_pcf_crc64(buf, 100);
     buf[50] ^= 1;
-    CHECK(pcf_crc64(buf, 100) != a);
+    CHECK(rc_pcf_crc64(buf, 100) != a);
 }
 
 static void check_canon(const char *in, const char *want)
 {
     char err[256] = "";
-    char *got = pcf_canonical(in, strlen(in), err, sizeof err);
+    char *got = rc_pcf_canonical(in, strlen(in), err, sizeof err);
     if (!got)
-        fprintf(stderr, "pcf_canonical(%s): %s\n", in, err);
+        fprintf(stderr, "rc_pcf_canonical(%s): %s\n", in, err);
     CHECK_STR(got, want);
     free(got);
 }
@@ -185,7 +185,7 @@ static void check_canon(const char *in, const char *want)
 static void check_error(const char *in, const char *want_substr)
 {
     char err[256] = "";
-    char *got = pcf_canonical(in, strlen(in), err, sizeof err);
+    char *got = rc_pcf_canonical(in, strlen(in), err, sizeof err);
     CHECK(got == NULL);
     if (!strstr(err, want_substr))
         fprintf(stderr, "error for %s: \"%s\", expected \"%s\"\n", in, err,
@@ -317,19 +317,19 @@ static void test_named_types(void)
         return;
     struct names nm = {.n = 0};
     char err[256] = "";
-    CHECK_INT(pcf_named_types(schema, collect, &nm, err, sizeof err), 0);
+    CHECK_INT(rc_pcf_named_types(schema, collect, &nm, err, sizeof err), 0);
     CHECK_INT(nm.n, 3);
     CHECK_STR(nm.got[0], "io.roomcast.mutations.RequestMutation");
     CHECK_STR(nm.got[1], "io.roomcast.mutations.Actor");
     CHECK_STR(nm.got[2], "io.roomcast.mutations.RequestAction");
     int count = 0;
-    CHECK_INT(pcf_named_types(schema, stop_at_second, &count, err, sizeof err),
+    CHECK_INT(rc_pcf_named_types(schema, stop_at_second, &count, err, sizeof err),
               7);
     CHECK_INT(count, 2);
 
     /* The project's schemas: canonical form drops doc and logicalType and
      * the defaults, so v1 and current differ only by their fields. */
-    char *canon = pcf_canonical_json(schema, err, sizeof err);
+    char *canon = rc_pcf_canonical_json(schema, err, sizeof err);
     CHECK(canon != NULL);
     if (canon) {
         CHECK(strncmp(canon,
@@ -346,11 +346,11 @@ static void test_named_types(void)
     json_t *v1 = load_schema("history/request_mutation.v1.avsc");
     CHECK(v1 != NULL);
     uint64_t fp_cur = 0, fp_v1 = 0;
-    CHECK_INT(pcf_fingerprint_json(schema, &fp_cur, err, sizeof err), 0);
-    CHECK_INT(pcf_fingerprint_json(v1, &fp_v1, err, sizeof err), 0);
+    CHECK_INT(rc_pcf_fingerprint_json(schema, &fp_cur, err, sizeof err), 0);
+    CHECK_INT(rc_pcf_fingerprint_json(v1, &fp_v1, err, sizeof err), 0);
     CHECK(fp_cur != fp_v1);
     if (canon)
-        CHECK(fp_cur == pcf_crc64(canon, strlen(canon)));
+        CHECK(fp_cur == rc_pcf_crc64(canon, strlen(canon)));
     free(canon);
     json_decref(v1);
     json_decref(schema);

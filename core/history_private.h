@@ -1,5 +1,5 @@
 /*
- * history_backend.h - what history.c shares with its backends (private to
+ * history_private.h - what history.c shares with its backends (private to
  * core/history*.c; users include history.h only).
  *
  * history.c owns what both backends have in common: the subscriber and gap
@@ -8,8 +8,8 @@
  * jobs. A backend supplies the operations below and keeps its state in
  * h->be.
  */
-#ifndef RC_HISTORY_BACKEND_H
-#define RC_HISTORY_BACKEND_H
+#ifndef RC_HISTORY_PRIVATE_H
+#define RC_HISTORY_PRIVATE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
