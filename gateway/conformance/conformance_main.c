@@ -143,7 +143,6 @@ int main(int argc, char **argv)
         return 2;
     }
 
-
     struct conformance c = {0};
     sigemptyset(&c.sigs);
     sigaddset(&c.sigs, SIGTERM);

@@ -44,16 +44,16 @@
 
 struct rc_app {
     gw_app app;
-    rc_auth_verifier *auth;       /* ref'd; replaced by a key reload */
-    rc_membership *members;       /* owned */
-    int leeway_s;              /* jwt-leeway: a token is past at exp + it */
-    int grace_ms;              /* auth-grace */
-    int max_per_user;          /* max-connections-per-user, 0 = none */
-    hmap users;                /* sub -> struct user_count (owned) */
-    rc_recovery *rec;             /* owned */
-    const rc_routes *routes;      /* borrowed: HTTP routes, or NULL */
-    rc_buf buf;                /* answers being built */
-    rc_buf room;               /* room names being built */
+    rc_auth_verifier *auth;  /* ref'd; replaced by a key reload */
+    rc_membership *members;  /* owned */
+    int leeway_s;            /* jwt-leeway: a token is past at exp + it */
+    int grace_ms;            /* auth-grace */
+    int max_per_user;        /* max-connections-per-user, 0 = none */
+    hmap users;              /* sub -> struct user_count (owned) */
+    rc_recovery *rec;        /* owned */
+    const rc_routes *routes; /* borrowed: HTTP routes, or NULL */
+    rc_buf buf;              /* answers being built */
+    rc_buf room;             /* room names being built */
 };
 
 static const char *room_name(rc_app *a, const char *prefix, const char *id)
@@ -291,12 +291,12 @@ struct user_count {
  * way the socket goes.
  */
 typedef struct live_token {
-    rc_app *a;          /* borrowed */
-    struct user_count *user;  /* borrowed: counts this socket */
-    rc_auth_identity *id;        /* owned: the identity of the last accepted
+    rc_app *a;               /* borrowed */
+    struct user_count *user; /* borrowed: counts this socket */
+    rc_auth_identity *id;    /* owned: the identity of the last accepted
                                  auth:refresh, NULL before one */
-    int64_t exp;              /* the current token's exp, 0 = none */
-    int expired;              /* auth:expired sent: the grace period runs */
+    int64_t exp;             /* the current token's exp, 0 = none */
+    int expired;             /* auth:expired sent: the grace period runs */
 } live_token;
 
 static void live_token_free(void *p)
@@ -361,9 +361,10 @@ static void token_timer_cb(gw_socket *sk)
     rc_app *a = lt->a;
     const char *sub = socket_identity(sk) ? socket_identity(sk)->sub : "?";
     if (lt->expired) {
-        LOG_INFO(FAC, "sid %s: socket %s of user %s: token expired %d ms ago and not "
-                      "refreshed: disconnecting", gw_socket_sid(sk), gw_socket_id(sk), sub,
-                 a->grace_ms);
+        LOG_INFO(FAC,
+                 "sid %s: socket %s of user %s: token expired %d ms ago and not "
+                 "refreshed: disconnecting",
+                 gw_socket_sid(sk), gw_socket_id(sk), sub, a->grace_ms);
         rc_recovery_keep_session(a->rec, sk); /* it comes back with a new token */
         gw_socket_disconnect(sk, "token expired", 1);
         return; /* lt is gone with the socket */
@@ -377,8 +378,10 @@ static void token_timer_cb(gw_socket *sk)
     int n = snprintf(args, sizeof args, "{\"exp\":%lld,\"graceMs\":%d}", (long long)lt->exp,
                      a->grace_ms > 0 ? a->grace_ms : 0);
     gw_socket_emit(sk, "auth:expired", args, (size_t)n, NULL, 0);
-    LOG_INFO(FAC, "sid %s: socket %s of user %s: token expired: auth:expired sent, %d ms to "
-                  "refresh", gw_socket_sid(sk), gw_socket_id(sk), sub, a->grace_ms);
+    LOG_INFO(FAC,
+             "sid %s: socket %s of user %s: token expired: auth:expired sent, %d ms to "
+             "refresh",
+             gw_socket_sid(sk), gw_socket_id(sk), sub, a->grace_ms);
     if (a->grace_ms > 0) {
         gw_socket_set_timer(sk, a->grace_ms, token_timer_cb);
     } else {
@@ -400,8 +403,10 @@ static int token_admit(rc_app *a, gw_socket *sk, const rc_auth_identity *id)
     live_token *lt = NULL;
     if (a->max_per_user > 0 && u && u->n >= (size_t)a->max_per_user) {
         rc_metric_inc(RC_M_CLIENT_ERRORS);
-        LOG_INFO(FAC, "sid %s: CONNECT refused: TOO_MANY_CONNECTIONS (user %s has %zu sockets, "
-                      "max-connections-per-user)", gw_socket_sid(sk), id->sub, u->n);
+        LOG_INFO(FAC,
+                 "sid %s: CONNECT refused: TOO_MANY_CONNECTIONS (user %s has %zu sockets, "
+                 "max-connections-per-user)",
+                 gw_socket_sid(sk), id->sub, u->n);
         gw_socket_reject(sk, "{\"message\":\"Connection limit\",\"data\":"
                              "{\"code\":\"TOO_MANY_CONNECTIONS\"}}");
         return -1;
@@ -514,7 +519,7 @@ static void on_refresh(rc_app *a, gw_socket *sk, const gw_event *ev)
     rc_auth_identity *id = NULL;
     const char *reason = NULL;
     int code = rc_auth_verify(a->auth, json_string_value(t), json_string_length(t),
-                           (int64_t)time(NULL), &id, &reason);
+                              (int64_t)time(NULL), &id, &reason);
     if (code != RC_AUTH_OK) {
         refresh_refused(a, sk, ev->ack_id, rc_auth_code_name(code), reason ? reason : "no detail");
         return;
@@ -526,7 +531,8 @@ static void on_refresh(rc_app *a, gw_socket *sk, const gw_event *ev)
     }
     if (!programs_roomable(id)) {
         rc_auth_identity_free(id);
-        refresh_refused(a, sk, ev->ack_id, "TOKEN_INVALID", "programs holds an id no room can hold");
+        refresh_refused(a, sk, ev->ack_id, "TOKEN_INVALID",
+                        "programs holds an id no room can hold");
         return;
     }
     int changed = swap_claims(a, sk, cur, id);
@@ -679,8 +685,7 @@ void rc_app_set_verifier(rc_app *a, rc_auth_verifier *v)
     rc_auth_verifier_unref(old);
 }
 
-void rc_app_set_limits(rc_app *a, int leeway_s, int auth_grace_ms,
-                             int max_connections_per_user)
+void rc_app_set_limits(rc_app *a, int leeway_s, int auth_grace_ms, int max_connections_per_user)
 {
     a->leeway_s = leeway_s > 0 ? leeway_s : 0;
     a->grace_ms = auth_grace_ms > 0 ? auth_grace_ms : 0;

@@ -69,8 +69,7 @@ void rc_app_set_verifier(rc_app *a, rc_auth_verifier *v);
 
 /* jwt-leeway (s), auth-grace (ms) and max-connections-per-user (0 = none);
  * before the gateway runs. */
-void rc_app_set_limits(rc_app *a, int leeway_s, int auth_grace_ms,
-                       int max_connections_per_user);
+void rc_app_set_limits(rc_app *a, int leeway_s, int auth_grace_ms, int max_connections_per_user);
 
 /* The HTTP routes the application answers beside /socket.io/ (borrowed;
  * NULL: none). */

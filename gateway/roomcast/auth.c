@@ -97,13 +97,13 @@ typedef struct auth_key {
 
 struct rc_auth_verifier {
     atomic_uint refs;
-    unsigned algs;      /* ALG_BIT() of every accepted algorithm */
+    unsigned algs; /* ALG_BIT() of every accepted algorithm */
     auth_key keys[AUTH_MAX_KEYS];
-    size_t nkeys;       /* HS256: exactly one, the secret */
-    char *issuer;       /* owned, NULL = not checked */
-    char *audience;     /* owned, NULL = not checked */
+    size_t nkeys;   /* HS256: exactly one, the secret */
+    char *issuer;   /* owned, NULL = not checked */
+    char *audience; /* owned, NULL = not checked */
     int leeway_s;
-    char *summary;      /* owned, for rc_auth_verifier_describe */
+    char *summary; /* owned, for rc_auth_verifier_describe */
 };
 
 static int nonempty(const char *s)
@@ -124,8 +124,7 @@ static const char *json_cstr(const json_t *j)
 static int alg_index(const char *name, size_t len)
 {
     for (int a = 0; a < A_COUNT; a++)
-        if (strlen(alg_table[a].name) == len &&
-            memcmp(alg_table[a].name, name, len) == 0)
+        if (strlen(alg_table[a].name) == len && memcmp(alg_table[a].name, name, len) == 0)
             return a;
     return -1;
 }
@@ -149,12 +148,10 @@ static void algs_str(unsigned algs, char *out, size_t cap)
     out[0] = '\0';
     for (int a = 0; a < A_COUNT && o < cap; a++)
         if (algs & ALG_BIT(a))
-            o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "",
-                                  alg_table[a].name);
+            o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "", alg_table[a].name);
 }
 
-static int parse_algs(const char *list, unsigned *out, char *errstr,
-                      size_t errlen)
+static int parse_algs(const char *list, unsigned *out, char *errstr, size_t errlen)
 {
     const char *s = list ? list : "";
     unsigned algs = 0;
@@ -178,7 +175,8 @@ static int parse_algs(const char *list, unsigned *out, char *errstr,
         rc_errf(errstr, errlen,
                 "jwt-alg \"%s\": HS256 cannot be combined with RS256 or "
                 "ES256 (a shared secret next to public keys would enable "
-                "key-confusion attacks)", list);
+                "key-confusion attacks)",
+                list);
         return -1;
     }
     *out = algs;
@@ -187,13 +185,12 @@ static int parse_algs(const char *list, unsigned *out, char *errstr,
 
 /* Reads a whole key file of at most max bytes (rc_file_read); an empty
  * one is refused. */
-static char *read_file(const char *path, size_t max, size_t *len,
-                       const char *what, char *errstr, size_t errlen)
+static char *read_file(const char *path, size_t max, size_t *len, const char *what, char *errstr,
+                       size_t errlen)
 {
     char *text = rc_file_read(path, what, max, len, errstr, errlen);
     if (text && *len == 0) {
-        rc_errf(errstr, errlen, "cannot read %s file %s: it is empty", what,
-                path);
+        rc_errf(errstr, errlen, "cannot read %s file %s: it is empty", what, path);
         free(text);
         return NULL;
     }
@@ -236,37 +233,37 @@ static const char *expected_keys(unsigned algs)
  * bits with an odd exponent >= 3, or a valid P-256 point. what names the
  * key in errors. Sets *alg.
  */
-static int check_key(EVP_PKEY *pkey, unsigned algs, const char *what,
-                     int *alg, char *errstr, size_t errlen)
+static int check_key(EVP_PKEY *pkey, unsigned algs, const char *what, int *alg, char *errstr,
+                     size_t errlen)
 {
     char kind[96];
     int a = pkey_alg(pkey, kind, sizeof kind);
     if (a < 0 || !(algs & ALG_BIT(a))) {
-        rc_errf(errstr, errlen, "%s is not %s: it is %s%s%s%s", what,
-                expected_keys(algs), kind, a >= 0 ? "; add " : "",
-                a >= 0 ? alg_table[a].name : "",
+        rc_errf(errstr, errlen, "%s is not %s: it is %s%s%s%s", what, expected_keys(algs), kind,
+                a >= 0 ? "; add " : "", a >= 0 ? alg_table[a].name : "",
                 a >= 0 ? " to jwt-alg to accept it" : "");
         return -1;
     }
     if (a == A_RS256) {
         int bits = EVP_PKEY_get_bits(pkey);
         BIGNUM *e = NULL;
-        int e_ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) &&
-                   BN_is_odd(e) && !BN_is_one(e) && BN_num_bits(e) <= 64;
+        int e_ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) && BN_is_odd(e) &&
+                   !BN_is_one(e) && BN_num_bits(e) <= 64;
         BN_free(e);
         if (bits < AUTH_MIN_RSA_BITS) {
-            rc_errf(errstr, errlen, "%s: RSA key under %d bits (%d)", what,
-                    AUTH_MIN_RSA_BITS, bits);
+            rc_errf(errstr, errlen, "%s: RSA key under %d bits (%d)", what, AUTH_MIN_RSA_BITS,
+                    bits);
             return -1;
         }
         if (bits > AUTH_MAX_RSA_BITS) {
-            rc_errf(errstr, errlen, "%s: RSA key over %d bits", what,
-                    AUTH_MAX_RSA_BITS);
+            rc_errf(errstr, errlen, "%s: RSA key over %d bits", what, AUTH_MAX_RSA_BITS);
             return -1;
         }
         if (!e_ok) {
-            rc_errf(errstr, errlen, "%s: RSA public exponent is not an odd "
-                    "number between 3 and 2^64", what);
+            rc_errf(errstr, errlen,
+                    "%s: RSA public exponent is not an odd "
+                    "number between 3 and 2^64",
+                    what);
             return -1;
         }
     } else {
@@ -286,27 +283,27 @@ static int check_key(EVP_PKEY *pkey, unsigned algs, const char *what,
  * Stores pkey (borrowed) as PEM text under kid (owned, transferred; NULL =
  * no kid). Kids are unique.
  */
-static int add_key(rc_auth_verifier *v, char *kid, int alg, EVP_PKEY *pkey,
-                   const char *what, char *errstr, size_t errlen)
+static int add_key(rc_auth_verifier *v, char *kid, int alg, EVP_PKEY *pkey, const char *what,
+                   char *errstr, size_t errlen)
 {
     BIO *mem = NULL;
     for (size_t i = 0; kid && i < v->nkeys; i++) {
         if (v->keys[i].kid && strcmp(v->keys[i].kid, kid) == 0) {
-            rc_errf(errstr, errlen, "%s: kid \"%s\" is already used by "
-                    "another key", what, kid);
+            rc_errf(errstr, errlen,
+                    "%s: kid \"%s\" is already used by "
+                    "another key",
+                    what, kid);
             goto fail;
         }
     }
     if (v->nkeys == AUTH_MAX_KEYS) {
-        rc_errf(errstr, errlen, "%s: more than %d keys configured", what,
-                AUTH_MAX_KEYS);
+        rc_errf(errstr, errlen, "%s: more than %d keys configured", what, AUTH_MAX_KEYS);
         goto fail;
     }
     char *pem;
     long pemlen;
     mem = BIO_new(BIO_s_mem());
-    if (!mem || !PEM_write_bio_PUBKEY(mem, pkey) ||
-        (pemlen = BIO_get_mem_data(mem, &pem)) <= 0)
+    if (!mem || !PEM_write_bio_PUBKEY(mem, pkey) || (pemlen = BIO_get_mem_data(mem, &pem)) <= 0)
         goto nomem;
     auth_key *k = &v->keys[v->nkeys];
     k->key = malloc((size_t)pemlen + 1);
@@ -338,16 +335,14 @@ static char *kid_of_path(const char *path)
     return strndup(base, n);
 }
 
-static int load_pem_key(rc_auth_verifier *v, const char *path, char *errstr,
-                        size_t errlen)
+static int load_pem_key(rc_auth_verifier *v, const char *path, char *errstr, size_t errlen)
 {
     int rc = -1, alg;
     size_t len;
     char *kid = NULL;
     BIO *in = NULL;
     EVP_PKEY *pkey = NULL;
-    char *text = read_file(path, AUTH_MAX_KEY_FILE, &len, "public key",
-                           errstr, errlen);
+    char *text = read_file(path, AUTH_MAX_KEY_FILE, &len, "public key", errstr, errlen);
     if (!text)
         goto done;
     in = BIO_new_mem_buf(text, (int)len);
@@ -366,16 +361,20 @@ static int load_pem_key(rc_auth_verifier *v, const char *path, char *errstr,
         X509_free(cert);
     }
     if (!pkey) {
-        rc_errf(errstr, errlen, "%s holds no PEM public key "
-                "(-----BEGIN PUBLIC KEY----- or CERTIFICATE-----)", path);
+        rc_errf(errstr, errlen,
+                "%s holds no PEM public key "
+                "(-----BEGIN PUBLIC KEY----- or CERTIFICATE-----)",
+                path);
         goto done;
     }
     if (check_key(pkey, v->algs, path, &alg, errstr, errlen) < 0)
         goto done;
     kid = kid_of_path(path);
     if (!kid || !kid[0] || strlen(kid) > AUTH_MAX_KID) {
-        rc_errf(errstr, errlen, "%s: the file name gives no usable kid "
-                "(1 to %d bytes)", path, AUTH_MAX_KID);
+        rc_errf(errstr, errlen,
+                "%s: the file name gives no usable kid "
+                "(1 to %d bytes)",
+                path, AUTH_MAX_KID);
         goto done;
     }
     rc = add_key(v, kid, alg, pkey, path, errstr, errlen);
@@ -390,16 +389,17 @@ done:
 }
 
 /* list: comma-separated paths, whitespace around commas ignored. */
-static int load_pem_files(rc_auth_verifier *v, const char *list, char *errstr,
-                          size_t errlen)
+static int load_pem_files(rc_auth_verifier *v, const char *list, char *errstr, size_t errlen)
 {
     const char *s = list;
     for (;;) {
         size_t n = strcspn(s, ",");
         rc_slice item = trim(s, n);
         if (item.len == 0) {
-            rc_errf(errstr, errlen, "jwt-public-key \"%s\" has an empty "
-                    "entry", list);
+            rc_errf(errstr, errlen,
+                    "jwt-public-key \"%s\" has an empty "
+                    "entry",
+                    list);
             return -1;
         }
         char *path = strndup(item.p, item.len);
@@ -432,10 +432,14 @@ void rc_auth_identity_free(rc_auth_identity *id)
 const char *rc_auth_code_name(int code)
 {
     switch (code) {
-    case RC_AUTH_OK: return "OK";
-    case RC_AUTH_TOKEN_MISSING: return "TOKEN_MISSING";
-    case RC_AUTH_TOKEN_EXPIRED: return "TOKEN_EXPIRED";
-    default: return "TOKEN_INVALID";
+    case RC_AUTH_OK:
+        return "OK";
+    case RC_AUTH_TOKEN_MISSING:
+        return "TOKEN_MISSING";
+    case RC_AUTH_TOKEN_EXPIRED:
+        return "TOKEN_EXPIRED";
+    default:
+        return "TOKEN_INVALID";
     }
 }
 
@@ -491,7 +495,8 @@ static int audience_ok(const json_t *aud, const char *want)
     if (json_is_array(aud)) {
         size_t i;
         json_t *v;
-        json_array_foreach(aud, i, v) {
+        json_array_foreach(aud, i, v)
+        {
             if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
                 return 1;
         }
@@ -500,8 +505,8 @@ static int audience_ok(const json_t *aud, const char *want)
 }
 
 /* Fills id from the claims; returns an AUTH_* code and a reason. */
-static int check_claims(const rc_auth_verifier *v, const json_t *claims,
-                        int64_t now, rc_auth_identity *id, const char **why)
+static int check_claims(const rc_auth_verifier *v, const json_t *claims, int64_t now,
+                        rc_auth_identity *id, const char **why)
 {
     const json_t *sub = json_object_get(claims, "sub");
     if (!json_is_string(sub) || json_string_length(sub) == 0) {
@@ -515,8 +520,7 @@ static int check_claims(const rc_auth_verifier *v, const json_t *claims,
             return RC_AUTH_TOKEN_INVALID;
         }
     }
-    if (v->audience && !audience_ok(json_object_get(claims, "aud"),
-                                    v->audience)) {
+    if (v->audience && !audience_ok(json_object_get(claims, "aud"), v->audience)) {
         *why = "audience mismatch";
         return RC_AUTH_TOKEN_INVALID;
     }
@@ -533,8 +537,7 @@ static int check_claims(const rc_auth_verifier *v, const json_t *claims,
     int64_t exp = 0, nbf = 0;
     const json_t *jexp = json_object_get(claims, "exp");
     const json_t *jnbf = json_object_get(claims, "nbf");
-    if ((jexp && numeric_date(jexp, &exp) < 0) ||
-        (jnbf && numeric_date(jnbf, &nbf) < 0)) {
+    if ((jexp && numeric_date(jexp, &exp) < 0) || (jnbf && numeric_date(jnbf, &nbf) < 0)) {
         *why = "exp or nbf not a number";
         return RC_AUTH_TOKEN_INVALID;
     }
@@ -556,8 +559,7 @@ static int check_claims(const rc_auth_verifier *v, const json_t *claims,
             if (json_is_string(p) && json_string_length(p) > 0) {
                 s = json_string_value(p);
             } else if (json_is_integer(p)) {
-                snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
-                         json_integer_value(p));
+                snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(p));
                 s = num;
             } else {
                 *why = "programs holds a value that is not an id";
@@ -600,27 +602,28 @@ static void skip_key(const char *path, const char *label, const char *fmt, ...)
 }
 
 /* Decodes the base64url member field of jwk into out (at most cap bytes). */
-static int jwk_bytes(const json_t *jwk, const char *field, unsigned char *out,
-                     size_t cap, size_t *outlen, const char *what,
-                     char *errstr, size_t errlen)
+static int jwk_bytes(const json_t *jwk, const char *field, unsigned char *out, size_t cap,
+                     size_t *outlen, const char *what, char *errstr, size_t errlen)
 {
     const json_t *j = json_object_get(jwk, field);
     if (!json_is_string(j)) {
-        rc_errf(errstr, errlen, "%s: \"%s\" missing or not a string", what,
-                field);
+        rc_errf(errstr, errlen, "%s: \"%s\" missing or not a string", what, field);
         return -1;
     }
     size_t len = json_string_length(j);
     if (len == 0 || len > (cap * 4 + 2) / 3) {
-        rc_errf(errstr, errlen, "%s: \"%s\" is empty or longer than %zu "
-                "bytes", what, field, cap);
+        rc_errf(errstr, errlen,
+                "%s: \"%s\" is empty or longer than %zu "
+                "bytes",
+                what, field, cap);
         return -1;
     }
     size_t n;
-    if (rc_base64_decode(json_string_value(j), len, out, cap, &n, RC_B64_URL) < 0 ||
-        n == 0) {
-        rc_errf(errstr, errlen, "%s: \"%s\" is not base64url (RFC 4648 "
-                "section 5, unpadded)", what, field);
+    if (rc_base64_decode(json_string_value(j), len, out, cap, &n, RC_B64_URL) < 0 || n == 0) {
+        rc_errf(errstr, errlen,
+                "%s: \"%s\" is not base64url (RFC 4648 "
+                "section 5, unpadded)",
+                what, field);
         return -1;
     }
     *outlen = n;
@@ -641,8 +644,7 @@ static EVP_PKEY *pkey_from_bld(const char *type, OSSL_PARAM_BLD *bld)
     return pkey;
 }
 
-static EVP_PKEY *jwk_rsa(const json_t *jwk, const char *what, char *errstr,
-                         size_t errlen)
+static EVP_PKEY *jwk_rsa(const json_t *jwk, const char *what, char *errstr, size_t errlen)
 {
     unsigned char n[AUTH_MAX_RSA_BITS / 8], e[8];
     size_t nlen, elen;
@@ -656,21 +658,18 @@ static EVP_PKEY *jwk_rsa(const json_t *jwk, const char *what, char *errstr,
     bn = BN_bin2bn(n, (int)nlen, NULL);
     be = BN_bin2bn(e, (int)elen, NULL);
     bld = OSSL_PARAM_BLD_new();
-    if (bn && be && bld &&
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) &&
+    if (bn && be && bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) &&
         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be))
         pkey = pkey_from_bld("RSA", bld);
     if (!pkey)
-        rc_errf(errstr, errlen, "%s: n and e do not make an RSA public key",
-                what);
+        rc_errf(errstr, errlen, "%s: n and e do not make an RSA public key", what);
     OSSL_PARAM_BLD_free(bld);
     BN_free(bn);
     BN_free(be);
     return pkey;
 }
 
-static EVP_PKEY *jwk_ec(const json_t *jwk, const char *what, char *errstr,
-                        size_t errlen)
+static EVP_PKEY *jwk_ec(const json_t *jwk, const char *what, char *errstr, size_t errlen)
 {
     /* SEC 1 uncompressed point: 0x04 || x || y */
     unsigned char pt[1 + 2 * AUTH_P256_COORD];
@@ -678,22 +677,20 @@ static EVP_PKEY *jwk_ec(const json_t *jwk, const char *what, char *errstr,
     EVP_PKEY *pkey = NULL;
 
     pt[0] = 0x04;
-    if (jwk_bytes(jwk, "x", pt + 1, AUTH_P256_COORD, &xlen, what, errstr,
-                  errlen) < 0 ||
-        jwk_bytes(jwk, "y", pt + 1 + AUTH_P256_COORD, AUTH_P256_COORD, &ylen,
-                  what, errstr, errlen) < 0)
+    if (jwk_bytes(jwk, "x", pt + 1, AUTH_P256_COORD, &xlen, what, errstr, errlen) < 0 ||
+        jwk_bytes(jwk, "y", pt + 1 + AUTH_P256_COORD, AUTH_P256_COORD, &ylen, what, errstr,
+                  errlen) < 0)
         return NULL;
     if (xlen != AUTH_P256_COORD || ylen != AUTH_P256_COORD) {
-        rc_errf(errstr, errlen, "%s: x and y must be %d bytes each for "
-                "P-256", what, AUTH_P256_COORD);
+        rc_errf(errstr, errlen,
+                "%s: x and y must be %d bytes each for "
+                "P-256",
+                what, AUTH_P256_COORD);
         return NULL;
     }
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    if (bld &&
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                        "prime256v1", 0) &&
-        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt,
-                                         sizeof pt))
+    if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt))
         pkey = pkey_from_bld("EC", bld);
     if (!pkey)
         rc_errf(errstr, errlen, "%s: x and y are not a point on P-256", what);
@@ -707,7 +704,8 @@ static int has_string(const json_t *arr, const char *s)
     const json_t *x;
     if (!json_is_array(arr))
         return 0;
-    json_array_foreach(arr, i, x) {
+    json_array_foreach(arr, i, x)
+    {
         const char *xs = json_cstr(x);
         if (xs && strcmp(xs, s) == 0)
             return 1;
@@ -716,23 +714,24 @@ static int has_string(const json_t *arr, const char *s)
 }
 
 /* Adds keys[i] of a JWKS; returns 1 added, 0 skipped (logged), -1 error. */
-static int load_jwk(rc_auth_verifier *v, const char *path, size_t i,
-                    const json_t *jwk, char *errstr, size_t errlen)
+static int load_jwk(rc_auth_verifier *v, const char *path, size_t i, const json_t *jwk,
+                    char *errstr, size_t errlen)
 {
     char label[AUTH_MAX_KID + 32], what[sizeof label + 256];
     EVP_PKEY *pkey = NULL;
     int rc = -1, alg;
 
     if (!json_is_object(jwk)) {
-        rc_errf(errstr, errlen, "JWKS file %s: keys[%zu] is not an object",
-                path, i);
+        rc_errf(errstr, errlen, "JWKS file %s: keys[%zu] is not an object", path, i);
         return -1;
     }
     const json_t *jkid = json_object_get(jwk, "kid");
     const char *kid = json_cstr(jkid);
     if (jkid && (!kid || !kid[0] || strlen(kid) > AUTH_MAX_KID)) {
-        rc_errf(errstr, errlen, "JWKS file %s: keys[%zu]: kid must be a "
-                "string of 1 to %d bytes", path, i, AUTH_MAX_KID);
+        rc_errf(errstr, errlen,
+                "JWKS file %s: keys[%zu]: kid must be a "
+                "string of 1 to %d bytes",
+                path, i, AUTH_MAX_KID);
         return -1;
     }
     if (kid)
@@ -744,8 +743,7 @@ static int load_jwk(rc_auth_verifier *v, const char *path, size_t i,
     const json_t *use = json_object_get(jwk, "use");
     const char *use_s = json_cstr(use);
     if (use && !(use_s && strcmp(use_s, "sig") == 0)) {
-        skip_key(path, label, "use is \"%.32s\", not \"sig\"",
-                 use_s ? use_s : "?");
+        skip_key(path, label, "use is \"%.32s\", not \"sig\"", use_s ? use_s : "?");
         return 0;
     }
     const json_t *ops = json_object_get(jwk, "key_ops");
@@ -759,14 +757,12 @@ static int load_jwk(rc_auth_verifier *v, const char *path, size_t i,
     } else if (kty && strcmp(kty, "EC") == 0) {
         const char *crv = json_cstr(json_object_get(jwk, "crv"));
         if (!crv || strcmp(crv, "P-256") != 0) {
-            skip_key(path, label, "curve %.32s not supported (P-256 only)",
-                     crv ? crv : "?");
+            skip_key(path, label, "curve %.32s not supported (P-256 only)", crv ? crv : "?");
             return 0;
         }
         alg = A_ES256;
     } else {
-        skip_key(path, label, "kty %.32s not supported (RSA or EC)",
-                 kty ? kty : "?");
+        skip_key(path, label, "kty %.32s not supported (RSA or EC)", kty ? kty : "?");
         return 0;
     }
     const json_t *jalg = json_object_get(jwk, "alg");
@@ -774,8 +770,7 @@ static int load_jwk(rc_auth_verifier *v, const char *path, size_t i,
     if (jalg) {
         int a = alg_s ? alg_index(alg_s, strlen(alg_s)) : -1;
         if (a < 0 || !(v->algs & ALG_BIT(a))) {
-            skip_key(path, label, "alg %.32s is not in jwt-alg",
-                     alg_s ? alg_s : "?");
+            skip_key(path, label, "alg %.32s is not in jwt-alg", alg_s ? alg_s : "?");
             return 0;
         }
         if (a != alg) {
@@ -784,13 +779,11 @@ static int load_jwk(rc_auth_verifier *v, const char *path, size_t i,
         }
     }
     if (!(v->algs & ALG_BIT(alg))) {
-        skip_key(path, label, "%s key but jwt-alg has no %s", kty,
-                 alg_table[alg].name);
+        skip_key(path, label, "%s key but jwt-alg has no %s", kty, alg_table[alg].name);
         return 0;
     }
 
-    pkey = alg == A_RS256 ? jwk_rsa(jwk, what, errstr, errlen)
-                          : jwk_ec(jwk, what, errstr, errlen);
+    pkey = alg == A_RS256 ? jwk_rsa(jwk, what, errstr, errlen) : jwk_ec(jwk, what, errstr, errlen);
     if (!pkey || check_key(pkey, v->algs, what, &alg, errstr, errlen) < 0)
         goto done;
     char *kid_copy = NULL;
@@ -807,22 +800,20 @@ done:
     return rc;
 }
 
-static int load_jwks(rc_auth_verifier *v, const char *path, char *errstr,
-                     size_t errlen)
+static int load_jwks(rc_auth_verifier *v, const char *path, char *errstr, size_t errlen)
 {
     int rc = -1;
     size_t len, added = 0, i;
     json_t *doc = NULL;
     const json_t *jwk;
     json_error_t jerr;
-    char *text = read_file(path, AUTH_MAX_JWKS_FILE, &len, "JWKS", errstr,
-                           errlen);
+    char *text = read_file(path, AUTH_MAX_JWKS_FILE, &len, "JWKS", errstr, errlen);
     if (!text)
         return -1;
     doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
-        rc_errf(errstr, errlen, "JWKS file %s is not JSON (line %d: %.80s)",
-                path, jerr.line, jerr.text);
+        rc_errf(errstr, errlen, "JWKS file %s is not JSON (line %d: %.80s)", path, jerr.line,
+                jerr.text);
         goto done;
     }
     const json_t *keys = json_object_get(doc, "keys");
@@ -830,15 +821,18 @@ static int load_jwks(rc_auth_verifier *v, const char *path, char *errstr,
         rc_errf(errstr, errlen, "JWKS file %s has no \"keys\" array", path);
         goto done;
     }
-    json_array_foreach(keys, i, jwk) {
+    json_array_foreach(keys, i, jwk)
+    {
         int r = load_jwk(v, path, i, jwk, errstr, errlen);
         if (r < 0)
             goto done;
         added += (size_t)r;
     }
     if (added == 0) {
-        rc_errf(errstr, errlen, "JWKS file %s has no usable key (%zu "
-                "skipped; see the warnings)", path, json_array_size(keys));
+        rc_errf(errstr, errlen,
+                "JWKS file %s has no usable key (%zu "
+                "skipped; see the warnings)",
+                path, json_array_size(keys));
         goto done;
     }
     rc = 0;
@@ -860,8 +854,7 @@ static char *build_summary(const rc_auth_verifier *v)
         rc |= rc_buf_puts(&b, "HS256 with a shared secret");
     } else {
         algs_str(v->algs, algs, sizeof algs);
-        rc |= rc_buf_printf(&b, "%s with %zu key%s:", algs, v->nkeys,
-                            v->nkeys == 1 ? "" : "s");
+        rc |= rc_buf_printf(&b, "%s with %zu key%s:", algs, v->nkeys, v->nkeys == 1 ? "" : "s");
         for (size_t i = 0; i < v->nkeys; i++)
             rc |= rc_buf_printf(&b, "%s %s", i ? "," : "",
                                 v->keys[i].kid ? v->keys[i].kid : "(no kid)");
@@ -877,8 +870,7 @@ static char *build_summary(const rc_auth_verifier *v)
     return b.p;
 }
 
-rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr,
-                                 size_t errlen)
+rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr, size_t errlen)
 {
     char algs[32];
     rc_auth_verifier *v = calloc(1, sizeof *v);
@@ -902,7 +894,8 @@ rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr,
             goto fail;
         }
         if (nonempty(cfg->public_key_file) || nonempty(cfg->jwks_file)) {
-            rc_errf(errstr, errlen, "jwt-public-key and jwt-jwks hold RS256/"
+            rc_errf(errstr, errlen,
+                    "jwt-public-key and jwt-jwks hold RS256/"
                     "ES256 keys, but jwt-alg is HS256: set jwt-alg to the "
                     "keys' algorithm(s)");
             goto fail;
@@ -920,8 +913,10 @@ rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr,
         v->nkeys = 1;
     } else {
         if (!nonempty(cfg->public_key_file) && !nonempty(cfg->jwks_file)) {
-            rc_errf(errstr, errlen, "jwt-public-key or jwt-jwks is required "
-                    "for %s", algs);
+            rc_errf(errstr, errlen,
+                    "jwt-public-key or jwt-jwks is required "
+                    "for %s",
+                    algs);
             goto fail;
         }
         if (nonempty(cfg->secret))
@@ -929,18 +924,17 @@ rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr,
         if (nonempty(cfg->public_key_file) &&
             load_pem_files(v, cfg->public_key_file, errstr, errlen) < 0)
             goto fail;
-        if (nonempty(cfg->jwks_file) &&
-            load_jwks(v, cfg->jwks_file, errstr, errlen) < 0)
+        if (nonempty(cfg->jwks_file) && load_jwks(v, cfg->jwks_file, errstr, errlen) < 0)
             goto fail;
         for (int a = A_RS256; a < A_COUNT; a++) {
             size_t n = 0;
             for (size_t i = 0; i < v->nkeys; i++)
                 n += v->keys[i].alg == a;
             if ((v->algs & ALG_BIT(a)) && n == 0)
-                LOG_WARN("auth", "jwt-alg lists %s but no %s key is "
+                LOG_WARN("auth",
+                         "jwt-alg lists %s but no %s key is "
                          "configured: %s tokens will be refused",
-                         alg_table[a].name, alg_table[a].name,
-                         alg_table[a].name);
+                         alg_table[a].name, alg_table[a].name, alg_table[a].name);
         }
     }
     if (nonempty(cfg->issuer) && !(v->issuer = strdup(cfg->issuer)))
@@ -998,8 +992,8 @@ static const auth_key *find_kid(const rc_auth_verifier *v, const char *kid)
     return NULL;
 }
 
-int rc_auth_verify(const rc_auth_verifier *v, const char *token, size_t len,
-                int64_t now, rc_auth_identity **out, const char **reason)
+int rc_auth_verify(const rc_auth_verifier *v, const char *token, size_t len, int64_t now,
+                   rc_auth_identity **out, const char **reason)
 {
     const char *why = NULL;
     int code = RC_AUTH_TOKEN_INVALID;
@@ -1036,8 +1030,7 @@ int rc_auth_verify(const rc_auth_verifier *v, const char *token, size_t len,
             break;
         }
     }
-    if (ndots != 2 || dots[0] == 0 || dots[1] == dots[0] + 1 ||
-        dots[1] + 1 == len) {
+    if (ndots != 2 || dots[0] == 0 || dots[1] == dots[0] + 1 || dots[1] + 1 == len) {
         why = "malformed token";
         goto done;
     }
@@ -1137,8 +1130,7 @@ done:
 }
 
 char *rc_auth_sign_hs256(const char *secret, const char *sub, const char *name,
-                      const char *const *programs, size_t nprograms,
-                      int64_t exp)
+                         const char *const *programs, size_t nprograms, int64_t exp)
 {
     jwt_t *jwt = NULL;
     json_t *claims = NULL, *arr = NULL;
@@ -1165,8 +1157,7 @@ char *rc_auth_sign_hs256(const char *secret, const char *sub, const char *name,
         goto done;
     json = json_dumps(claims, JSON_COMPACT);
     if (!json || jwt_new(&jwt) != 0 || jwt_add_grants_json(jwt, json) != 0 ||
-        jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret,
-                    (int)strlen(secret)) != 0)
+        jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)) != 0)
         goto done;
     tok = jwt_encode_str(jwt);
     if (tok)

@@ -30,7 +30,7 @@ typedef struct rc_auth_config {
      * refused (a shared secret next to public keys invites key confusion).
      */
     const char *alg;
-    const char *secret;          /* HS256 only (ignored, with a warning,
+    const char *secret; /* HS256 only (ignored, with a warning,
                                     for RS256/ES256) */
     /*
      * RS256/ES256: comma-separated PEM public key files ("-----BEGIN PUBLIC
@@ -42,9 +42,9 @@ typedef struct rc_auth_config {
      * must be in alg. NULL or "" = none.
      */
     const char *public_key_file;
-    const char *issuer;          /* NULL or "" = not checked */
-    const char *audience;        /* NULL or "" = not checked */
-    int leeway_s;                /* >= 0, applies to exp and nbf */
+    const char *issuer;   /* NULL or "" = not checked */
+    const char *audience; /* NULL or "" = not checked */
+    int leeway_s;         /* >= 0, applies to exp and nbf */
     /*
      * RS256/ES256: JSON Web Key Set file (RFC 7517, {"keys":[...]}).
      * RSA keys and EC P-256 keys are used; keys whose "use" is not "sig",
@@ -66,11 +66,11 @@ enum rc_auth_code {
 };
 
 typedef struct rc_auth_identity {
-    char *sub;        /* owned */
-    char *name;       /* owned, may be NULL */
-    char **programs;  /* owned */
+    char *sub;       /* owned */
+    char *name;      /* owned, may be NULL */
+    char **programs; /* owned */
     size_t nprograms;
-    int64_t exp;      /* seconds since epoch, 0 if the token has none */
+    int64_t exp; /* seconds since epoch, 0 if the token has none */
 } rc_auth_identity;
 
 /*
@@ -84,8 +84,7 @@ typedef struct rc_auth_identity {
  * key and a secret ignored next to public keys are logged as warnings
  * (facility "auth", keys by kid), never key material.
  */
-rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr,
-                                 size_t errlen);
+rc_auth_verifier *rc_auth_verifier_new(const rc_auth_config *cfg, char *errstr, size_t errlen);
 
 /* Adds a reference (v may be NULL); returns v. Thread-safe. */
 rc_auth_verifier *rc_auth_verifier_ref(rc_auth_verifier *v);
@@ -124,8 +123,8 @@ const char *rc_auth_verifier_describe(const rc_auth_verifier *v);
  * valid in every other respect. Program ids that are JSON integers come back
  * as decimal strings. No file or configuration parsing happens here.
  */
-int rc_auth_verify(const rc_auth_verifier *v, const char *token, size_t len,
-                int64_t now, rc_auth_identity **out, const char **reason);
+int rc_auth_verify(const rc_auth_verifier *v, const char *token, size_t len, int64_t now,
+                   rc_auth_identity **out, const char **reason);
 void rc_auth_identity_free(rc_auth_identity *id);
 
 /* "TOKEN_MISSING" | "TOKEN_INVALID" | "TOKEN_EXPIRED" */
@@ -133,7 +132,6 @@ const char *rc_auth_code_name(int code);
 
 /* HS256 token for demo and tests; returns a malloc'ed string or NULL. */
 char *rc_auth_sign_hs256(const char *secret, const char *sub, const char *name,
-                      const char *const *programs, size_t nprograms,
-                      int64_t exp);
+                         const char *const *programs, size_t nprograms, int64_t exp);
 
 #endif

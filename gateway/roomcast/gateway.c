@@ -27,16 +27,16 @@
 #define FAC "gateway"
 
 struct rc_gateway {
-    gw_server *srv;               /* owned */
-    rc_app *app;                  /* owned */
-    rc_routes routes;             /* demo_secret owned */
+    gw_server *srv;   /* owned */
+    rc_app *app;      /* owned */
+    rc_routes routes; /* demo_secret owned */
     int recovery_window_ms;
 
-    pthread_mutex_t mu;           /* guards pub and drain_posted */
-    rc_event **pub;               /* owned array of owned references */
+    pthread_mutex_t mu; /* guards pub and drain_posted */
+    rc_event **pub;     /* owned array of owned references */
     size_t pub_len, pub_cap;
-    int drain_posted;             /* the drain task is queued */
-    gw_task drain;                /* posted by publish and resync */
+    int drain_posted; /* the drain task is queued */
+    gw_task drain;    /* posted by publish and resync */
     atomic_int resync_requested;
 };
 
@@ -121,9 +121,9 @@ void rc_gateway_resync(rc_gateway *g)
 
 /* A verifier on its way to the loop (rc_gateway_set_verifier). */
 struct verifier_task {
-    gw_task task;             /* first: the posted task */
+    gw_task task; /* first: the posted task */
     rc_gateway *g;
-    rc_auth_verifier *v;      /* ref'd */
+    rc_auth_verifier *v; /* ref'd */
 };
 
 static void verifier_task_run(gw_task *t, gw_server *srv)
@@ -179,8 +179,8 @@ int rc_gateway_run(rc_gateway *g)
     return gw_server_run(g->srv);
 }
 
-rc_gateway *rc_gateway_new(const rc_gateway_options *opts, rc_auth_verifier *auth,
-                           char *errstr, size_t errlen)
+rc_gateway *rc_gateway_new(const rc_gateway_options *opts, rc_auth_verifier *auth, char *errstr,
+                           size_t errlen)
 {
     rc_gateway *g = calloc(1, sizeof *g);
     if (!g) {

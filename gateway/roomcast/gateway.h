@@ -23,22 +23,22 @@
 typedef struct rc_gateway rc_gateway;
 
 typedef struct rc_gateway_options {
-    gw_options server;          /* listener, heartbeat, limits; .app and
+    gw_options server;            /* listener, heartbeat, limits; .app and
                                    .socketio_path are set by the gateway */
-    int jwt_leeway_s;           /* a token is past at exp + this */
-    int auth_grace_ms;          /* time to refresh after auth:expired */
+    int jwt_leeway_s;             /* a token is past at exp + this */
+    int auth_grace_ms;            /* time to refresh after auth:expired */
     int max_connections_per_user; /* sockets per user on a node; 0 = none */
-    int recovery_window_ms;     /* how long a lost socket's session is kept */
-    int demo;                   /* demo mode: /demo/token signs tokens */
-    const char *demo_secret;    /* with this HS256 secret (copied); NULL
+    int recovery_window_ms;       /* how long a lost socket's session is kept */
+    int demo;                     /* demo mode: /demo/token signs tokens */
+    const char *demo_secret;      /* with this HS256 secret (copied); NULL
                                    when there is none */
-    rc_routes_hooks hooks;      /* /healthz and /readyz */
+    rc_routes_hooks hooks;        /* /healthz and /readyz */
 } rc_gateway_options;
 
 /* Binds the listener; takes its own reference to auth. NULL with errstr
  * set when it cannot. */
-rc_gateway *rc_gateway_new(const rc_gateway_options *opts, rc_auth_verifier *auth,
-                           char *errstr, size_t errlen);
+rc_gateway *rc_gateway_new(const rc_gateway_options *opts, rc_auth_verifier *auth, char *errstr,
+                           size_t errlen);
 /* After rc_gateway_run() returned and the publishing threads stopped. NULL
  * is ignored. */
 void rc_gateway_destroy(rc_gateway *g);

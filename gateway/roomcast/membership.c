@@ -120,8 +120,7 @@ size_t rc_membership_count(const rc_membership *m, const char *user)
 }
 
 void rc_membership_foreach_program(const rc_membership *m, const char *user,
-                                void (*cb)(const char *program, void *ud),
-                                void *ud)
+                                   void (*cb)(const char *program, void *ud), void *ud)
 {
     struct user *u = user_get(m, user);
     if (!u)

@@ -23,7 +23,6 @@ int rc_membership_has(const rc_membership *m, const char *user, const char *prog
 size_t rc_membership_count(const rc_membership *m, const char *user);
 
 void rc_membership_foreach_program(const rc_membership *m, const char *user,
-                                void (*cb)(const char *program, void *ud),
-                                void *ud);
+                                   void (*cb)(const char *program, void *ud), void *ud);
 
 #endif

@@ -80,21 +80,21 @@ typedef struct client client;
 /* The application data of each socket. */
 struct client {
     rc_recovery *rec;
-    gw_socket *sk;                /* borrowed */
-    rc_auth_identity *id;            /* owned */
-    char pid[REC_PID_LEN + 1];    /* "" when sessions are off */
+    gw_socket *sk;             /* borrowed */
+    rc_auth_identity *id;      /* owned */
+    char pid[REC_PID_LEN + 1]; /* "" when sessions are off */
     char base[RC_OFFSET_MAX];
-    rc_buf blob;                  /* owned: the encoded gw_session */
-    int64_t saved_ms;             /* last put (monotonic) */
+    rc_buf blob;      /* owned: the encoded gw_session */
+    int64_t saved_ms; /* last put (monotonic) */
     enum rec_list list;
-    client *prev, *next;          /* on rec's list */
-    int indexed;                  /* in rec->by_pid */
-    int superseded;               /* another socket recovered its pid */
-    int keep;                     /* keep the session at the disconnect */
-    int member_changed;           /* a membership event of the user came
+    client *prev, *next;       /* on rec's list */
+    int indexed;               /* in rec->by_pid */
+    int superseded;            /* another socket recovered its pid */
+    int keep;                  /* keep the session at the disconnect */
+    int member_changed;        /* a membership event of the user came
                                      while recovering */
-    request *req;                 /* in flight, or NULL */
-    enum catchup_kind catchup;    /* what the auth payload asked for */
+    request *req;              /* in flight, or NULL */
+    enum catchup_kind catchup; /* what the auth payload asked for */
     char catch_offset[RC_OFFSET_MAX];
     int64_t catch_since;
 };
@@ -102,35 +102,35 @@ struct client {
 enum req_kind { REQ_TAKE, REQ_RECOVER, REQ_CATCHUP };
 
 struct request {
-    gw_task task;                 /* first: the posted task is the request */
-    gw_server *gw;                  /* borrowed */
-    rc_recovery *rec;                /* borrowed */
-    client *c;                    /* NULL once the socket went away */
-    int putback;                  /* it went away recoverably: store the
+    gw_task task;     /* first: the posted task is the request */
+    gw_server *gw;    /* borrowed */
+    rc_recovery *rec; /* borrowed */
+    client *c;        /* NULL once the socket went away */
+    int putback;      /* it went away recoverably: store the
                                      taken session again */
     enum req_kind kind;
-    char pid[REC_PID_LEN + 1];    /* the session taken (REQ_TAKE, REQ_RECOVER) */
-    char after[RC_OFFSET_MAX];    /* replay point ("" = use the session's) */
-    json_t *session;              /* owned: the taken session, decoded */
+    char pid[REC_PID_LEN + 1]; /* the session taken (REQ_TAKE, REQ_RECOVER) */
+    char after[RC_OFFSET_MAX]; /* replay point ("" = use the session's) */
+    json_t *session;           /* owned: the taken session, decoded */
     /* Written by the history's worker before the post. */
-    void *blob;                   /* owned, malloc'ed by the history */
+    void *blob; /* owned, malloc'ed by the history */
     size_t len;
     int status;
-    rc_event **evs;               /* owned array of owned references */
+    rc_event **evs; /* owned array of owned references */
     size_t n;
 };
 
 struct rc_recovery {
     rc_recovery_hooks hooks;
-    rc_history *h;                /* borrowed, or NULL */
+    rc_history *h; /* borrowed, or NULL */
     int window_ms;
     int refresh_ms;
     int64_t live_ttl_ms;
     char last_offset[RC_OFFSET_MAX]; /* last offset broadcast by this node */
     client *live_head, *live_tail;   /* accepted, by last put */
     client *rec_head, *rec_tail;     /* recovering */
-    hmap by_pid;                  /* pid -> accepted client */
-    rc_buf buf;                   /* scratch */
+    hmap by_pid;                     /* pid -> accepted client */
+    rc_buf buf;                      /* scratch */
 };
 
 /* ---- small helpers ---- */
@@ -143,11 +143,16 @@ static int sessions_on(const rc_recovery *rec)
 static const char *status_name(int status)
 {
     switch (status) {
-    case RC_REPLAY_OK: return "ok";
-    case RC_REPLAY_GAP: return "events missed beyond the history window";
-    case RC_REPLAY_EPOCH: return "offset of another history epoch";
-    case RC_REPLAY_INVALID: return "invalid offset";
-    default: return "history unavailable";
+    case RC_REPLAY_OK:
+        return "ok";
+    case RC_REPLAY_GAP:
+        return "events missed beyond the history window";
+    case RC_REPLAY_EPOCH:
+        return "offset of another history epoch";
+    case RC_REPLAY_INVALID:
+        return "invalid offset";
+    default:
+        return "history unavailable";
     }
 }
 
@@ -305,8 +310,8 @@ static void discard_done(void *ud, void *blob, size_t len)
 
 /* The taken session, checked: an object of this format whose pid, user and
  * namespace are the expected ones. NULL when not. */
-static json_t *decode_session(const void *blob, size_t len, const char *pid,
-                              const char *sub, const char *nsp)
+static json_t *decode_session(const void *blob, size_t len, const char *pid, const char *sub,
+                              const char *nsp)
 {
     json_t *doc = json_loadb(blob, len, JSON_REJECT_DUPLICATES, NULL);
     json_t *sid = json_object_get(doc, "sid"), *rooms = json_object_get(doc, "rooms");
@@ -388,7 +393,7 @@ static void replay_done(void *ud, int status, rc_event **evs, size_t n)
 /* ---- rooms ---- */
 
 struct room_vec {
-    char **v;  /* owned copies */
+    char **v; /* owned copies */
     size_t n, cap;
     int failed;
 };
@@ -567,8 +572,9 @@ static void on_caught_up(rc_recovery *rec, request *r)
         emit_complete(c, r->n, 0);
         rc_metric_inc(RC_M_CATCHUPS);
         rc_metric_add(RC_M_EVENTS_REPLAYED, (long)r->n);
-        const char *floor = r->n ? r->evs[r->n - 1]->offset
-                                 : c->catchup == CATCHUP_OFFSET ? c->catch_offset : NULL;
+        const char *floor = r->n                           ? r->evs[r->n - 1]->offset
+                            : c->catchup == CATCHUP_OFFSET ? c->catch_offset
+                                                           : NULL;
         LOG_DEBUG(FAC, "sid %s: socket %s caught up: %zu events", gw_socket_sid(sk),
                   gw_socket_id(sk), r->n);
         gw_hold_release(sk, floor, 1);
@@ -603,8 +609,8 @@ static void on_taken(rc_recovery *rec, request *r)
         why = "session of another user or malformed";
         goto fresh;
     }
-    const char *after = r->after[0] ? r->after
-                                    : json_string_value(json_object_get(r->session, "base"));
+    const char *after =
+        r->after[0] ? r->after : json_string_value(json_object_get(r->session, "base"));
     if (!after[0]) {
         why = "no offset";
         goto fresh;
@@ -623,8 +629,7 @@ static void on_taken(rc_recovery *rec, request *r)
     for (size_t i = 0; i < json_array_size(rooms); i++) {
         const char *room = json_string_value(json_array_get(rooms, i));
         if (strncmp(room, "program:", 8) == 0 &&
-            rec->hooks.authorized(rec->hooks.ud, c->id, room + 8) &&
-            gw_socket_join(sk, room) < 0) {
+            rec->hooks.authorized(rec->hooks.ud, c->id, room + 8) && gw_socket_join(sk, room) < 0) {
             why = "cannot join its rooms";
             goto fresh;
         }
@@ -636,8 +641,8 @@ static void on_taken(rc_recovery *rec, request *r)
     r->kind = REQ_RECOVER;
     request_reset_results(r);
     c->req = r;
-    int queued = rc_history_replay_async(rec->h, (const char *const *)rv.v, rv.n, r->after,
-                                         replay_done, r);
+    int queued =
+        rc_history_replay_async(rec->h, (const char *const *)rv.v, rv.n, r->after, replay_done, r);
     room_vec_free(&rv);
     if (queued == 0)
         return;
@@ -741,7 +746,8 @@ static void request_run(gw_task *t, gw_server *gw)
 
 /* ---- the interface ---- */
 
-void rc_recovery_connect(rc_recovery *rec, gw_socket *sk, const gw_handshake *hs, rc_auth_identity *id)
+void rc_recovery_connect(rc_recovery *rec, gw_socket *sk, const gw_handshake *hs,
+                         rc_auth_identity *id)
 {
     client *c = calloc(1, sizeof *c);
     if (!c) {
@@ -875,7 +881,7 @@ void rc_recovery_tick(rc_recovery *rec)
         if (!c || now - c->saved_ms < rec->refresh_ms)
             break;
         if (!c->blob.len) {
-            save_now(rec, c); /* an earlier encoding failed */
+            save_now(rec, c);          /* an earlier encoding failed */
             if (c == rec->live_head) { /* still failing: try again later */
                 list_remove(rec, c);
                 list_add(rec, c, LIST_LIVE);

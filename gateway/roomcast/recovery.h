@@ -54,7 +54,7 @@ void rc_recovery_set_history(rc_recovery *rec, rc_history *h, int window_ms);
  * explicit catch-up asks for. Answers the socket now or later.
  */
 void rc_recovery_connect(rc_recovery *rec, gw_socket *sk, const gw_handshake *hs,
-                      rc_auth_identity *id);
+                         rc_auth_identity *id);
 
 /* The socket is going away (the application's on_disconnect): keeps its
  * session when the client is expected back (gw_socket_lost), forgets it

@@ -37,8 +37,8 @@
 struct app {
     rc_config cfg;
     rc_catalog *cat;
-    rc_broker *broker;       /* NULL unless embedded */
-    const char *brokers;     /* borrowed: cfg or broker */
+    rc_broker *broker;   /* NULL unless embedded */
+    const char *brokers; /* borrowed: cfg or broker */
     rc_auth_verifier *auth;
     rc_history *history;
     rc_gateway *gw;
@@ -68,8 +68,7 @@ static int load_membership(void *ud, const char *user, const char *program)
     return rc_gateway_add_membership(a->gw, user, program);
 }
 
-static int replay_membership(void *ud, enum rc_member_op op, const char *user,
-                             const char *program)
+static int replay_membership(void *ud, enum rc_member_op op, const char *user, const char *program)
 {
     struct app *a = ud;
     if (op == RC_MEMBER_REMOVE) {
@@ -93,16 +92,16 @@ static int consumer_sink(void *ud, rc_event *ev)
 static void health(void *ud, rc_buf *out)
 {
     struct app *a = ud;
-    rc_buf_printf(out, "\"kafka\":{\"embedded\":%s,\"bootstrap\":",
-                  a->broker ? "true" : "false");
+    rc_buf_printf(out, "\"kafka\":{\"embedded\":%s,\"bootstrap\":", a->broker ? "true" : "false");
     rc_buf_json_string(out, a->brokers, strlen(a->brokers));
     rc_buf_printf(out, ",\"group\":");
     rc_buf_json_string(out, a->cfg.group_id, strlen(a->cfg.group_id));
-    rc_buf_printf(out, ",\"assigned\":%d,\"paused\":%s},\"history\":{\"backend\":\"%s\",\"ready\":%s,\"epoch\":",
-                  a->consumer ? rc_consumer_assigned(a->consumer) : 0,
-                  a->consumer && rc_consumer_paused(a->consumer) ? "true" : "false",
-                  rc_history_backend(a->history),
-                  rc_history_ready(a->history) ? "true" : "false");
+    rc_buf_printf(
+        out,
+        ",\"assigned\":%d,\"paused\":%s},\"history\":{\"backend\":\"%s\",\"ready\":%s,\"epoch\":",
+        a->consumer ? rc_consumer_assigned(a->consumer) : 0,
+        a->consumer && rc_consumer_paused(a->consumer) ? "true" : "false",
+        rc_history_backend(a->history), rc_history_ready(a->history) ? "true" : "false");
     const char *epoch = rc_history_epoch(a->history);
     rc_buf_json_string(out, epoch, strlen(epoch));
     rc_buf_puts(out, "}");
@@ -111,14 +110,14 @@ static void health(void *ud, rc_buf *out)
 static int ready(void *ud)
 {
     struct app *a = ud;
-    return a->consumer && !rc_consumer_paused(a->consumer) &&
-           rc_history_ready(a->history);
+    return a->consumer && !rc_consumer_paused(a->consumer) && rc_history_ready(a->history);
 }
 
 /* The Kafka clients' settings: brokers, group and kafka.* properties. */
 static rc_kafka_opts kafka_opts(const struct app *a)
 {
-    return (rc_kafka_opts){.brokers = a->brokers, .group_id = a->cfg.group_id,
+    return (rc_kafka_opts){.brokers = a->brokers,
+                           .group_id = a->cfg.group_id,
                            .props = a->cfg.kafka_props,
                            .nprops = a->cfg.nkafka_props};
 }
@@ -192,8 +191,8 @@ static int setup_auth(struct app *a, char *err, size_t errlen)
     if (!strcmp(cfg->jwt_alg, "HS256") && !*cfg->jwt_secret) {
         if (!cfg->demo) {
             rc_errf(err, errlen,
-                     "no JWT key: set --jwt-secret (HS256) or --jwt-alg RS256|ES256 "
-                     "with --jwt-public-key");
+                    "no JWT key: set --jwt-secret (HS256) or --jwt-alg RS256|ES256 "
+                    "with --jwt-public-key");
             return -1;
         }
         LOG_WARN("main", "demo mode without --jwt-secret: using the public "
@@ -239,38 +238,38 @@ int main(int argc, char **argv)
     if (setup_auth(&a, err, sizeof err) < 0)
         goto fail;
     if (*a.cfg.redis)
-        a.history = rc_history_new_redis(a.cfg.redis, a.cfg.history_max,
-                                         a.cfg.history_ttl_s, err, sizeof err);
+        a.history = rc_history_new_redis(a.cfg.redis, a.cfg.history_max, a.cfg.history_ttl_s, err,
+                                         sizeof err);
     else
-        a.history = rc_history_new_memory(a.cfg.history_max, a.cfg.history_ttl_s,
-                                          err, sizeof err);
+        a.history = rc_history_new_memory(a.cfg.history_max, a.cfg.history_ttl_s, err, sizeof err);
     if (!a.history)
         goto fail;
 
     if (*a.cfg.kafka_brokers) {
         a.brokers = a.cfg.kafka_brokers;
     } else {
-        if (!(a.broker = rc_broker_new(a.cat, a.cfg.dlq_topic,
-                                       a.cfg.embedded_partitions, err, sizeof err)))
+        if (!(a.broker = rc_broker_new(a.cat, a.cfg.dlq_topic, a.cfg.embedded_partitions, err,
+                                       sizeof err)))
             goto fail;
         a.brokers = rc_broker_bootstraps(a.broker);
     }
 
     rc_gateway_options gopts = {
-        .server = {
-            .listen = a.cfg.listen,
-            .tls_cert = a.cfg.tls_cert,
-            .tls_key = a.cfg.tls_key,
-            .ping_interval_ms = a.cfg.ping_interval_ms,
-            .ping_timeout_ms = a.cfg.ping_timeout_ms,
-            .max_payload = a.cfg.max_payload,
-            .queue_max = a.cfg.queue_max,
-            .connect_timeout_ms = a.cfg.connect_timeout_ms,
-            .cors_origins = a.cfg.cors_origins,
-            .max_connections_per_ip = a.cfg.max_connections_per_ip,
-            .client_events_per_minute = a.cfg.client_events_per_minute,
-            .client_event_burst = a.cfg.client_event_burst,
-        },
+        .server =
+            {
+                .listen = a.cfg.listen,
+                .tls_cert = a.cfg.tls_cert,
+                .tls_key = a.cfg.tls_key,
+                .ping_interval_ms = a.cfg.ping_interval_ms,
+                .ping_timeout_ms = a.cfg.ping_timeout_ms,
+                .max_payload = a.cfg.max_payload,
+                .queue_max = a.cfg.queue_max,
+                .connect_timeout_ms = a.cfg.connect_timeout_ms,
+                .cors_origins = a.cfg.cors_origins,
+                .max_connections_per_ip = a.cfg.max_connections_per_ip,
+                .client_events_per_minute = a.cfg.client_events_per_minute,
+                .client_event_burst = a.cfg.client_event_burst,
+            },
         .jwt_leeway_s = a.cfg.jwt_leeway_s,
         .auth_grace_ms = a.cfg.auth_grace_ms,
         .max_connections_per_user = a.cfg.max_connections_per_user,
@@ -284,30 +283,32 @@ int main(int argc, char **argv)
     rc_gateway_set_history(a.gw, a.history);
     /* In memory, memberships died with the last process: the membership
      * topic is their changelog. */
-    rc_rebuild_opts ro = {.schemas_dir = a.cfg.schemas_dir, .kafka = kafka_opts(&a),
+    rc_rebuild_opts ro = {.schemas_dir = a.cfg.schemas_dir,
+                          .kafka = kafka_opts(&a),
                           .timeout_ms = REBUILD_TIMEOUT_MS};
     if (!*a.cfg.redis &&
         rc_rebuild_memberships(&ro, a.cat, replay_membership, &a, err, sizeof err) < 0)
         goto fail;
     if (rc_history_memberships(a.history, load_membership, &a) < 0) {
-        rc_errf(err, sizeof err, "cannot load memberships: the history store "
-                                  "(%s) is unreachable", rc_history_backend(a.history));
+        rc_errf(err, sizeof err,
+                "cannot load memberships: the history store "
+                "(%s) is unreachable",
+                rc_history_backend(a.history));
         goto fail;
     }
     rc_history_on_gap(a.history, on_history_gap, &a);
     rc_history_subscribe(a.history, on_history_event, &a);
 
-    rc_consumer_opts co = {.schemas_dir = a.cfg.schemas_dir,
-                           .dlq_topic = a.cfg.dlq_topic, .kafka = kafka_opts(&a)};
+    rc_consumer_opts co = {
+        .schemas_dir = a.cfg.schemas_dir, .dlq_topic = a.cfg.dlq_topic, .kafka = kafka_opts(&a)};
     if (!(a.consumer = rc_consumer_new(&co, a.cat, consumer_sink, &a, err, sizeof err)))
         goto fail;
     if (rc_consumer_start(a.consumer) < 0) {
         rc_errf(err, sizeof err, "cannot start the consumer thread");
         goto fail;
     }
-    if (a.cfg.demo &&
-        !(a.demo = rc_demo_new(a.brokers, a.cat, a.cfg.schemas_dir,
-                               a.cfg.demo_interval_ms, err, sizeof err)))
+    if (a.cfg.demo && !(a.demo = rc_demo_new(a.brokers, a.cat, a.cfg.schemas_dir,
+                                             a.cfg.demo_interval_ms, err, sizeof err)))
         goto fail;
     if (pthread_create(&sigthread, NULL, signal_main, &a) != 0) {
         rc_errf(err, sizeof err, "cannot start the signal thread");
@@ -315,9 +316,8 @@ int main(int argc, char **argv)
     }
     have_sigthread = 1;
 
-    LOG_INFO("main", "roomcast ready on port %d (kafka %s%s, history %s)",
-             rc_gateway_port(a.gw), a.broker ? "embedded at " : "", a.brokers,
-             rc_history_backend(a.history));
+    LOG_INFO("main", "roomcast ready on port %d (kafka %s%s, history %s)", rc_gateway_port(a.gw),
+             a.broker ? "embedded at " : "", a.brokers, rc_history_backend(a.history));
     rc_gateway_run(a.gw);
     rc = 0;
     goto done;

@@ -34,8 +34,7 @@ static int answer(gw_http_response *resp, unsigned status, const char *ctype, co
     return rc_buf_append(&resp->body, body, len) < 0 ? -1 : 1;
 }
 
-static int answer_str(gw_http_response *resp, unsigned status, const char *ctype,
-                      const char *body)
+static int answer_str(gw_http_response *resp, unsigned status, const char *ctype, const char *body)
 {
     return answer(resp, status, ctype, body, strlen(body));
 }
@@ -77,8 +76,7 @@ static int route_metrics(gw_http_response *resp)
     return rc_metrics_render(&resp->body) < 0 ? -1 : 1;
 }
 
-static int route_demo_token(const rc_routes *r, const gw_http_request *req,
-                            gw_http_response *resp)
+static int route_demo_token(const rc_routes *r, const gw_http_request *req, gw_http_response *resp)
 {
     char buf[RC_MAX_DEMO_SUB + 8];
     if (!r->demo)

@@ -22,8 +22,8 @@ typedef struct rc_routes_hooks {
 
 typedef struct rc_routes {
     rc_routes_hooks hooks;
-    int demo;           /* demo mode: /demo/token exists (else 404) */
-    char *demo_secret;  /* owned: signs /demo/token's tokens; NULL when
+    int demo;          /* demo mode: /demo/token exists (else 404) */
+    char *demo_secret; /* owned: signs /demo/token's tokens; NULL when
                            there is no HS256 secret (503) */
 } rc_routes;
 

@@ -63,20 +63,17 @@ static char *make_token(const char *header, const char *claims, enum sig sig)
         const char *key = sig == SIG_HS256 ? SECRET
                         : sig == SIG_HS256_BAD ? "another-secret"
                                                : rsa_pub_pem;
-        HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)t.p, t.len,
-             s, &hl);
+        HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)t.p, t.len, s, &hl);
         n = hl;
         break;
     }
     case SIG_HS512:
-        HMAC(EVP_sha512(), SECRET, (int)strlen(SECRET), (unsigned char *)t.p,
-             t.len, s, &hl);
+        HMAC(EVP_sha512(), SECRET, (int)strlen(SECRET), (unsigned char *)t.p, t.len, s, &hl);
         n = hl;
         break;
     case SIG_RS256:
     case SIG_RS256_OTHER:
-        n = sign_pkey(sig == SIG_RS256 ? rsa_key : rsa_key2, EVP_sha256(), t.p,
-                      t.len, s, sizeof s);
+        n = sign_pkey(sig == SIG_RS256 ? rsa_key : rsa_key2, EVP_sha256(), t.p, t.len, s, sizeof s);
         break;
     case SIG_ES256:
     case SIG_ES256_OTHER:
@@ -116,126 +113,115 @@ static const tcase cases[] = {
      "{\"sub\":\"u1\",\"name\":\"Ada\",\"programs\":[\"p1\",42,\"p3\",-7],"
      "\"exp\":1700003600,\"iat\":1699999000}",
      SIG_HS256, V_HS, RC_AUTH_OK, "u1", "Ada", "p1,42,p3,-7", 1700003600, "ok"},
-    {"header without typ (jose style)", "{\"alg\":\"HS256\"}", GOOD, SIG_HS256,
-     V_HS, RC_AUTH_OK, "u1", NULL, "", 1700003600, NULL},
-    {"no exp", HS, "{\"sub\":\"u1\"}", SIG_HS256, V_HS, RC_AUTH_OK, "u1", NULL,
-     "", 0, NULL},
-    {"real exp", HS, "{\"sub\":\"u1\",\"exp\":1700003600.75}", SIG_HS256, V_HS,
-     RC_AUTH_OK, "u1", NULL, "", 1700003600, NULL},
-    {"null name and programs", HS,
-     "{\"sub\":\"u1\",\"name\":null,\"programs\":null}", SIG_HS256, V_HS,
-     RC_AUTH_OK, "u1", NULL, "", 0, NULL},
-    {"empty programs", HS, "{\"sub\":\"u1\",\"programs\":[]}", SIG_HS256,
+    {"header without typ (jose style)", "{\"alg\":\"HS256\"}", GOOD, SIG_HS256, V_HS, RC_AUTH_OK,
+     "u1", NULL, "", 1700003600, NULL},
+    {"no exp", HS, "{\"sub\":\"u1\"}", SIG_HS256, V_HS, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
+    {"real exp", HS, "{\"sub\":\"u1\",\"exp\":1700003600.75}", SIG_HS256, V_HS, RC_AUTH_OK, "u1",
+     NULL, "", 1700003600, NULL},
+    {"null name and programs", HS, "{\"sub\":\"u1\",\"name\":null,\"programs\":null}", SIG_HS256,
      V_HS, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
+    {"empty programs", HS, "{\"sub\":\"u1\",\"programs\":[]}", SIG_HS256, V_HS, RC_AUTH_OK, "u1",
+     NULL, "", 0, NULL},
 
     /* malformed */
-    {"one part", NULL, "abc", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL,
+    {"one part", NULL, "abc", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "malformed token"},
+    {"two parts", NULL, "abc.def", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "malformed token"},
+    {"four parts", NULL, "a.b.c.d", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "malformed token"},
+    {"dots only", NULL, "..", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "malformed token"},
+    {"bad base64 chars", NULL, "e30!.e30.abc", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL,
      NULL, 0, "malformed token"},
-    {"two parts", NULL, "abc.def", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
-     NULL, NULL, 0, "malformed token"},
-    {"four parts", NULL, "a.b.c.d", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
-     NULL, NULL, 0, "malformed token"},
-    {"dots only", NULL, "..", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL,
+    {"base64 padding", NULL, "e30=.e30.abc", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL,
      NULL, 0, "malformed token"},
-    {"bad base64 chars", NULL, "e30!.e30.abc", SIG_EMPTY, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed token"},
-    {"base64 padding", NULL, "e30=.e30.abc", SIG_EMPTY, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed token"},
-    {"space", NULL, "e30.e30 .abc", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
-     NULL, NULL, 0, "malformed token"},
-    {"impossible base64 length", NULL, "e30xx.e30.abc", SIG_EMPTY, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed header"},
-    {"header not JSON", "{\"alg\":\"HS256\"", GOOD, SIG_HS256, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed header"},
-    {"header a JSON array", "[\"HS256\"]", GOOD, SIG_HS256, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed header"},
-    {"header without alg", "{\"typ\":\"JWT\"}", GOOD, SIG_HS256, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
-    {"claims not JSON", HS, "{\"sub\":", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID,
-     NULL, NULL, NULL, 0, NULL},
-    {"claims a JSON string", HS, "\"u1\"", SIG_HS256, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
-    {"duplicate claim", HS, "{\"sub\":\"u1\",\"sub\":\"admin\"}", SIG_HS256,
-     V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed claims"},
-    {"crit header", "{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}",
-     GOOD, SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
-     "unsupported crit header"},
+    {"space", NULL, "e30.e30 .abc", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "malformed token"},
+    {"impossible base64 length", NULL, "e30xx.e30.abc", SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID,
+     NULL, NULL, NULL, 0, "malformed header"},
+    {"header not JSON", "{\"alg\":\"HS256\"", GOOD, SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
+     NULL, NULL, 0, "malformed header"},
+    {"header a JSON array", "[\"HS256\"]", GOOD, SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL,
+     NULL, 0, "malformed header"},
+    {"header without alg", "{\"typ\":\"JWT\"}", GOOD, SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
+     NULL, NULL, 0, "alg mismatch"},
+    {"claims not JSON", HS, "{\"sub\":", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL,
+     0, NULL},
+    {"claims a JSON string", HS, "\"u1\"", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL,
+     0, NULL},
+    {"duplicate claim", HS, "{\"sub\":\"u1\",\"sub\":\"admin\"}", SIG_HS256, V_HS,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed claims"},
+    {"crit header", "{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}", GOOD, SIG_HS256, V_HS,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "unsupported crit header"},
 
     /* forgeries */
-    {"bad signature (other secret)", HS, GOOD, SIG_HS256_BAD, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "bad signature"},
-    {"junk signature", HS, GOOD, SIG_JUNK, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
+    {"bad signature (other secret)", HS, GOOD, SIG_HS256_BAD, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
      NULL, NULL, 0, "bad signature"},
-    {"alg none, unsigned", "{\"alg\":\"none\",\"typ\":\"JWT\"}", GOOD,
-     SIG_EMPTY, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
-     "malformed token"},
+    {"junk signature", HS, GOOD, SIG_JUNK, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "bad signature"},
+    {"alg none, unsigned", "{\"alg\":\"none\",\"typ\":\"JWT\"}", GOOD, SIG_EMPTY, V_HS,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "malformed token"},
     {"alg none, with a signature", "{\"alg\":\"none\"}", GOOD, SIG_JUNK, V_HS,
      RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
-    {"alg None", "{\"alg\":\"None\"}", GOOD, SIG_HS256, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
-    {"alg none against RS256", "{\"alg\":\"none\"}", GOOD, SIG_JUNK, V_RS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
-    {"alg hs256 (case)", "{\"alg\":\"hs256\"}", GOOD, SIG_HS256, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
-    {"HS512 with the right secret", "{\"alg\":\"HS512\",\"typ\":\"JWT\"}",
-     GOOD, SIG_HS512, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
-     "alg mismatch"},
-    {"HS/RS confusion", HS, GOOD, SIG_HS256_PEM, V_RS, RC_AUTH_TOKEN_INVALID,
+    {"alg None", "{\"alg\":\"None\"}", GOOD, SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL,
+     NULL, 0, "alg mismatch"},
+    {"alg none against RS256", "{\"alg\":\"none\"}", GOOD, SIG_JUNK, V_RS, RC_AUTH_TOKEN_INVALID,
      NULL, NULL, NULL, 0, "alg mismatch"},
+    {"alg hs256 (case)", "{\"alg\":\"hs256\"}", GOOD, SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
+     NULL, NULL, 0, "alg mismatch"},
+    {"HS512 with the right secret", "{\"alg\":\"HS512\",\"typ\":\"JWT\"}", GOOD, SIG_HS512, V_HS,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+    {"HS/RS confusion", HS, GOOD, SIG_HS256_PEM, V_RS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "alg mismatch"},
     /* ...the same token is a genuine HMAC under the PEM text: */
-    {"HS/RS confusion control", HS, GOOD, SIG_HS256_PEM, V_HS_PEM, RC_AUTH_OK,
-     "u1", NULL, "", 1700003600, NULL},
-    {"RS256 token to an HS256 verifier", RS, GOOD, SIG_RS256, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
-    {"header says HS256, signed RS256", HS, GOOD, SIG_RS256, V_RS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
-    {"header says RS256, HMAC signature", RS, GOOD, SIG_HS256, V_RS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "bad signature"},
+    {"HS/RS confusion control", HS, GOOD, SIG_HS256_PEM, V_HS_PEM, RC_AUTH_OK, "u1", NULL, "",
+     1700003600, NULL},
+    {"RS256 token to an HS256 verifier", RS, GOOD, SIG_RS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL,
+     NULL, NULL, 0, "alg mismatch"},
+    {"header says HS256, signed RS256", HS, GOOD, SIG_RS256, V_RS, RC_AUTH_TOKEN_INVALID, NULL,
+     NULL, NULL, 0, "alg mismatch"},
+    {"header says RS256, HMAC signature", RS, GOOD, SIG_HS256, V_RS, RC_AUTH_TOKEN_INVALID, NULL,
+     NULL, NULL, 0, "bad signature"},
 
     /* time */
-    {"expired", HS, "{\"sub\":\"u1\",\"exp\":1699999900}", SIG_HS256, V_HS,
-     RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, "token expired"},
+    {"expired", HS, "{\"sub\":\"u1\",\"exp\":1699999900}", SIG_HS256, V_HS, RC_AUTH_TOKEN_EXPIRED,
+     NULL, NULL, NULL, 0, "token expired"},
     {"expires now", HS, "{\"sub\":\"u1\",\"exp\":1700000000}", SIG_HS256, V_HS,
      RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
-    {"expires in a second", HS, "{\"sub\":\"u1\",\"exp\":1700000001}",
-     SIG_HS256, V_HS, RC_AUTH_OK, "u1", NULL, "", 1700000001, NULL},
-    {"expired within leeway", HS, "{\"sub\":\"u1\",\"exp\":1699999990}",
-     SIG_HS256, V_HS_LEEWAY, RC_AUTH_OK, "u1", NULL, "", 1699999990, NULL},
-    {"expired just beyond leeway", HS, "{\"sub\":\"u1\",\"exp\":1699999970}",
-     SIG_HS256, V_HS_LEEWAY, RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
-    {"expired, leeway 0", HS, "{\"sub\":\"u1\",\"exp\":1699999990}", SIG_HS256,
-     V_HS, RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
-    {"exp a string", HS, "{\"sub\":\"u1\",\"exp\":\"1700003600\"}", SIG_HS256,
-     V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
-    {"nbf in the future", HS, "{\"sub\":\"u1\",\"nbf\":1700000100}",
-     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
-     "token not yet valid"},
-    {"nbf within leeway", HS, "{\"sub\":\"u1\",\"nbf\":1700000020}", SIG_HS256,
-     V_HS_LEEWAY, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
-    {"nbf now", HS, "{\"sub\":\"u1\",\"nbf\":1700000000}", SIG_HS256, V_HS,
-     RC_AUTH_OK, "u1", NULL, "", 0, NULL},
-    {"nbf a string", HS, "{\"sub\":\"u1\",\"nbf\":\"0\"}", SIG_HS256, V_HS,
+    {"expires in a second", HS, "{\"sub\":\"u1\",\"exp\":1700000001}", SIG_HS256, V_HS, RC_AUTH_OK,
+     "u1", NULL, "", 1700000001, NULL},
+    {"expired within leeway", HS, "{\"sub\":\"u1\",\"exp\":1699999990}", SIG_HS256, V_HS_LEEWAY,
+     RC_AUTH_OK, "u1", NULL, "", 1699999990, NULL},
+    {"expired just beyond leeway", HS, "{\"sub\":\"u1\",\"exp\":1699999970}", SIG_HS256,
+     V_HS_LEEWAY, RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
+    {"expired, leeway 0", HS, "{\"sub\":\"u1\",\"exp\":1699999990}", SIG_HS256, V_HS,
+     RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
+    {"exp a string", HS, "{\"sub\":\"u1\",\"exp\":\"1700003600\"}", SIG_HS256, V_HS,
      RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+    {"nbf in the future", HS, "{\"sub\":\"u1\",\"nbf\":1700000100}", SIG_HS256, V_HS,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "token not yet valid"},
+    {"nbf within leeway", HS, "{\"sub\":\"u1\",\"nbf\":1700000020}", SIG_HS256, V_HS_LEEWAY,
+     RC_AUTH_OK, "u1", NULL, "", 0, NULL},
+    {"nbf now", HS, "{\"sub\":\"u1\",\"nbf\":1700000000}", SIG_HS256, V_HS, RC_AUTH_OK, "u1", NULL,
+     "", 0, NULL},
+    {"nbf a string", HS, "{\"sub\":\"u1\",\"nbf\":\"0\"}", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID,
+     NULL, NULL, NULL, 0, NULL},
     {"expired and bad issuer: invalid, not expired", HS,
      "{\"sub\":\"u1\",\"iss\":\"evil\",\"aud\":\"roomcast\","
      "\"exp\":1699990000}",
-     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
-     "issuer mismatch"},
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "issuer mismatch"},
 
     /* iss / aud */
     {"issuer and audience", HS,
-     "{\"sub\":\"u1\",\"iss\":\"https://id.example\",\"aud\":\"roomcast\"}",
-     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
-    {"wrong issuer", HS,
-     "{\"sub\":\"u1\",\"iss\":\"https://evil.example\",\"aud\":\"roomcast\"}",
-     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
-     "issuer mismatch"},
-    {"missing issuer", HS, "{\"sub\":\"u1\",\"aud\":\"roomcast\"}", SIG_HS256,
-     V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "issuer mismatch"},
-    {"wrong audience", HS,
-     "{\"sub\":\"u1\",\"iss\":\"https://id.example\",\"aud\":\"billing\"}",
-     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
-     "audience mismatch"},
+     "{\"sub\":\"u1\",\"iss\":\"https://id.example\",\"aud\":\"roomcast\"}", SIG_HS256,
+     V_HS_ISS_AUD, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
+    {"wrong issuer", HS, "{\"sub\":\"u1\",\"iss\":\"https://evil.example\",\"aud\":\"roomcast\"}",
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "issuer mismatch"},
+    {"missing issuer", HS, "{\"sub\":\"u1\",\"aud\":\"roomcast\"}", SIG_HS256, V_HS_ISS_AUD,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "issuer mismatch"},
+    {"wrong audience", HS, "{\"sub\":\"u1\",\"iss\":\"https://id.example\",\"aud\":\"billing\"}",
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "audience mismatch"},
     {"audience array containing it", HS,
      "{\"sub\":\"u1\",\"iss\":\"https://id.example\","
      "\"aud\":[\"billing\",\"roomcast\"]}",
@@ -243,66 +229,61 @@ static const tcase cases[] = {
     {"audience array without it", HS,
      "{\"sub\":\"u1\",\"iss\":\"https://id.example\","
      "\"aud\":[\"billing\",1,null]}",
-     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
-     "audience mismatch"},
-    {"missing audience", HS, "{\"sub\":\"u1\",\"iss\":\"https://id.example\"}",
-     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
-     "audience mismatch"},
+     SIG_HS256, V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "audience mismatch"},
+    {"missing audience", HS, "{\"sub\":\"u1\",\"iss\":\"https://id.example\"}", SIG_HS256,
+     V_HS_ISS_AUD, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "audience mismatch"},
     {"aud ignored when not configured", HS,
-     "{\"sub\":\"u1\",\"aud\":\"anything\",\"iss\":\"anyone\"}", SIG_HS256,
-     V_HS, RC_AUTH_OK, "u1", NULL, "", 0, NULL},
+     "{\"sub\":\"u1\",\"aud\":\"anything\",\"iss\":\"anyone\"}", SIG_HS256, V_HS, RC_AUTH_OK, "u1",
+     NULL, "", 0, NULL},
 
     /* sub / name / programs */
-    {"no sub", HS, "{\"exp\":1700003600}", SIG_HS256, V_HS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "sub missing"},
-    {"empty sub", HS, "{\"sub\":\"\"}", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID,
-     NULL, NULL, NULL, 0, "sub missing"},
-    {"numeric sub", HS, "{\"sub\":42}", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID,
-     NULL, NULL, NULL, 0, "sub missing"},
-    {"sub with NUL", HS, "{\"sub\":\"u1\\u0000admin\"}", SIG_HS256, V_HS,
+    {"no sub", HS, "{\"exp\":1700003600}", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL,
+     0, "sub missing"},
+    {"empty sub", HS, "{\"sub\":\"\"}", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "sub missing"},
+    {"numeric sub", HS, "{\"sub\":42}", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "sub missing"},
+    {"sub with NUL", HS, "{\"sub\":\"u1\\u0000admin\"}", SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID,
+     NULL, NULL, NULL, 0, NULL},
+    {"name not a string", HS, "{\"sub\":\"u1\",\"name\":[\"Ada\"]}", SIG_HS256, V_HS,
      RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
-    {"name not a string", HS, "{\"sub\":\"u1\",\"name\":[\"Ada\"]}", SIG_HS256,
+    {"programs a string", HS, "{\"sub\":\"u1\",\"programs\":\"p1\"}", SIG_HS256, V_HS,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+    {"programs with a real", HS, "{\"sub\":\"u1\",\"programs\":[\"p1\",1.5]}", SIG_HS256, V_HS,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+    {"programs with null", HS, "{\"sub\":\"u1\",\"programs\":[null]}", SIG_HS256, V_HS,
+     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+    {"programs with an object", HS, "{\"sub\":\"u1\",\"programs\":[{\"id\":\"p1\"}]}", SIG_HS256,
      V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
-    {"programs a string", HS, "{\"sub\":\"u1\",\"programs\":\"p1\"}",
-     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
-    {"programs with a real", HS, "{\"sub\":\"u1\",\"programs\":[\"p1\",1.5]}",
-     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
-    {"programs with null", HS, "{\"sub\":\"u1\",\"programs\":[null]}",
-     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
-    {"programs with an object", HS,
-     "{\"sub\":\"u1\",\"programs\":[{\"id\":\"p1\"}]}", SIG_HS256, V_HS,
+    {"programs with a bool", HS, "{\"sub\":\"u1\",\"programs\":[true]}", SIG_HS256, V_HS,
      RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
-    {"programs with a bool", HS, "{\"sub\":\"u1\",\"programs\":[true]}",
-     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
-    {"programs with an empty string", HS, "{\"sub\":\"u1\",\"programs\":[\"\"]}",
-     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
-    {"programs with a huge integer", HS,
-     "{\"sub\":\"u1\",\"programs\":[99999999999999999999]}", SIG_HS256, V_HS,
+    {"programs with an empty string", HS, "{\"sub\":\"u1\",\"programs\":[\"\"]}", SIG_HS256, V_HS,
      RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
+    {"programs with a huge integer", HS, "{\"sub\":\"u1\",\"programs\":[99999999999999999999]}",
+     SIG_HS256, V_HS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, NULL},
 
     /* RS256 */
-    {"RS256 valid", RS,
-     "{\"sub\":\"u9\",\"name\":\"Bo\",\"programs\":[7],\"exp\":1700003600}",
+    {"RS256 valid", RS, "{\"sub\":\"u9\",\"name\":\"Bo\",\"programs\":[7],\"exp\":1700003600}",
      SIG_RS256, V_RS, RC_AUTH_OK, "u9", "Bo", "7", 1700003600, NULL},
-    {"RS256 other key", RS, GOOD, SIG_RS256_OTHER, V_RS, RC_AUTH_TOKEN_INVALID,
-     NULL, NULL, NULL, 0, "bad signature"},
-    {"RS256 expired", RS, "{\"sub\":\"u9\",\"exp\":1}", SIG_RS256, V_RS,
-     RC_AUTH_TOKEN_EXPIRED, NULL, NULL, NULL, 0, NULL},
-    {"RS256 token to ES256 verifier", RS, GOOD, SIG_RS256, V_ES,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+    {"RS256 other key", RS, GOOD, SIG_RS256_OTHER, V_RS, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "bad signature"},
+    {"RS256 expired", RS, "{\"sub\":\"u9\",\"exp\":1}", SIG_RS256, V_RS, RC_AUTH_TOKEN_EXPIRED,
+     NULL, NULL, NULL, 0, NULL},
+    {"RS256 token to ES256 verifier", RS, GOOD, SIG_RS256, V_ES, RC_AUTH_TOKEN_INVALID, NULL, NULL,
+     NULL, 0, "alg mismatch"},
 
     /* ES256 */
     {"ES256 valid (JOSE R||S)", ES,
-     "{\"sub\":\"u7\",\"programs\":[\"a\",\"b\"],\"exp\":1700003600}",
-     SIG_ES256, V_ES, RC_AUTH_OK, "u7", NULL, "a,b", 1700003600, NULL},
-    {"ES256 without typ", "{\"alg\":\"ES256\"}", GOOD, SIG_ES256, V_ES,
-     RC_AUTH_OK, "u1", NULL, "", 1700003600, NULL},
-    {"ES256 DER signature", ES, GOOD, SIG_ES256_DER, V_ES, RC_AUTH_TOKEN_INVALID,
-     NULL, NULL, NULL, 0, "bad signature"},
-    {"ES256 other key", ES, GOOD, SIG_ES256_OTHER, V_ES, RC_AUTH_TOKEN_INVALID,
-     NULL, NULL, NULL, 0, "bad signature"},
-    {"ES256 token to RS256 verifier", ES, GOOD, SIG_ES256, V_RS,
-     RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0, "alg mismatch"},
+     "{\"sub\":\"u7\",\"programs\":[\"a\",\"b\"],\"exp\":1700003600}", SIG_ES256, V_ES, RC_AUTH_OK,
+     "u7", NULL, "a,b", 1700003600, NULL},
+    {"ES256 without typ", "{\"alg\":\"ES256\"}", GOOD, SIG_ES256, V_ES, RC_AUTH_OK, "u1", NULL, "",
+     1700003600, NULL},
+    {"ES256 DER signature", ES, GOOD, SIG_ES256_DER, V_ES, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL,
+     0, "bad signature"},
+    {"ES256 other key", ES, GOOD, SIG_ES256_OTHER, V_ES, RC_AUTH_TOKEN_INVALID, NULL, NULL, NULL, 0,
+     "bad signature"},
+    {"ES256 token to RS256 verifier", ES, GOOD, SIG_ES256, V_RS, RC_AUTH_TOKEN_INVALID, NULL, NULL,
+     NULL, 0, "alg mismatch"},
 };
 
 static void join_programs(const rc_auth_identity *id, rc_buf *out)
@@ -322,8 +303,8 @@ static void run_case(const tcase *c, const char *tok)
     const char *reason = NULL;
     int code = rc_auth_verify(vs[c->v], tok, strlen(tok), NOW, &id, &reason);
     if (code != c->code)
-        fprintf(stderr, "  case \"%s\": %s (%s)\n", c->what,
-                rc_auth_code_name(code), reason ? reason : "-");
+        fprintf(stderr, "  case \"%s\": %s (%s)\n", c->what, rc_auth_code_name(code),
+                reason ? reason : "-");
     CHECK_INT(code, c->code);
     CHECK(reason != NULL);
     if (c->reason && reason)
@@ -364,13 +345,11 @@ static void test_missing_and_limits(void)
 {
     rc_auth_identity *id = (rc_auth_identity *)1;
     const char *reason = NULL;
-    CHECK_INT(rc_auth_verify(vs[V_HS], NULL, 0, NOW, &id, &reason),
-              RC_AUTH_TOKEN_MISSING);
+    CHECK_INT(rc_auth_verify(vs[V_HS], NULL, 0, NOW, &id, &reason), RC_AUTH_TOKEN_MISSING);
     CHECK(id == NULL);
     CHECK_STR(reason, "no token");
     CHECK_INT(rc_auth_verify(vs[V_HS], "", 0, NOW, &id, NULL), RC_AUTH_TOKEN_MISSING);
-    CHECK_INT(rc_auth_verify(vs[V_HS], "abc", 0, NOW, &id, NULL),
-              RC_AUTH_TOKEN_MISSING);
+    CHECK_INT(rc_auth_verify(vs[V_HS], "abc", 0, NOW, &id, NULL), RC_AUTH_TOKEN_MISSING);
 
     /* A valid token, not NUL-terminated: only len bytes are read. */
     char *tok = make_token(HS, GOOD, SIG_HS256);
@@ -381,8 +360,7 @@ static void test_missing_and_limits(void)
     rc_auth_identity_free(id);
     /* truncated anywhere: never valid */
     for (size_t len = 1; len < n; len++)
-        CHECK(rc_auth_verify(vs[V_HS], exact, len, NOW, &id, NULL) ==
-              RC_AUTH_TOKEN_INVALID);
+        CHECK(rc_auth_verify(vs[V_HS], exact, len, NOW, &id, NULL) == RC_AUTH_TOKEN_INVALID);
     free(exact);
     free(tok);
 
@@ -394,8 +372,7 @@ static void test_missing_and_limits(void)
     rc_buf_puts(&big, "\"}");
     tok = make_token(HS, big.p, SIG_HS256);
     CHECK(strlen(tok) > 8192);
-    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), NOW, &id, &reason),
-              RC_AUTH_TOKEN_INVALID);
+    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), NOW, &id, &reason), RC_AUTH_TOKEN_INVALID);
     CHECK_STR(reason, "token too long");
     free(tok);
     /* ...and a long one under the limit passes */
@@ -410,8 +387,7 @@ static void test_missing_and_limits(void)
 
     /* out may be NULL: the code alone */
     tok = make_token(HS, GOOD, SIG_HS256);
-    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), NOW, NULL, NULL),
-              RC_AUTH_OK);
+    CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), NOW, NULL, NULL), RC_AUTH_OK);
     CHECK_INT(rc_auth_verify(vs[V_HS], tok, strlen(tok), 1700003600, NULL, NULL),
               RC_AUTH_TOKEN_EXPIRED);
     free(tok);
@@ -445,8 +421,7 @@ static void test_libjwt_tokens(void)
         if (tok) {
             rc_auth_identity *id = NULL;
             const char *reason = NULL;
-            int code = rc_auth_verify(vs[t[i].v], tok, strlen(tok), NOW, &id,
-                                   &reason);
+            int code = rc_auth_verify(vs[t[i].v], tok, strlen(tok), NOW, &id, &reason);
             if (code)
                 fprintf(stderr, "  libjwt %s: %s\n", jwt_alg_str(t[i].alg),
                         reason);
@@ -455,9 +430,9 @@ static void test_libjwt_tokens(void)
                 CHECK_STR(id->sub, "lib-user");
             rc_auth_identity_free(id);
             /* the signature of the other verifier's key does not match */
-            CHECK_INT(rc_auth_verify(vs[t[i].v == V_RS ? V_ES : V_RS], tok,
-                                  strlen(tok), NOW, NULL, NULL),
-                      RC_AUTH_TOKEN_INVALID);
+            CHECK_INT(
+                rc_auth_verify(vs[t[i].v == V_RS ? V_ES : V_RS], tok, strlen(tok), NOW, NULL, NULL),
+                RC_AUTH_TOKEN_INVALID);
         }
         free(tok);
         jwt_free(jwt);
@@ -468,8 +443,7 @@ static void test_libjwt_tokens(void)
 static void test_sign_hs256(void)
 {
     const char *progs[] = {"p1", "p2"};
-    char *tok = rc_auth_sign_hs256(SECRET, "demo-user", "Demo User", progs, 2,
-                                1700003600);
+    char *tok = rc_auth_sign_hs256(SECRET, "demo-user", "Demo User", progs, 2, 1700003600);
     CHECK(tok != NULL);
     if (!tok)
         return;
@@ -488,8 +462,7 @@ static void test_sign_hs256(void)
     rc_auth_identity_free(id);
     /* signed with SECRET: another secret refuses it */
     rc_auth_verifier *other = mk("HS256", "not-the-secret", NULL, NULL, NULL, 0);
-    CHECK_INT(rc_auth_verify(other, tok, strlen(tok), NOW, NULL, NULL),
-              RC_AUTH_TOKEN_INVALID);
+    CHECK_INT(rc_auth_verify(other, tok, strlen(tok), NOW, NULL, NULL), RC_AUTH_TOKEN_INVALID);
     rc_auth_verifier_unref(other);
     free(tok);
 
@@ -537,9 +510,10 @@ static void test_construction(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char err[256] = "";
-        rc_auth_config c = {.alg = bad[i].alg, .secret = bad[i].secret,
-                         .public_key_file = bad[i].key,
-                         .leeway_s = bad[i].leeway};
+        rc_auth_config c = {.alg = bad[i].alg,
+                            .secret = bad[i].secret,
+                            .public_key_file = bad[i].key,
+                            .leeway_s = bad[i].leeway};
         rc_auth_verifier *v = rc_auth_verifier_new(&c, err, sizeof err);
         CHECK(v == NULL);
         if (!strstr(err, bad[i].err_has))
