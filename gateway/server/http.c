@@ -6,10 +6,16 @@
  *
  * Implementation notes. lws keeps the query arguments url-decoded, one
  * fragment each. A response's headers go out from the request callback,
- * its body (copied, with LWS_PRE headroom) from the next writable one; a
- * connection that will be closed after the response says "Connection:
- * close", or a keep-alive client would send its next request into the
- * closing socket.
+ * its body (copied, with LWS_PRE headroom) from the next writable one.
+ *
+ * Persistence follows RFC 9112 9.3 and 9.6: the connection stays open for
+ * the next request unless the client asked to close it (HTTP/1.0, or
+ * "close" among its Connection options) or a request body was left
+ * unread (a refused POST). Every response on a connection about to be
+ * closed says "Connection: close", so that a keep-alive client never
+ * sends its next request into the closing socket, and the close itself is
+ * ours (the writable callback returns -1), not left to lws, whose own
+ * reading of the Connection header is narrower.
  */
 #include "gateway/server/transport_private.h"
 
@@ -40,7 +46,7 @@ void gw_http_conn_reset(gw_server *gw, gw_conn *c)
 {
     gw_http_resp_drop(gw, c);
     rc_buf_free(&c->in);
-    c->in_active = c->in_binary = c->in_too_big = c->close_after = c->refused = 0;
+    c->in_active = c->in_binary = c->in_too_big = c->keep_alive = c->close_after = c->refused = 0;
     c->late_poll = c->noop_now = 0;
     c->sid[0] = '\0';
     c->kind = GW_CONN_HTTP;
@@ -140,6 +146,48 @@ enum gw_method gw_http_method(struct lws *wsi)
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI))
         return GW_M_OPTIONS;
     return GW_M_OTHER;
+}
+
+/* Whether the comma-separated list of a header's value holds tok,
+ * compared without case, spaces and tabs around items ignored. */
+static int list_has(const char *list, const char *tok)
+{
+    size_t tl = strlen(tok);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if ((size_t)(t - p) == tl && strncasecmp(p, tok, tl) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+/* Whether the request line says HTTP/1.1 (lws keeps "HTTP/1.1" as a token). */
+static int is_http11(struct lws *wsi)
+{
+    char v[16];
+    return gw_http_header(wsi, WSI_TOKEN_HTTP, v, sizeof v) && strcmp(v, "HTTP/1.1") == 0;
+}
+
+int gw_http_keeps_alive(struct lws *wsi)
+{
+    char buf[256];
+    if (!is_http11(wsi))
+        return 0; /* HTTP/1.0 keep-alive is not offered */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_CONNECTION) <= 0)
+        return 1;
+    /* A Connection list too long to read is not trusted to lack "close". */
+    const char *conn = gw_http_header(wsi, WSI_TOKEN_CONNECTION, buf, sizeof buf);
+    return conn && !list_has(conn, "close");
 }
 
 int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status,
@@ -341,9 +389,11 @@ int gw_http_on_request(struct lws *wsi, gw_conn *c, const char *path)
 {
     gw_http_conn_reset(gw_of(wsi), c);
     enum gw_method m = gw_http_method(wsi);
+    c->keep_alive = gw_http_keeps_alive(wsi);
     /* A request body that is not going to be read cannot be skipped
-     * reliably: answer, then close the connection. */
-    c->close_after = m == GW_M_POST;
+     * reliably: a POST closes the connection after its answer unless its
+     * body is read (polling.c). */
+    c->close_after = !c->keep_alive || m == GW_M_POST;
     int raw = gw_http_engine_route(gw_of(wsi), path);
     if (raw >= 0)
         return gw_polling_on_request(wsi, c, raw);

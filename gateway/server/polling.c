@@ -191,7 +191,7 @@ int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw)
                                     "{\"code\":3,\"message\":\"Bad request\"}");
         }
         c->kind = GW_CONN_POST;
-        c->close_after = 0;
+        c->close_after = !c->keep_alive;
         snprintf(c->sid, sizeof c->sid, "%s", s->sid);
         return 0; /* the body arrives in LWS_CALLBACK_HTTP_BODY */
     }

@@ -46,6 +46,8 @@ typedef struct gw_conn {
     int in_active;          /* a WebSocket message is being reassembled */
     int in_binary;
     int in_too_big;
+    int keep_alive;         /* the client lets the connection carry another
+                               request after this one */
     int close_after;        /* close the connection after this response */
     int refused;            /* GW_CONN_WS: close it at the first writable */
     int late_poll;          /* GW_CONN_POLL: arrived while an upgrade probe
@@ -90,6 +92,10 @@ const char *gw_http_allowed_origin(gw_server *gw, struct lws *wsi, char *buf, si
 /* The client address of wsi (an IPv4-mapped IPv6 address as plain IPv4),
  * or NULL when unknown. */
 const char *gw_http_peer_addr(struct lws *wsi, char *buf, size_t cap);
+/* Whether the client of the request lets the connection stay open after
+ * it (RFC 9112 9.3): HTTP/1.1 without "close" among its Connection options
+ * and without a Transfer-Encoding (lws does not delimit such a body). */
+int gw_http_keeps_alive(struct lws *wsi);
 /* Whether wsi's client may open one more session (max_connections_per_ip);
  * its address goes to addr ("" when unknown). A refusal is counted and
  * logged. */
