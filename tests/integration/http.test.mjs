@@ -1,16 +1,18 @@
 // HTTP/1.1 under the long-polling transport, against roomcast-conformance
-// (plain Engine.IO echo on /engine.io/): persistent connections as RFC
-// 9112 has them (kept open when the client allows it, "Connection: close"
-// said and done when either side closes), and the request patterns of the
-// protocols' compliance suites (node-fetch 3 on Node's keep-alive agent,
-// which sends "Connection: close" on every request). Raw sockets where the
-// bytes on the wire are the point.
+// (plain Engine.IO echo on /engine.io/, maxPayload 1000000): persistent
+// connections as RFC 9112 has them (kept open when the client allows it,
+// "Connection: close" said and done when either side closes), chunked
+// POST bodies (what Node's http client sends without a length), and the
+// request patterns of the protocols' compliance suites (node-fetch 3 on
+// Node's keep-alive agent, which sends "Connection: close" on every
+// request). Raw sockets where the bytes on the wire are the point.
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { RS, startConformance } from "./lib/protocol.mjs";
 
+const MAX_PAYLOAD = 1000000;
 const EIO = "/engine.io/?EIO=4&transport=polling";
 let conf;
 
@@ -92,9 +94,24 @@ class RawHttp {
 const get = (path, extra = "") => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
 const postReq = (path, body, extra = "") =>
   `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+const chunkedHead = (path, extra = "") =>
+  `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n${extra}\r\n`;
 const sidOf = (r) => JSON.parse(r.body.slice(1)).sid;
 // Engine.IO packets of a polling answer, pings left out.
 const packets = (body) => body.split(RS).filter((p) => p !== "2");
+
+// A session of the echo path, opened with its own fetch (not the
+// connection under test).
+async function openSession() {
+  const res = await fetch(`${conf.url}${EIO}`);
+  return JSON.parse((await res.text()).slice(1)).sid;
+}
+
+const pollStatus = async (sid) => {
+  const res = await fetch(`${conf.url}${EIO}&sid=${sid}`);
+  await res.arrayBuffer();
+  return res.status;
+};
 
 // A request through Node's http client on the given agent: {status,
 // headers, body, reused (the agent gave it a socket it had kept)}.
@@ -225,6 +242,145 @@ describe("persistent connections", () => {
       }
     } finally {
       agent.destroy();
+    }
+  });
+});
+
+describe("chunked POST bodies", () => {
+  test("Node's http client without a length: the chunked body is read", async () => {
+    const sid = await openSession();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const res = await new Promise((resolve, reject) => {
+        const req = http.request(`${conf.url}${EIO}&sid=${sid}`, { agent, method: "POST", headers: { "content-type": "text/plain" } }, (r) => {
+          let body = "";
+          r.on("data", (d) => (body += d));
+          r.on("end", () => resolve({ status: r.statusCode, headers: r.headers, body }));
+        });
+        req.on("error", reject);
+        assert.equal(req.getHeader("content-length"), undefined);
+        req.write("4hel");
+        setTimeout(() => {
+          req.write(`lo${RS}4wor`);
+          req.end("ld");
+        }, 20);
+      });
+      assert.deepEqual([res.status, res.body], [200, "ok"]);
+      assert.equal(res.headers.connection, "close", "the connection is not reused after a chunked body");
+      const g = await nodeRequest(agent, `${EIO}&sid=${sid}`);
+      assert.deepEqual(packets(g.body), ["4hello", "4world"]);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test("chunk extensions, upper-case sizes, trailers and arbitrary splits", async () => {
+    const sid = await openSession();
+    const c = await RawHttp.open(conf.port);
+    try {
+      const payload = `4${"é".repeat(20)}${RS}b${Buffer.from([1, 2, 3, 4]).toString("base64")}`;
+      const bytes = Buffer.from(payload);
+      const body = Buffer.concat([
+        Buffer.from(`00A;name=value\r\n`), bytes.subarray(0, 10), Buffer.from("\r\n"),
+        Buffer.from(`${(bytes.length - 10).toString(16).toUpperCase()} ; ext\r\n`), bytes.subarray(10), Buffer.from("\r\n"),
+        Buffer.from("0\r\nX-Trailer: 1\r\n\r\n"),
+      ]);
+      await c.write(chunkedHead(`${EIO}&sid=${sid}`));
+      // a byte at a time
+      for (let i = 0; i < body.length; i++) await c.write(body.subarray(i, i + 1));
+      const r = await c.response();
+      assert.deepEqual([r.status, r.body, r.headers.connection], [200, "ok", "close"]);
+      await c.closedByServer();
+      const res = await fetch(`${conf.url}${EIO}&sid=${sid}`);
+      assert.deepEqual(packets(await res.text()), [`4${"é".repeat(20)}`, "bAQIDBA=="]);
+    } finally {
+      c.close();
+    }
+  });
+
+  test("a chunked body over maxPayload gets 413 and ends the session", async () => {
+    // announced in one chunk size: refused before the data
+    const s1 = await openSession();
+    const c1 = await RawHttp.open(conf.port);
+    try {
+      await c1.write(chunkedHead(`${EIO}&sid=${s1}`) + `${(MAX_PAYLOAD + 1).toString(16)}\r\n4xxx`);
+      const r = await c1.response();
+      assert.deepEqual([r.status, r.headers.connection], [413, "close"]);
+      await c1.closedByServer();
+    } finally {
+      c1.close();
+    }
+    assert.equal(await pollStatus(s1), 400);
+
+    // in chunks that each fit: refused once the total is over
+    const s2 = await openSession();
+    const c2 = await RawHttp.open(conf.port);
+    try {
+      await c2.write(chunkedHead(`${EIO}&sid=${s2}`) + `1\r\n4\r\n`);
+      const chunk = `${(100000).toString(16)}\r\n${"x".repeat(100000)}\r\n`;
+      for (let sent = 1; sent <= MAX_PAYLOAD && !c2.ended && c2.buf.length === 0; sent += 100000)
+        await c2.write(chunk);
+      const r = await c2.response();
+      assert.deepEqual([r.status, r.headers.connection], [413, "close"]);
+    } finally {
+      c2.close();
+    }
+    assert.equal(await pollStatus(s2), 400);
+
+    // exactly maxPayload is fine
+    const s3 = await openSession();
+    const c3 = await RawHttp.open(conf.port);
+    try {
+      const body = Array(MAX_PAYLOAD / 2).fill("6").join(RS);
+      assert.equal(body.length, MAX_PAYLOAD - 1);
+      await c3.write(chunkedHead(`${EIO}&sid=${s3}`) + `1\r\n6\r\n${(body.length - 1).toString(16)}\r\n${body.slice(1)}\r\n0\r\n\r\n`);
+      const r = await c3.response();
+      assert.deepEqual([r.status, r.body], [200, "ok"]);
+    } finally {
+      c3.close();
+    }
+  });
+
+  test("malformed chunked framing gets 400 and ends the session", async () => {
+    for (const bad of ["zz\r\n4hi\r\n0\r\n\r\n", "2\r\n4hi\r\n0\r\n\r\n", "2\n4h\r\n0\r\n\r\n", "-1\r\n", `;x\r\n`, `${"0".repeat(2000)}1\r\n`]) {
+      const sid = await openSession();
+      const c = await RawHttp.open(conf.port);
+      try {
+        await c.write(chunkedHead(`${EIO}&sid=${sid}`) + bad);
+        const r = await c.response();
+        assert.deepEqual([r.status, JSON.parse(r.body), r.headers.connection], [400, { code: 3, message: "Bad request" }, "close"], JSON.stringify(bad));
+        await c.closedByServer();
+      } finally {
+        c.close();
+      }
+      assert.equal(await pollStatus(sid), 400, JSON.stringify(bad));
+    }
+  });
+
+  test("other transfer codings, or a coding with a length, are refused without reading", async () => {
+    const sid = await openSession();
+    for (const [headers, status] of [
+      ["Transfer-Encoding: gzip, chunked\r\n", 501],
+      ["Transfer-Encoding: chunked\r\nContent-Length: 3\r\n", 400],
+    ]) {
+      const c = await RawHttp.open(conf.port);
+      try {
+        await c.write(`POST ${EIO}&sid=${sid} HTTP/1.1\r\nHost: x\r\n${headers}\r\n3\r\n4hi\r\n0\r\n\r\n`);
+        const r = await c.response();
+        assert.deepEqual([r.status, r.headers.connection], [status, "close"], headers);
+        await c.closedByServer();
+      } finally {
+        c.close();
+      }
+    }
+    // a POST without any length is refused too
+    const c = await RawHttp.open(conf.port);
+    try {
+      await c.write(`POST ${EIO}&sid=${sid} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const r = await c.response();
+      assert.deepEqual([r.status, r.headers.connection], [400, "close"]);
+    } finally {
+      c.close();
     }
   });
 });
