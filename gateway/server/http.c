@@ -6,10 +6,24 @@
  *
  * Implementation notes. lws keeps the query arguments url-decoded, one
  * fragment each. A response's headers go out from the request callback,
- * its body (copied, with LWS_PRE headroom) from the next writable one; a
- * connection that will be closed after the response says "Connection:
- * close", or a keep-alive client would send its next request into the
- * closing socket.
+ * its body (copied, with LWS_PRE headroom) from the next writable one.
+ *
+ * Persistence follows RFC 9112 9.3 and 9.6: the connection stays open for
+ * the next request unless the client asked to close it (HTTP/1.0, or
+ * "close" among its Connection options), a request body was left unread
+ * (a refused POST), or the body was chunked. Every response on a
+ * connection about to be closed says "Connection: close", so that a
+ * keep-alive client never sends its next request into the closing socket,
+ * and the close itself is ours (the writable callback returns -1), not
+ * left to lws, whose own reading of the Connection header is narrower.
+ *
+ * lws 4.1 delimits request bodies by Content-Length only; a chunked body
+ * (what Node's http client sends when it knows no length) reaches
+ * LWS_CALLBACK_HTTP_BODY with its framing, which gw_http_body_feed()
+ * decodes, bounded by maxPayload. lws still counts the body's bytes
+ * against the 100 MB it assumes for a POST without a length, so the
+ * connection cannot carry another request and is closed after the
+ * response.
  */
 #include "gateway/server/transport_private.h"
 
@@ -22,6 +36,11 @@
 #include "core/metrics.h"
 
 #define FAC GW_FAC
+
+/* Longest chunk-size line (with its extensions), and longest trailer
+ * section, of a chunked request body. */
+#define GW_CHUNK_LINE_MAX 1024
+#define GW_CHUNK_TRAILER_MAX 8192
 
 /* Drops the response being sent, if any. */
 void gw_http_resp_drop(gw_server *gw, gw_conn *c)
@@ -40,7 +59,9 @@ void gw_http_conn_reset(gw_server *gw, gw_conn *c)
 {
     gw_http_resp_drop(gw, c);
     rc_buf_free(&c->in);
-    c->in_active = c->in_binary = c->in_too_big = c->close_after = c->refused = 0;
+    c->in_active = c->in_binary = c->in_too_big = c->in_chunked = c->in_bad = 0;
+    memset(&c->chunk, 0, sizeof c->chunk);
+    c->keep_alive = c->close_after = c->refused = 0;
     c->late_poll = c->noop_now = 0;
     c->sid[0] = '\0';
     c->kind = GW_CONN_HTTP;
@@ -140,6 +161,227 @@ enum gw_method gw_http_method(struct lws *wsi)
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI))
         return GW_M_OPTIONS;
     return GW_M_OTHER;
+}
+
+/* Whether the comma-separated list of a header's value holds tok,
+ * compared without case, spaces and tabs around items ignored. */
+static int list_has(const char *list, const char *tok)
+{
+    size_t tl = strlen(tok);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if ((size_t)(t - p) == tl && strncasecmp(p, tok, tl) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+/* Whether the request line says HTTP/1.1 (lws keeps "HTTP/1.1" as a token). */
+static int is_http11(struct lws *wsi)
+{
+    char v[16];
+    return gw_http_header(wsi, WSI_TOKEN_HTTP, v, sizeof v) && strcmp(v, "HTTP/1.1") == 0;
+}
+
+int gw_http_keeps_alive(struct lws *wsi)
+{
+    char buf[256];
+    if (!is_http11(wsi))
+        return 0; /* HTTP/1.0 keep-alive is not offered */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_CONNECTION) <= 0)
+        return 1;
+    /* A Connection list too long to read is not trusted to lack "close". */
+    const char *conn = gw_http_header(wsi, WSI_TOKEN_CONNECTION, buf, sizeof buf);
+    return conn && !list_has(conn, "close");
+}
+
+/* ---- request bodies ---- */
+
+enum {
+    CH_SIZE,       /* first hex digit of a chunk size */
+    CH_SIZE_MORE,  /* more hex digits, an extension or CR */
+    CH_EXT,        /* chunk extensions, up to CR */
+    CH_SIZE_LF,    /* LF ending the size line */
+    CH_DATA,       /* chunk data */
+    CH_DATA_CR,    /* CRLF after the data */
+    CH_DATA_LF,
+    CH_TRAILER,    /* start of a trailer field line, or CR of the end */
+    CH_TRAILER_LINE,
+    CH_TRAILER_LF,
+    CH_END_LF,     /* LF of the final empty line */
+    CH_DONE,
+};
+
+int gw_http_body_begin(struct lws *wsi, gw_conn *c, size_t max)
+{
+    char buf[64];
+    int has_te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    const char *cl = gw_http_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, buf, sizeof buf);
+    if (has_te) {
+        /* Both a length and a coding is how requests are smuggled (RFC
+         * 9112 6.3): refused, like a coding other than chunked alone. */
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+            return 400;
+        const char *te = gw_http_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, buf, sizeof buf);
+        if (!te || !list_has(te, "chunked") || strcspn(te, ",") != strlen(te))
+            return 501;
+        c->in_chunked = 1;
+        memset(&c->chunk, 0, sizeof c->chunk);
+        c->chunk.state = CH_SIZE;
+        c->close_after = 1;
+        return 0;
+    }
+    if (!cl)
+        return 400; /* a POST must say how long its body is */
+    char *end;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (*cl < '0' || *cl > '9' || *end)
+        return 400;
+    if (n > max)
+        return 413;
+    c->close_after = !c->keep_alive;
+    return 0;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes a chunked body: 1 complete (or refused), 0 more, -1 no memory. */
+static int chunked_feed(gw_conn *c, const char *p, size_t len, size_t max)
+{
+    gw_http_chunked *k = &c->chunk;
+    const char *e = p + len;
+    while (p < e && k->state != CH_DONE) {
+        char ch = *p;
+        int h;
+        switch (k->state) {
+        case CH_SIZE:
+        case CH_SIZE_MORE:
+            if (++k->line > GW_CHUNK_LINE_MAX)
+                goto bad;
+            if ((h = hexval(ch)) >= 0) {
+                if (k->left > (max - c->in.len) / 16) {
+                    c->in_too_big = 1;
+                    return 1;
+                }
+                k->left = k->left * 16 + (size_t)h;
+                k->state = CH_SIZE_MORE;
+            } else if (k->state == CH_SIZE) {
+                goto bad;
+            } else if (ch == '\r') {
+                k->state = CH_SIZE_LF;
+            } else if (ch == ';' || ch == ' ' || ch == '\t') {
+                k->state = CH_EXT;
+            } else {
+                goto bad;
+            }
+            p++;
+            break;
+        case CH_EXT:
+            if (++k->line > GW_CHUNK_LINE_MAX)
+                goto bad;
+            if (ch == '\r')
+                k->state = CH_SIZE_LF;
+            else if ((unsigned char)ch < 0x20 && ch != '\t')
+                goto bad;
+            p++;
+            break;
+        case CH_SIZE_LF:
+            if (ch != '\n')
+                goto bad;
+            p++;
+            k->line = 0;
+            if (k->left > max - c->in.len) {
+                c->in_too_big = 1;
+                return 1;
+            }
+            k->state = k->left ? CH_DATA : CH_TRAILER;
+            break;
+        case CH_DATA: {
+            size_t n = (size_t)(e - p) < k->left ? (size_t)(e - p) : k->left;
+            if (rc_buf_append(&c->in, p, n) < 0)
+                return -1;
+            p += n;
+            k->left -= n;
+            if (!k->left)
+                k->state = CH_DATA_CR;
+            break;
+        }
+        case CH_DATA_CR:
+            if (ch != '\r')
+                goto bad;
+            p++;
+            k->state = CH_DATA_LF;
+            break;
+        case CH_DATA_LF:
+            if (ch != '\n')
+                goto bad;
+            p++;
+            k->state = CH_SIZE;
+            break;
+        case CH_TRAILER:
+        case CH_TRAILER_LINE:
+            /* Trailer fields are read past and ignored. */
+            if (++k->line > GW_CHUNK_TRAILER_MAX)
+                goto bad;
+            if (ch == '\r')
+                k->state = k->state == CH_TRAILER ? CH_END_LF : CH_TRAILER_LF;
+            else if (ch == '\n')
+                goto bad;
+            else
+                k->state = CH_TRAILER_LINE;
+            p++;
+            break;
+        case CH_TRAILER_LF:
+        case CH_END_LF:
+            if (ch != '\n')
+                goto bad;
+            p++;
+            k->state = k->state == CH_END_LF ? CH_DONE : CH_TRAILER;
+            break;
+        }
+    }
+    /* Bytes after the end would be a pipelined request: the connection
+     * is closed after the response, and the client sends it again. */
+    return k->state == CH_DONE;
+
+bad:
+    c->in_bad = 1;
+    return 1;
+}
+
+int gw_http_body_feed(gw_conn *c, const char *in, size_t len, size_t max)
+{
+    int rc;
+    if (c->in_too_big || c->in_bad)
+        return 1;
+    if (c->in_chunked)
+        rc = chunked_feed(c, in, len, max);
+    else if (len > max - c->in.len) /* lws stops at the declared length */
+        rc = c->in_too_big = 1;
+    else
+        rc = rc_buf_append(&c->in, in, len) < 0 ? -1 : 0;
+    if (c->in_too_big || c->in_bad)
+        c->close_after = 1; /* the rest of the body is not read */
+    return rc;
 }
 
 int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status,
@@ -341,9 +583,11 @@ int gw_http_on_request(struct lws *wsi, gw_conn *c, const char *path)
 {
     gw_http_conn_reset(gw_of(wsi), c);
     enum gw_method m = gw_http_method(wsi);
+    c->keep_alive = gw_http_keeps_alive(wsi);
     /* A request body that is not going to be read cannot be skipped
-     * reliably: answer, then close the connection. */
-    c->close_after = m == GW_M_POST;
+     * reliably: a POST closes the connection after its answer unless its
+     * body is read (gw_http_body_begin()). */
+    c->close_after = !c->keep_alive || m == GW_M_POST;
     int raw = gw_http_engine_route(gw_of(wsi), path);
     if (raw >= 0)
         return gw_polling_on_request(wsi, c, raw);

@@ -29,6 +29,8 @@
 /* Bytes of queued frames put in one long-polling response (at least one
  * frame always goes, whatever its size). */
 #define GW_POLL_BATCH (256 * 1024)
+/* The body of the 413 and 501 answers to a POST. */
+#define GW_BAD_REQUEST "{\"code\":3,\"message\":\"Bad request\"}"
 
 /*
  * Moves what the session has for its polling client into a payload: the
@@ -110,8 +112,14 @@ int gw_polling_on_body(struct lws *wsi, gw_conn *c)
     if (c->in_too_big) {
         rc_metric_inc(RC_M_CLIENT_ERRORS);
         gw_session_close(s, "POST body over maxPayload", GW_CLOSE_TOO_LARGE, 0);
-        return gw_http_respond_str(wsi, c, 413, "application/json",
-                                "{\"code\":3,\"message\":\"Bad request\"}");
+        return gw_http_respond_str(wsi, c, 413, "application/json", GW_BAD_REQUEST);
+    }
+    if (c->in_bad) {
+        rc_buf_free(&c->in);
+        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        LOG_INFO(FAC, "sid %s: closing: malformed chunked POST body", s->sid);
+        gw_session_close(s, "malformed chunked body", GW_CLOSE_PROTOCOL, 0);
+        return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
     }
     int rc = eio_parse_payload(c->in.p ? c->in.p : "", c->in.len, post_packet_cb, s);
     rc_buf_free(&c->in);
@@ -177,21 +185,21 @@ int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw)
     if (m == GW_M_POST) {
         if (s->transport != GW_TR_POLLING && s->state == GW_SESSION_OPEN)
             return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
-        char lbuf[24];
-        const char *cl = gw_http_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, lbuf, sizeof lbuf);
-        if (!cl) /* bodies of unknown length are not accepted */
-            return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
-        if (strtoull(cl, NULL, 10) > (unsigned long long)gw->opt.max_payload) {
-            /* Refuse without reading the body; the connection is closed
-             * once the answer is out. */
+        /* The body is read when its length is known or it is chunked;
+         * a refused one is not read, and the connection is closed once
+         * the answer is out. */
+        int status = gw_http_body_begin(wsi, c, (size_t)gw->opt.max_payload);
+        if (status == 413) {
             rc_metric_inc(RC_M_CLIENT_ERRORS);
             if (s->state == GW_SESSION_OPEN)
                 gw_session_close(s, "POST body over maxPayload", GW_CLOSE_TOO_LARGE, 0);
-            return gw_http_respond_str(wsi, c, 413, "application/json",
-                                    "{\"code\":3,\"message\":\"Bad request\"}");
+            return gw_http_respond_str(wsi, c, 413, "application/json", GW_BAD_REQUEST);
         }
+        if (status == 501)
+            return gw_http_respond_str(wsi, c, 501, "application/json", GW_BAD_REQUEST);
+        if (status)
+            return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
         c->kind = GW_CONN_POST;
-        c->close_after = 0;
         snprintf(c->sid, sizeof c->sid, "%s", s->sid);
         return 0; /* the body arrives in LWS_CALLBACK_HTTP_BODY */
     }

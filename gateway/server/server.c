@@ -253,16 +253,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP:
         return gw_http_on_request(wsi, c, in ? (const char *)in : "/") < 0 ? -1 : 0;
 
-    case LWS_CALLBACK_HTTP_BODY:
-        if (c->kind == GW_CONN_POST && !c->in_too_big) {
-            if (c->in.len + len > (size_t)gw->opt.max_payload)
-                c->in_too_big = 1;
-            else if (rc_buf_append(&c->in, in, len) < 0)
-                return -1;
-        }
-        return 0;
+    case LWS_CALLBACK_HTTP_BODY: {
+        if (c->kind != GW_CONN_POST)
+            return 0; /* a body not read: the connection closes after the answer */
+        int rc = gw_http_body_feed(c, in, len, (size_t)gw->opt.max_payload);
+        if (rc <= 0)
+            return rc;
+        /* A chunked body's end, or a body refused before its end. */
+        c->kind = GW_CONN_HTTP;
+        return gw_polling_on_body(wsi, c) < 0 ? -1 : 0;
+    }
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        /* The end of a body of known length. */
         if (c->kind == GW_CONN_POST) {
             c->kind = GW_CONN_HTTP;
             return gw_polling_on_body(wsi, c) < 0 ? -1 : 0;

@@ -35,6 +35,13 @@ enum gw_conn_kind {
     GW_CONN_WS,   /* a WebSocket carrying (or probing for) c->sess */
 };
 
+/* Where a chunked request body's decoder is (RFC 9112 7.1); http.c. */
+typedef struct gw_http_chunked {
+    int state;
+    size_t left; /* bytes of the current chunk still to come */
+    size_t line; /* bytes of the current size line, or of the trailer section */
+} gw_http_chunked;
+
 /* Per-connection state, allocated and zeroed by lws (per_session_data). */
 typedef struct gw_conn {
     enum gw_conn_kind kind;
@@ -45,7 +52,12 @@ typedef struct gw_conn {
     rc_buf in;              /* owned: POST body / WebSocket message */
     int in_active;          /* a WebSocket message is being reassembled */
     int in_binary;
-    int in_too_big;
+    int in_too_big;         /* GW_CONN_POST: the body outgrew maxPayload */
+    int in_chunked;         /* GW_CONN_POST: the body is chunked */
+    int in_bad;             /* GW_CONN_POST: its chunked framing is malformed */
+    gw_http_chunked chunk;  /* GW_CONN_POST: the chunked decoder */
+    int keep_alive;         /* the client lets the connection carry another
+                               request after this one */
     int close_after;        /* close the connection after this response */
     int refused;            /* GW_CONN_WS: close it at the first writable */
     int late_poll;          /* GW_CONN_POLL: arrived while an upgrade probe
@@ -90,6 +102,10 @@ const char *gw_http_allowed_origin(gw_server *gw, struct lws *wsi, char *buf, si
 /* The client address of wsi (an IPv4-mapped IPv6 address as plain IPv4),
  * or NULL when unknown. */
 const char *gw_http_peer_addr(struct lws *wsi, char *buf, size_t cap);
+/* Whether the client of the request lets the connection stay open after
+ * it (RFC 9112 9.3): HTTP/1.1 without "close" among its Connection options
+ * and without a Transfer-Encoding (lws does not delimit such a body). */
+int gw_http_keeps_alive(struct lws *wsi);
 /* Whether wsi's client may open one more session (max_connections_per_ip);
  * its address goes to addr ("" when unknown). A refusal is counted and
  * logged. */
@@ -106,6 +122,27 @@ int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status, const char *ct
 int gw_http_respond_str(struct lws *wsi, gw_conn *c, unsigned status, const char *ctype,
                         const char *body);
 int gw_http_eio_error(struct lws *wsi, gw_conn *c, enum gw_eio_error code, int now);
+
+/*
+ * Prepares c to receive the body of the current request: delimited by its
+ * Content-Length (at most max bytes) or chunked. Returns 0 when the body
+ * is to be read (LWS_CALLBACK_HTTP_BODY, gw_http_on_body), else the status
+ * the request is to be refused with: 400 (no length, or both a length and
+ * a transfer coding), 413 (a length over max), 501 (a transfer coding
+ * other than chunked). A chunked body closes the connection after the
+ * response: lws would look for the next request where the body's length
+ * says, and a chunked body has none.
+ */
+int gw_http_body_begin(struct lws *wsi, gw_conn *c, size_t max);
+/*
+ * Takes len bytes of the body as lws hands them over, into c->in. Returns
+ * 1 when the body is complete: the end of a chunked body, or a body that
+ * cannot be completed (c->in_too_big: over max; c->in_bad: malformed
+ * chunked framing); 0 while more is to come (lws reports the end of a
+ * body of known length with LWS_CALLBACK_HTTP_BODY_COMPLETION); -1 when
+ * out of memory.
+ */
+int gw_http_body_feed(gw_conn *c, const char *in, size_t len, size_t max);
 
 /* Checks EIO=4 and transport=want; 0, or -1 with the error in *err. */
 int gw_http_check_query(struct lws *wsi, const char *want, enum gw_eio_error *err);

@@ -34,6 +34,10 @@ int gw_ws_confirm_upgrade(struct lws *wsi)
     enum gw_eio_error err;
     int rc;
 
+    /* A refusal is a plain HTTP response: the connection stays for the
+     * next request unless the client said otherwise. */
+    scratch.close_after = !gw_http_keeps_alive(wsi);
+
     if (!gw_http_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path) || gw_http_engine_route(gw, path) < 0) {
         rc = gw_http_respond(wsi, &scratch, 404, "text/plain", not_found, sizeof not_found - 1, 1);
     } else if (gw->stopping) {
@@ -61,8 +65,9 @@ int gw_ws_confirm_upgrade(struct lws *wsi)
                          is upgraded or already probing, as the reference
                          server does) */
     }
+    int close_now = scratch.close_after;
     gw_http_conn_reset(gw, &scratch);
-    return rc < 0 ? -1 : 1;
+    return rc < 0 || close_now ? -1 : 1;
 }
 
 /* ---- WebSocket transport ---- */

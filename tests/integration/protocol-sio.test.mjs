@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { metric, sleep, startRoomcast, token } from "./lib/fixtures.mjs";
-import { RS, eioPoll, eioWs, poll, post, sioWs, startConformance } from "./lib/protocol.mjs";
+import { RS, RawWs, eioPoll, eioWs, poll, post, sioWs, startConformance, wsUrl } from "./lib/protocol.mjs";
 
 const MAX_PAYLOAD = 4096;
 let rc; // roomcast
@@ -207,6 +207,72 @@ describe("namespaces and server acks (conformance)", () => {
     c.send('42["message"]');
     assert.equal(await c.next(), '42["message-back"]');
     c.close();
+  });
+});
+
+describe("CONNECT and DISCONNECT, message by message (conformance)", () => {
+  // Every message is queued as it arrives (RawWs), so two frames read
+  // from one TCP segment are both seen, in order. (A reader that takes one
+  // message per listener, like the Socket.IO compliance suite's, misses
+  // the second with ws >= 8.18, which emits them synchronously.)
+  test("the auth echo follows the CONNECT reply, before the first ping", async () => {
+    for (const [connect, reply, auth] of [
+      ["40", "40", '42["auth",{}]'],
+      ['40{"token":"123"}', "40", '42["auth",{"token":"123"}]'],
+      ["40/custom,", "40/custom,", '42/custom,["auth",{}]'],
+      ['40/custom,{"token":"abc"}', "40/custom,", '42/custom,["auth",{"token":"abc"}]'],
+    ]) {
+      const c = await RawWs.open(wsUrl(conf.url), { autoPong: false });
+      try {
+        assert.match(await c.next({ skipPings: false }), /^0\{/);
+        c.send(connect);
+        const r = await c.next(); // a slow start may see a ping first
+        assert.ok(r.startsWith(reply), r);
+        assert.deepEqual(Object.keys(JSON.parse(r.slice(reply.length))), ["sid"]);
+        assert.equal(await c.next({ skipPings: false }), auth, connect);
+        assert.equal(await c.next({ skipPings: false }), "2", "then the first ping");
+      } finally {
+        c.close();
+      }
+    }
+    // over polling, both in the first answer
+    const open = await fetch(`${conf.url}/socket.io/?EIO=4&transport=polling`);
+    const sid = JSON.parse((await open.text()).slice(1)).sid;
+    const path = `${conf.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+    assert.equal(await (await fetch(path, { method: "POST", body: "40" })).text(), "ok");
+    const g = (await (await fetch(path)).text()).split(RS);
+    assert.match(g[0], /^40\{"sid":"[^"]+"\}$/);
+    assert.equal(g[1], '42["auth",{}]');
+  });
+
+  test("DISCONNECT: nothing answers it on '/'; '/' keeps working after '/custom' leaves", async () => {
+    const c = await RawWs.open(wsUrl(conf.url), { autoPong: false });
+    try {
+      await c.next({ skipPings: false });
+      c.send("40");
+      await c.next({ skipPings: false });
+      await c.next({ skipPings: false });
+      c.send("41");
+      assert.equal(await c.next({ skipPings: false }), "2", "the next message is a ping");
+      c.send("3");
+    } finally {
+      c.close();
+    }
+    const d = await RawWs.open(wsUrl(conf.url));
+    try {
+      await d.next();
+      d.send("40");
+      assert.match(await d.next(), /^40\{/);
+      assert.equal(await d.next(), '42["auth",{}]');
+      d.send("40/custom");
+      assert.match(await d.next(), /^40\/custom,\{/);
+      assert.equal(await d.next(), '42/custom,["auth",{}]');
+      d.send("41/custom");
+      d.send('42["message","message to main namespace"]');
+      assert.equal(await d.next(), '42["message-back","message to main namespace"]');
+    } finally {
+      d.close();
+    }
   });
 });
 
