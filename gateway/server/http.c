@@ -493,6 +493,19 @@ int gw_http_admit(struct lws *wsi, char *addr, size_t cap)
 
 /* Checks EIO=4 and the transport; 0 when the request may proceed, else -1
  * with the Engine.IO error to answer in *err. */
+gw_session *gw_http_open_session(struct lws *wsi, enum gw_transport tr, int raw,
+                                 const char *addr)
+{
+    char *bearer = gw_http_bearer(wsi);
+    gw_session *s = gw_session_new(gw_of(wsi), tr, raw, bearer);
+    free(bearer);
+    if (s && gw_addr_count(s, addr[0] ? addr : NULL) < 0) {
+        gw_session_close(s, "out of memory", GW_CLOSE_UNEXPECTED, 0);
+        s = NULL;
+    }
+    return s;
+}
+
 int gw_http_check_query(struct lws *wsi, const char *want_transport,
                            enum gw_eio_error *err)
 {

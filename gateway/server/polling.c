@@ -160,13 +160,7 @@ int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw)
         char addr[GW_ADDR_LEN];
         if (!gw_http_admit(wsi, addr, sizeof addr))
             return gw_http_respond_str(wsi, c, 429, "application/json", GW_TOO_MANY_CONNECTIONS);
-        char *bearer = gw_http_bearer(wsi);
-        gw_session *s = gw_session_new(gw, GW_TR_POLLING, raw, bearer);
-        free(bearer);
-        if (s && gw_addr_count(s, addr[0] ? addr : NULL) < 0) {
-            gw_session_close(s, "out of memory", GW_CLOSE_UNEXPECTED, 0);
-            s = NULL;
-        }
+        gw_session *s = gw_http_open_session(wsi, GW_TR_POLLING, raw, addr);
         if (!s)
             return gw_http_respond_str(wsi, c, 503, "application/json",
                                     "{\"code\":3,\"message\":\"Server busy\"}");

@@ -110,6 +110,10 @@ int gw_http_keeps_alive(struct lws *wsi);
  * its address goes to addr ("" when unknown). A refusal is counted and
  * logged. */
 int gw_http_admit(struct lws *wsi, char *addr, size_t cap);
+/* A new session for the handshake on wsi: its bearer token, and counted
+ * against addr (from gw_http_admit). NULL when out of memory. */
+gw_session *gw_http_open_session(struct lws *wsi, enum gw_transport tr, int raw,
+                                 const char *addr);
 
 /*
  * Writes the status line and headers of a response; the body (copied) goes

@@ -102,19 +102,11 @@ int gw_ws_on_established(struct lws *wsi, gw_conn *c)
     /* Checked at the upgrade already; again here, for upgrades that were
      * confirmed side by side. */
     char addr[GW_ADDR_LEN];
-    if (!gw_http_admit(wsi, addr, sizeof addr)) {
+    if (!gw_http_admit(wsi, addr, sizeof addr))
         return ws_close_now(wsi, GW_CLOSE_POLICY);
-    }
-    char *bearer = gw_http_bearer(wsi);
-    gw_session *s = gw_session_new(gw, GW_TR_WEBSOCKET, raw, bearer);
-    free(bearer);
-    if (s && gw_addr_count(s, addr[0] ? addr : NULL) < 0) {
-        gw_session_close(s, "out of memory", GW_CLOSE_UNEXPECTED, 0);
-        s = NULL;
-    }
-    if (!s) {
+    gw_session *s = gw_http_open_session(wsi, GW_TR_WEBSOCKET, raw, addr);
+    if (!s)
         return ws_close_now(wsi, GW_CLOSE_UNEXPECTED);
-    }
     s->ws = wsi;
     c->sess = s;
     gw_session_kick(s);
