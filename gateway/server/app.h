@@ -52,22 +52,22 @@ typedef struct gw_session gw_session;
 /* What a CONNECT carried. Everything is borrowed for the duration of
  * on_connect only. */
 typedef struct gw_handshake {
-    const char *nsp;      /* "/" or "/name" */
-    json_t *auth;         /* the CONNECT payload (an object), or NULL */
-    rc_slice auth_raw;    /* its JSON text as received ("" when none) */
-    const char *bearer;   /* token of the handshake's "Authorization:
+    const char *nsp;    /* "/" or "/name" */
+    json_t *auth;       /* the CONNECT payload (an object), or NULL */
+    rc_slice auth_raw;  /* its JSON text as received ("" when none) */
+    const char *bearer; /* token of the handshake's "Authorization:
                              Bearer" header, or NULL */
 } gw_handshake;
 
 /* A client event (EVENT or BINARY_EVENT), or a client's ACK of a server
  * event. Everything is borrowed for the duration of the callback. */
 typedef struct gw_event {
-    const char *name;          /* event name; NULL for an ACK */
-    json_t *args;              /* the arguments as a JSON array (name
+    const char *name;            /* event name; NULL for an ACK */
+    json_t *args;                /* the arguments as a JSON array (name
                                   excluded), placeholders unresolved */
-    rc_slice args_raw;         /* the same arguments as received, without
+    rc_slice args_raw;           /* the same arguments as received, without
                                   the array brackets */
-    long long ack_id;          /* ack requested by the client, or -1 */
+    long long ack_id;            /* ack requested by the client, or -1 */
     const rc_slice *attachments; /* binary attachments, by placeholder num */
     size_t nattachments;
 } gw_event;
@@ -80,14 +80,13 @@ typedef struct gw_http_request gw_http_request;
 const char *gw_http_path(const gw_http_request *req);
 /* The url-decoded value of query argument name ("sub" for ?sub=x) copied
  * into buf, or NULL when absent or longer than cap - 1. */
-const char *gw_http_query(const gw_http_request *req, const char *name, char *buf,
-                          size_t cap);
+const char *gw_http_query(const gw_http_request *req, const char *name, char *buf, size_t cap);
 
 /* The answer on_http fills: status, content type (static) and body. */
 typedef struct gw_http_response {
     unsigned status;
     const char *content_type;
-    rc_buf body;                  /* owned by the server */
+    rc_buf body; /* owned by the server */
 } gw_http_response;
 
 /* The callback that receives the client's ACK of gw_socket_emit_ack():
@@ -112,13 +111,11 @@ typedef struct gw_app {
     void (*on_disconnect)(void *ud, gw_socket *sk, const char *reason);
     /* Sessions on the plain Engine.IO path (gw_options.engine_path):
      * one Engine.IO message, text or binary, borrowed for the call. */
-    void (*on_engine_message)(void *ud, gw_session *s, const char *data, size_t len,
-                              int binary);
+    void (*on_engine_message)(void *ud, gw_session *s, const char *data, size_t len, int binary);
     /* A GET on another path: fill resp and return 1, or return 0 for a
      * 404. Other methods on other paths get 405. NULL: every such path is
      * a 404. */
-    int (*on_http)(void *ud, gw_server *gw, const gw_http_request *req,
-                   gw_http_response *resp);
+    int (*on_http)(void *ud, gw_server *gw, const gw_http_request *req, gw_http_response *resp);
     /* For holds with a floor (gw_hold_release): 1 when an event of offset
      * was already covered by a replay up to floor (same epoch, at or
      * before it), 0 when it comes after (from then on nothing at or below
@@ -262,8 +259,7 @@ int gw_socket_set_id(gw_socket *sk, const char *id);
 
 /* Calls cb with each room of the socket (names as given to
  * gw_socket_join). cb must not join or leave rooms. */
-void gw_socket_foreach_room(const gw_socket *sk, void (*cb)(const char *room, void *ud),
-                            void *ud);
+void gw_socket_foreach_room(const gw_socket *sk, void (*cb)(const char *room, void *ud), void *ud);
 
 /*
  * During on_disconnect: 1 when the socket went away with its Engine.IO
@@ -297,8 +293,8 @@ void *gw_socket_ext(const gw_socket *sk);
 
 /* A unit of work handed to the loop by another thread (embed it). */
 typedef struct gw_task {
-    struct gw_task *next;                           /* the server's */
-    void (*run)(struct gw_task *t, gw_server *gw);    /* set by the poster */
+    struct gw_task *next;                          /* the server's */
+    void (*run)(struct gw_task *t, gw_server *gw); /* set by the poster */
 } gw_task;
 
 /*

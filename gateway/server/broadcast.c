@@ -20,7 +20,7 @@
 
 struct bcast {
     gw_frame *f;
-    const char *offset;     /* the event's ("" when transient) */
+    const char *offset; /* the event's ("" when transient) */
     uint64_t gen;
     long deliveries;
 };

@@ -29,14 +29,22 @@
 const char *eio_strerror(int err)
 {
     switch (err) {
-    case EIO_OK: return "ok";
-    case EIO_ERR_EMPTY: return "empty packet";
-    case EIO_ERR_TYPE: return "unknown packet type";
-    case EIO_ERR_BASE64: return "bad base64 in binary packet";
-    case EIO_ERR_NOMEM: return "out of memory";
-    case EIO_ERR_DATA: return "data not valid for the packet type";
-    case EIO_ERR_UTF8: return "text packet is not valid UTF-8";
-    default: return "unknown error";
+    case EIO_OK:
+        return "ok";
+    case EIO_ERR_EMPTY:
+        return "empty packet";
+    case EIO_ERR_TYPE:
+        return "unknown packet type";
+    case EIO_ERR_BASE64:
+        return "bad base64 in binary packet";
+    case EIO_ERR_NOMEM:
+        return "out of memory";
+    case EIO_ERR_DATA:
+        return "data not valid for the packet type";
+    case EIO_ERR_UTF8:
+        return "text packet is not valid UTF-8";
+    default:
+        return "unknown error";
     }
 }
 
@@ -94,8 +102,8 @@ int eio_parse_packet(const char *buf, size_t len, int binary, eio_packet *out)
 
 /* ---- polling payloads ---- */
 
-int eio_parse_payload(const char *buf, size_t len,
-                      int (*cb)(void *ud, const eio_packet *pkt), void *ud)
+int eio_parse_payload(const char *buf, size_t len, int (*cb)(void *ud, const eio_packet *pkt),
+                      void *ud)
 {
     unsigned char *scratch = NULL; /* owned, reused across binary packets */
     size_t scratch_cap = 0;
@@ -122,8 +130,7 @@ int eio_parse_payload(const char *buf, size_t len,
                 scratch = p;
                 scratch_cap = need;
             }
-            if (rc_base64_decode(start + 1, b64len, scratch, scratch_cap, &n,
-                                 RC_B64_STD) < 0) {
+            if (rc_base64_decode(start + 1, b64len, scratch, scratch_cap, &n, RC_B64_STD) < 0) {
                 rc = EIO_ERR_BASE64;
                 goto done;
             }
@@ -145,8 +152,7 @@ done:
     return rc;
 }
 
-int eio_payload_append(rc_buf *out, enum eio_type type, int binary,
-                       const char *data, size_t len)
+int eio_payload_append(rc_buf *out, enum eio_type type, int binary, const char *data, size_t len)
 {
     if ((unsigned)type > EIO_NOOP)
         return EIO_ERR_TYPE;
@@ -196,17 +202,16 @@ int eio_payload_append_encoded(rc_buf *out, const char *pkt, size_t len)
     return EIO_OK;
 }
 
-int eio_encode_open(rc_buf *out, const char *sid, int allow_upgrade,
-                    int ping_interval_ms, int ping_timeout_ms, long max_payload)
+int eio_encode_open(rc_buf *out, const char *sid, int allow_upgrade, int ping_interval_ms,
+                    int ping_timeout_ms, long max_payload)
 {
     size_t old = out->len;
-    if (rc_buf_puts(out, "0{\"sid\":") < 0 ||
-        rc_buf_json_string(out, sid, strlen(sid)) < 0 ||
+    if (rc_buf_puts(out, "0{\"sid\":") < 0 || rc_buf_json_string(out, sid, strlen(sid)) < 0 ||
         rc_buf_printf(out,
                       ",\"upgrades\":%s,\"pingInterval\":%d,"
                       "\"pingTimeout\":%d,\"maxPayload\":%ld}",
-                      allow_upgrade ? "[\"websocket\"]" : "[]",
-                      ping_interval_ms, ping_timeout_ms, max_payload) < 0) {
+                      allow_upgrade ? "[\"websocket\"]" : "[]", ping_interval_ms, ping_timeout_ms,
+                      max_payload) < 0) {
         out->len = old;
         if (out->p)
             out->p[old] = '\0';

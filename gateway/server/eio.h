@@ -33,12 +33,12 @@ typedef struct eio_packet {
 
 enum eio_err {
     EIO_OK = 0,
-    EIO_ERR_EMPTY = -1,   /* zero-length packet */
-    EIO_ERR_TYPE = -2,    /* unknown packet type */
-    EIO_ERR_BASE64 = -3,  /* bad base64 in a polling binary packet */
+    EIO_ERR_EMPTY = -1,  /* zero-length packet */
+    EIO_ERR_TYPE = -2,   /* unknown packet type */
+    EIO_ERR_BASE64 = -3, /* bad base64 in a polling binary packet */
     EIO_ERR_NOMEM = -4,
-    EIO_ERR_DATA = -5,    /* data not allowed for the type (e.g. "5x", "2ping") */
-    EIO_ERR_UTF8 = -6,    /* text packet that is not valid UTF-8 */
+    EIO_ERR_DATA = -5, /* data not allowed for the type (e.g. "5x", "2ping") */
+    EIO_ERR_UTF8 = -6, /* text packet that is not valid UTF-8 */
 };
 const char *eio_strerror(int err);
 
@@ -56,8 +56,8 @@ int eio_parse_packet(const char *buf, size_t len, int binary, eio_packet *out);
  * during the callback. Stops at the first error or the first non-zero cb
  * return and returns it.
  */
-int eio_parse_payload(const char *buf, size_t len,
-                      int (*cb)(void *ud, const eio_packet *pkt), void *ud);
+int eio_parse_payload(const char *buf, size_t len, int (*cb)(void *ud, const eio_packet *pkt),
+                      void *ud);
 
 /*
  * Appends one packet to a polling payload being built in out, inserting the
@@ -67,14 +67,13 @@ int eio_parse_payload(const char *buf, size_t len,
  * the digit. Text containing the separator is refused (EIO_ERR_DATA), binary
  * is only allowed for EIO_MESSAGE. On error out is unchanged.
  */
-int eio_payload_append(rc_buf *out, enum eio_type type, int binary,
-                       const char *data, size_t len);
+int eio_payload_append(rc_buf *out, enum eio_type type, int binary, const char *data, size_t len);
 
 /* Appends an already-encoded text packet ("4..." etc.) to a polling payload. */
 int eio_payload_append_encoded(rc_buf *out, const char *pkt, size_t len);
 
 /* The OPEN packet: 0{"sid":...,"upgrades":[...],"pingInterval":..,...}. */
-int eio_encode_open(rc_buf *out, const char *sid, int allow_upgrade,
-                    int ping_interval_ms, int ping_timeout_ms, long max_payload);
+int eio_encode_open(rc_buf *out, const char *sid, int allow_upgrade, int ping_interval_ms,
+                    int ping_timeout_ms, long max_payload);
 
 #endif

@@ -42,14 +42,14 @@ unsigned gw_frame_refs(const gw_frame *f);
 
 typedef struct gw_frame_queue {
     gw_frame **ring; /* owned array; each slot holds one owned reference */
-    size_t head;  /* index of the oldest entry */
-    size_t count; /* entries queued */
-    size_t cap;   /* slots allocated */
-    size_t max;   /* hard capacity */
+    size_t head;     /* index of the oldest entry */
+    size_t count;    /* entries queued */
+    size_t cap;      /* slots allocated */
+    size_t max;      /* hard capacity */
 } gw_frame_queue;
 
 enum gw_frame_queue_err {
-    GW_FRAME_QUEUE_FULL = -1,  /* max entries already queued */
+    GW_FRAME_QUEUE_FULL = -1, /* max entries already queued */
     GW_FRAME_QUEUE_NOMEM = -2,
 };
 
@@ -66,7 +66,10 @@ gw_frame *gw_frame_queue_pop(gw_frame_queue *q);
 /* The oldest frame, borrowed; NULL if empty. */
 gw_frame *gw_frame_queue_peek(const gw_frame_queue *q);
 
-static inline size_t gw_frame_queue_len(const gw_frame_queue *q) { return q->count; }
+static inline size_t gw_frame_queue_len(const gw_frame_queue *q)
+{
+    return q->count;
+}
 
 /* Drops every queued reference and frees the ring; the queue stays usable. */
 void gw_frame_queue_clear(gw_frame_queue *q);

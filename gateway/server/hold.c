@@ -26,16 +26,16 @@
 #define FAC GW_FAC
 
 typedef struct gw_held {
-    gw_frame *f;                 /* ref'd */
-    char offset[GW_OFFSET_MAX];  /* "" for a transient event */
+    gw_frame *f;                /* ref'd */
+    char offset[GW_OFFSET_MAX]; /* "" for a transient event */
 } gw_held;
 
 typedef struct gw_hold {
-    int holding;                 /* broadcasts are kept, not sent */
-    int overflowed;              /* more than queue-max were due */
-    gw_held *v;                  /* owned array */
+    int holding;    /* broadcasts are kept, not sent */
+    int overflowed; /* more than queue-max were due */
+    gw_held *v;     /* owned array */
     size_t n, cap;
-    int floored;                 /* skip broadcasts the floor covers */
+    int floored; /* skip broadcasts the floor covers */
     char floor[GW_OFFSET_MAX];
 } gw_hold;
 
@@ -77,8 +77,10 @@ int gw_hold_offer(gw_socket *sk, gw_frame *f, const char *offset)
         if (h->overflowed)
             return 1;
         if (h->n >= (size_t)gw->opt.queue_max) {
-            LOG_WARN(FAC, "sid %s: socket %s: more than %d events arrived during its "
-                          "catch-up", sk->sess->sid, sk->id, gw->opt.queue_max);
+            LOG_WARN(FAC,
+                     "sid %s: socket %s: more than %d events arrived during its "
+                     "catch-up",
+                     sk->sess->sid, sk->id, gw->opt.queue_max);
             held_clear(h);
             h->overflowed = 1;
             return 1;
@@ -101,14 +103,13 @@ int gw_hold_offer(gw_socket *sk, gw_frame *f, const char *offset)
     }
     if (h->floored && offset && offset[0]) {
         if (below_floor(sk, h, offset))
-            return 1; /* the replay gave it already */
+            return 1;     /* the replay gave it already */
         gw_hold_free(sk); /* past the floor: nothing older can follow */
     }
     return 0;
 }
 
 /* ---- app.h ---- */
-
 
 int gw_hold_start(gw_socket *sk)
 {
@@ -149,7 +150,8 @@ int gw_hold_release(gw_socket *sk, const char *floor, int deliver)
     for (size_t i = 0; i < h->n && rc == 0 && deliver; i++) {
         if (sk->state != GW_SK_CONNECTED)
             rc = -1;
-        else if (!(h->floored && below_floor(sk, h, h->v[i].offset)) && gw_session_send(s, h->v[i].f) < 0)
+        else if (!(h->floored && below_floor(sk, h, h->v[i].offset)) &&
+                 gw_session_send(s, h->v[i].f) < 0)
             rc = -1;
     }
     held_clear(h);

@@ -208,17 +208,17 @@ int gw_http_keeps_alive(struct lws *wsi)
 /* ---- request bodies ---- */
 
 enum {
-    CH_SIZE,       /* first hex digit of a chunk size */
-    CH_SIZE_MORE,  /* more hex digits, an extension or CR */
-    CH_EXT,        /* chunk extensions, up to CR */
-    CH_SIZE_LF,    /* LF ending the size line */
-    CH_DATA,       /* chunk data */
-    CH_DATA_CR,    /* CRLF after the data */
+    CH_SIZE,      /* first hex digit of a chunk size */
+    CH_SIZE_MORE, /* more hex digits, an extension or CR */
+    CH_EXT,       /* chunk extensions, up to CR */
+    CH_SIZE_LF,   /* LF ending the size line */
+    CH_DATA,      /* chunk data */
+    CH_DATA_CR,   /* CRLF after the data */
     CH_DATA_LF,
-    CH_TRAILER,    /* start of a trailer field line, or CR of the end */
+    CH_TRAILER, /* start of a trailer field line, or CR of the end */
     CH_TRAILER_LINE,
     CH_TRAILER_LF,
-    CH_END_LF,     /* LF of the final empty line */
+    CH_END_LF, /* LF of the final empty line */
     CH_DONE,
 };
 
@@ -384,8 +384,8 @@ int gw_http_body_feed(gw_conn *c, const char *in, size_t len, size_t max)
     return rc;
 }
 
-int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status,
-                        const char *ctype, const char *body, size_t len, int now)
+int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status, const char *ctype,
+                    const char *body, size_t len, int now)
 {
     gw_server *gw = gw_of(wsi);
     unsigned char hdr[LWS_PRE + 2048];
@@ -405,25 +405,25 @@ int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status,
         goto fail;
     /* A connection closed after this response says so, or a keep-alive
      * client would send its next request into the closing socket. */
-    if (c->close_after &&
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
-                                     &p, end))
+    if (c->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                                       (const unsigned char *)"close", 5, &p, end))
         goto fail;
     if (origin && origin[0] &&
         (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
-                                      (const unsigned char *)origin,
-                                      (int)strlen(origin), &p, end) ||
-         lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-credentials:",
+                                      (const unsigned char *)origin, (int)strlen(origin), &p,
+                                      end) ||
+         lws_add_http_header_by_name(wsi,
+                                     (const unsigned char *)"access-control-allow-credentials:",
                                      (const unsigned char *)"true", 4, &p, end) ||
-         lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:",
-                                     (const unsigned char *)"Origin", 6, &p, end)))
+         lws_add_http_header_by_name(
+             wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6, &p, end)))
         goto fail;
     if (status == 204 &&
         (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
                                      (const unsigned char *)"GET, POST", 9, &p, end) ||
          lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
-                                     (const unsigned char *)"Authorization, Content-Type", 27,
-                                     &p, end)))
+                                     (const unsigned char *)"Authorization, Content-Type", 27, &p,
+                                     end)))
         goto fail;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         goto fail;
@@ -446,8 +446,8 @@ fail:
     return -1;
 }
 
-int gw_http_respond_str(struct lws *wsi, gw_conn *c, unsigned status,
-                            const char *ctype, const char *body)
+int gw_http_respond_str(struct lws *wsi, gw_conn *c, unsigned status, const char *ctype,
+                        const char *body)
 {
     return gw_http_respond(wsi, c, status, ctype, body, strlen(body), 0);
 }
@@ -456,14 +456,13 @@ int gw_http_eio_error(struct lws *wsi, gw_conn *c, enum gw_eio_error code, int n
 {
     static const char *const msg[] = {
         "Transport unknown", "Session ID unknown", "Bad handshake method",
-        "Bad request", "Forbidden", "Unsupported protocol version",
+        "Bad request",       "Forbidden",          "Unsupported protocol version",
     };
     char body[96];
     int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", (int)code, msg[code]);
-    return gw_http_respond(wsi, c, code == GW_EIO_FORBIDDEN ? 403 : 400,
-                        "application/json", body, (size_t)n, now);
+    return gw_http_respond(wsi, c, code == GW_EIO_FORBIDDEN ? 403 : 400, "application/json", body,
+                           (size_t)n, now);
 }
-
 
 const char *gw_http_peer_addr(struct lws *wsi, char *buf, size_t cap)
 {
@@ -486,15 +485,16 @@ int gw_http_admit(struct lws *wsi, char *addr, size_t cap)
     if (gw_addr_admit(gw, addr[0] ? addr : NULL))
         return 1;
     rc_metric_inc(RC_M_CLIENT_ERRORS);
-    LOG_INFO(FAC, "handshake from %s refused: %d sessions already open from that address "
-                  "(max-connections-per-ip)", addr, gw->opt.max_connections_per_ip);
+    LOG_INFO(FAC,
+             "handshake from %s refused: %d sessions already open from that address "
+             "(max-connections-per-ip)",
+             addr, gw->opt.max_connections_per_ip);
     return 0;
 }
 
 /* Checks EIO=4 and the transport; 0 when the request may proceed, else -1
  * with the Engine.IO error to answer in *err. */
-gw_session *gw_http_open_session(struct lws *wsi, enum gw_transport tr, int raw,
-                                 const char *addr)
+gw_session *gw_http_open_session(struct lws *wsi, enum gw_transport tr, int raw, const char *addr)
 {
     char *bearer = gw_http_bearer(wsi);
     gw_session *s = gw_session_new(gw_of(wsi), tr, raw, bearer);
@@ -506,8 +506,7 @@ gw_session *gw_http_open_session(struct lws *wsi, enum gw_transport tr, int raw,
     return s;
 }
 
-int gw_http_check_query(struct lws *wsi, const char *want_transport,
-                           enum gw_eio_error *err)
+int gw_http_check_query(struct lws *wsi, const char *want_transport, enum gw_eio_error *err)
 {
     /* In the reference server's order: the transport, then the version. */
     char buf[GW_MAX_ARG];
@@ -621,4 +620,3 @@ int gw_http_on_writable(struct lws *wsi, gw_conn *c)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
-

@@ -86,7 +86,8 @@ int gw_polling_on_writable(struct lws *wsi, gw_conn *c)
     c->sess = NULL;
     c->kind = GW_CONN_HTTP;
     c->late_poll = c->noop_now = 0;
-    int rc = late_refused ? gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0) : poll_respond(wsi, c, s);
+    int rc =
+        late_refused ? gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0) : poll_respond(wsi, c, s);
     gw_session_release(s, wsi);
     if (s->state == GW_SESSION_OPEN && s->transport == GW_TR_POLLING)
         gw_session_kick(s); /* frames left beyond the batch wait for the next poll */
@@ -156,14 +157,14 @@ int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw)
             return gw_http_eio_error(wsi, c, GW_EIO_BAD_HANDSHAKE_METHOD, 0);
         if (gw->stopping) /* existing sessions still get their last polls */
             return gw_http_respond_str(wsi, c, 503, "application/json",
-                                    "{\"code\":3,\"message\":\"Server shutting down\"}");
+                                       "{\"code\":3,\"message\":\"Server shutting down\"}");
         char addr[GW_ADDR_LEN];
         if (!gw_http_admit(wsi, addr, sizeof addr))
             return gw_http_respond_str(wsi, c, 429, "application/json", GW_TOO_MANY_CONNECTIONS);
         gw_session *s = gw_http_open_session(wsi, GW_TR_POLLING, raw, addr);
         if (!s)
             return gw_http_respond_str(wsi, c, 503, "application/json",
-                                    "{\"code\":3,\"message\":\"Server busy\"}");
+                                       "{\"code\":3,\"message\":\"Server busy\"}");
         return poll_respond(wsi, c, s);
     }
 

@@ -112,8 +112,7 @@ int gw_rooms_join(gw_rooms *r, const char *room, void *member)
         if (!rm)
             goto fail;
         hmap_init(&rm->members, HMAP_PTR);
-        if (!(rm->name = strdup(room)) ||
-            hmap_put(&r->rooms, rm->name, rm) < 0) {
+        if (!(rm->name = strdup(room)) || hmap_put(&r->rooms, rm->name, rm) < 0) {
             free(rm->name);
             free(rm);
             rm = NULL;
@@ -194,7 +193,7 @@ size_t gw_rooms_count(const gw_rooms *r)
 }
 
 void gw_rooms_foreach_member(const gw_rooms *r, const char *room,
-                          void (*cb)(void *member, void *ud), void *ud)
+                             void (*cb)(void *member, void *ud), void *ud)
 {
     struct room *rm = room_get(r, room);
     if (!rm)
@@ -206,7 +205,7 @@ void gw_rooms_foreach_member(const gw_rooms *r, const char *room,
 }
 
 void gw_rooms_foreach_room(const gw_rooms *r, const void *member,
-                        void (*cb)(const char *room, void *ud), void *ud)
+                           void (*cb)(const char *room, void *ud), void *ud)
 {
     struct mstate *ms = mstate_get(r, member);
     if (!ms)

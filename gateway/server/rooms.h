@@ -31,9 +31,9 @@ size_t gw_rooms_count(const gw_rooms *r);                  /* non-empty gw_rooms
  * first if you need to.
  */
 void gw_rooms_foreach_member(const gw_rooms *r, const char *room,
-                          void (*cb)(void *member, void *ud), void *ud);
+                             void (*cb)(void *member, void *ud), void *ud);
 /* Calls cb for each room of member (same restriction). */
 void gw_rooms_foreach_room(const gw_rooms *r, const void *member,
-                        void (*cb)(const char *room, void *ud), void *ud);
+                           void (*cb)(const char *room, void *ud), void *ud);
 
 #endif

@@ -48,12 +48,12 @@
 
 /* The lws side of a server. */
 struct gw_loop {
-    gw_server *gw;                /* back pointer */
-    uv_loop_t uv;                 /* the event loop (epoll), run by us */
-    int uv_ready;                 /* uv is initialised */
-    uv_check_t done_check;        /* stops uv once gw->done is set */
-    struct lws_context *ctx;      /* owned */
-    struct lws_vhost *vh;         /* owned by ctx */
+    gw_server *gw;           /* back pointer */
+    uv_loop_t uv;            /* the event loop (epoll), run by us */
+    int uv_ready;            /* uv is initialised */
+    uv_check_t done_check;   /* stops uv once gw->done is set */
+    struct lws_context *ctx; /* owned */
+    struct lws_vhost *vh;    /* owned by ctx */
     int port;
     char host[64];
     lws_sorted_usec_list_t wheel_sul; /* the wheel's next tick */
@@ -329,9 +329,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 #define GW_WS_RX_BUFFER 512
 
 static const struct lws_protocols protocols[] = {
-    {"gw", callback, sizeof(gw_conn), GW_WS_RX_BUFFER, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0}
-};
+    {"gw", callback, sizeof(gw_conn), GW_WS_RX_BUFFER, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* ---- lifecycle ---- */
 
@@ -463,8 +461,9 @@ static int tls_check(const gw_options *cfg, char *errstr, size_t errlen)
     if (!cert[0] && !key[0])
         return 0;
     if (!cert[0] || !key[0])
-        return rc_errf(errstr, errlen, "tls-cert and tls-key go together: set both (HTTPS and "
-                                       "WSS) or neither (HTTP and WS)");
+        return rc_errf(errstr, errlen,
+                       "tls-cert and tls-key go together: set both (HTTPS and "
+                       "WSS) or neither (HTTP and WS)");
     if (!(f = fopen(cert, "r"))) {
         rc_errf(errstr, errlen, "tls-cert %s: %s", cert, strerror(errno));
         goto done;
@@ -472,8 +471,10 @@ static int tls_check(const gw_options *cfg, char *errstr, size_t errlen)
     x = PEM_read_X509(f, NULL, no_passphrase, NULL);
     fclose(f);
     if (!x) {
-        rc_errf(errstr, errlen, "tls-cert %s: no PEM certificate (-----BEGIN CERTIFICATE-----) "
-                                 "in it", cert);
+        rc_errf(errstr, errlen,
+                "tls-cert %s: no PEM certificate (-----BEGIN CERTIFICATE-----) "
+                "in it",
+                cert);
         goto done;
     }
     if (!(f = fopen(key, "r"))) {
@@ -505,8 +506,7 @@ static int copy_opt(const char **dst, const char *s)
     return s && !(*dst = strdup(s)) ? -1 : 0;
 }
 
-gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *errstr,
-                              size_t errlen)
+gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *errstr, size_t errlen)
 {
     gw_server *gw = calloc(1, sizeof *gw);
     if (!gw) {
@@ -549,8 +549,9 @@ gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *err
     }
     if (opts->ping_interval_ms <= 0 || opts->ping_timeout_ms <= 0 || opts->max_payload <= 0 ||
         opts->queue_max <= 0 || opts->connect_timeout_ms <= 0) {
-        rc_errf(errstr, errlen, "ping-interval, ping-timeout, max-payload, queue-max and "
-                                 "connect-timeout must be positive");
+        rc_errf(errstr, errlen,
+                "ping-interval, ping-timeout, max-payload, queue-max and "
+                "connect-timeout must be positive");
         goto fail;
     }
     if (!(gw->rooms = gw_rooms_new()) || !(gw->f_ping = gw_frame_new("2", 1)) ||
@@ -615,8 +616,7 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
     uv_check_init(&l->uv, &l->done_check);
     l->done_check.data = gw;
     uv_check_start(&l->done_check, done_check_cb);
-    if (parse_listen(l, gw->opt.listen, iface, sizeof iface, &port, &ipv4_only, errstr,
-                     errlen) < 0)
+    if (parse_listen(l, gw->opt.listen, iface, sizeof iface, &port, &ipv4_only, errstr, errlen) < 0)
         goto fail;
     if ((tls = tls_check(&gw->opt, errstr, errlen)) < 0)
         goto fail;
@@ -657,7 +657,7 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
     if (!l->vh) {
         if (tls)
             rc_errf(errstr, errlen, "cannot listen on %s with TLS (tls-cert %s, tls-key %s)",
-                     gw->opt.listen, gw->opt.tls_cert, gw->opt.tls_key);
+                    gw->opt.listen, gw->opt.tls_cert, gw->opt.tls_key);
         else
             rc_errf(errstr, errlen, "cannot listen on %s", gw->opt.listen);
         goto fail;

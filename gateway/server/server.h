@@ -20,19 +20,19 @@
 #include "gateway/server/app.h"
 
 typedef struct gw_options {
-    const gw_app *app;            /* borrowed, must outlive the server */
-    const char *listen;           /* "HOST:PORT" (port 0: a free one) */
-    const char *tls_cert;         /* PEM files: HTTPS and WSS when both are */
-    const char *tls_key;          /* set, plain HTTP and WS when neither is */
-    int ping_interval_ms;         /* Engine.IO pingInterval (> 0) */
-    int ping_timeout_ms;          /* Engine.IO pingTimeout (> 0) */
-    long max_payload;             /* Engine.IO maxPayload in bytes (> 0) */
-    int queue_max;                /* frames a session may have queued (> 0);
+    const gw_app *app;          /* borrowed, must outlive the server */
+    const char *listen;         /* "HOST:PORT" (port 0: a free one) */
+    const char *tls_cert;       /* PEM files: HTTPS and WSS when both are */
+    const char *tls_key;        /* set, plain HTTP and WS when neither is */
+    int ping_interval_ms;       /* Engine.IO pingInterval (> 0) */
+    int ping_timeout_ms;        /* Engine.IO pingTimeout (> 0) */
+    long max_payload;           /* Engine.IO maxPayload in bytes (> 0) */
+    int queue_max;              /* frames a session may have queued (> 0);
                                      beyond, it is disconnected as too slow */
-    int connect_timeout_ms;       /* time a session has to send CONNECT (> 0) */
-    const char *cors_origins;     /* comma-separated allow-list, "*" = any;
+    int connect_timeout_ms;     /* time a session has to send CONNECT (> 0) */
+    const char *cors_origins;   /* comma-separated allow-list, "*" = any;
                                      NULL = "*" */
-    int max_connections_per_ip;   /* open sessions per client address; 0 = no
+    int max_connections_per_ip; /* open sessions per client address; 0 = no
                                      limit */
     /* Per-socket token bucket for client events: sustained rate and burst;
      * 0 = no limit. A socket whose events exceed 3 x the rate (burst
@@ -76,9 +76,9 @@ int gw_server_stopping(const gw_server *gw);
 
 /* What the server carries now (loop thread). */
 typedef struct gw_stats {
-    size_t sessions;  /* open Engine.IO sessions */
-    size_t sockets;   /* connected Socket.IO sockets */
-    size_t rooms;     /* non-empty rooms */
+    size_t sessions; /* open Engine.IO sessions */
+    size_t sockets;  /* connected Socket.IO sockets */
+    size_t rooms;    /* non-empty rooms */
 } gw_stats;
 void gw_server_stats(const gw_server *gw, gw_stats *out);
 

@@ -121,81 +121,81 @@ struct gw_socket {
     char *nsp;              /* owned */
     int root;               /* nsp is "/" */
     enum gw_socket_state state;
-    void *data;             /* the application's, borrowed */
-    uint64_t gen;           /* last broadcast that queued a frame here */
-    long long next_ack;     /* id of the next server event with an ack */
-    gw_pending_ack *acks;   /* owned list */
+    void *data;           /* the application's, borrowed */
+    uint64_t gen;         /* last broadcast that queued a frame here */
+    long long next_ack;   /* id of the next server event with an ack */
+    gw_pending_ack *acks; /* owned list */
     size_t nacks;
-    gw_ratelimit events;    /* client event rate */
-    gw_ratelimit abuse;     /* 3 x the rate: beyond it, disconnect */
-    struct gw_hold *hold;   /* owned (hold.c): while held or floored */
-    int lost;               /* went away with its session (gw_socket_lost) */
-    gw_timer app_timer;     /* gw_socket_set_timer(), cancelled when gone */
+    gw_ratelimit events;  /* client event rate */
+    gw_ratelimit abuse;   /* 3 x the rate: beyond it, disconnect */
+    struct gw_hold *hold; /* owned (hold.c): while held or floored */
+    int lost;             /* went away with its session (gw_socket_lost) */
+    gw_timer app_timer;   /* gw_socket_set_timer(), cancelled when gone */
     void (*app_timer_cb)(gw_socket *sk);
-    void *ext;              /* gw_socket_set_ext(), freed when gone */
+    void *ext; /* gw_socket_set_ext(), freed when gone */
     void (*free_ext)(void *ext);
 };
 
 /* A BINARY_EVENT / BINARY_ACK waiting for its attachments. */
 typedef struct gw_partial {
-    rc_buf text;            /* owned copy of the packet text */
-    sio_packet pkt;         /* slices into text */
-    json_t *args;           /* owned reference */
-    rc_slice *att;          /* owned array of owned copies */
-    size_t natt;            /* received so far (pkt.attachments expected) */
-    size_t bytes;           /* text + attachments, bounded by maxPayload */
+    rc_buf text;    /* owned copy of the packet text */
+    sio_packet pkt; /* slices into text */
+    json_t *args;   /* owned reference */
+    rc_slice *att;  /* owned array of owned copies */
+    size_t natt;    /* received so far (pkt.attachments expected) */
+    size_t bytes;   /* text + attachments, bounded by maxPayload */
 } gw_partial;
 
 struct gw_session {
-    gw_server *gw;          /* borrowed */
+    gw_server *gw; /* borrowed */
     char sid[GW_ID_LEN + 1];
     enum gw_transport transport;
     enum gw_session_state state;
-    void *ws;          /* borrowed conn: the WebSocket carrying the session */
-    void *poll;        /* borrowed conn: a held long-polling GET, or NULL */
-    void *probe;       /* borrowed conn: a WebSocket probing for an upgrade */
-    int upgrading;     /* the probe said "2probe": polls get a noop */
-    gw_frame_queue q;  /* frames waiting for the transport */
-    gw_timer hb;       /* next ping, pong deadline, then deferred free */
-    gw_timer connect;  /* Socket.IO CONNECT deadline */
+    void *ws;         /* borrowed conn: the WebSocket carrying the session */
+    void *poll;       /* borrowed conn: a held long-polling GET, or NULL */
+    void *probe;      /* borrowed conn: a WebSocket probing for an upgrade */
+    int upgrading;    /* the probe said "2probe": polls get a noop */
+    gw_frame_queue q; /* frames waiting for the transport */
+    gw_timer hb;      /* next ping, pong deadline, then deferred free */
+    gw_timer connect; /* Socket.IO CONNECT deadline */
     int awaiting_pong;
-    int64_t pong_due_ms;   /* when a ping without pong times out */
-    int64_t ping_due_ms;   /* when the next ping is due */
-    int overflowed;        /* queue overflowed; being disconnected */
-    int close_code;        /* WebSocket close status once CLOSING */
-    int flush_on_close;    /* send what is queued before closing */
-    int listed;            /* in gw->sessions (findable by sid) */
-    int by_client;         /* the client sent CLOSE: a last poll gets noop */
-    int raw;               /* plain Engine.IO: messages go to the app */
-    char *bearer;          /* owned: token from the handshake's
+    int64_t pong_due_ms; /* when a ping without pong times out */
+    int64_t ping_due_ms; /* when the next ping is due */
+    int overflowed;      /* queue overflowed; being disconnected */
+    int close_code;      /* WebSocket close status once CLOSING */
+    int flush_on_close;  /* send what is queued before closing */
+    int listed;          /* in gw->sessions (findable by sid) */
+    int by_client;       /* the client sent CLOSE: a last poll gets noop */
+    int raw;             /* plain Engine.IO: messages go to the app */
+    char *bearer;        /* owned: token from the handshake's
                               Authorization header, or NULL */
-    gw_socket *socks;      /* owned list, one per namespace */
+    gw_socket *socks;    /* owned list, one per namespace */
     size_t nsocks;
-    size_t nconnected;     /* accepted sockets among them */
-    gw_partial *partial;   /* owned: binary packet being reassembled */
+    size_t nconnected;       /* accepted sockets among them */
+    gw_partial *partial;     /* owned: binary packet being reassembled */
     gw_session *prev, *next; /* gw->all: every live session object */
-    struct gw_addr *addr;  /* borrowed: the per-address count holding this
+    struct gw_addr *addr;    /* borrowed: the per-address count holding this
                               open session (gw_addr_count), or NULL */
 };
 
 struct gw_loop; /* server.c: the lws context, vhost and lws timers */
 
 struct gw_server {
-    gw_options opt;               /* strings owned (copies) */
-    gw_app app;                   /* callbacks (copied table) */
-    const gw_io *io;              /* borrowed: static table */
-    struct gw_loop *loop;         /* owned by server.c; NULL in unit tests */
+    gw_options opt;       /* strings owned (copies) */
+    gw_app app;           /* callbacks (copied table) */
+    const gw_io *io;      /* borrowed: static table */
+    struct gw_loop *loop; /* owned by server.c; NULL in unit tests */
 
-    gw_rooms *rooms;              /* owned: gw_socket * members */
-    hmap sessions;                /* sid -> session: open sessions, and
+    gw_rooms *rooms;  /* owned: gw_socket * members */
+    hmap sessions;    /* sid -> session: open sessions, and
                                      closing polling sessions waiting for
                                      their last poll */
-    gw_session *all;              /* every session object, list head */
-    size_t nsessions;             /* session objects alive */
-    size_t nopen;                 /* sessions in GW_SESSION_OPEN */
-    size_t nsockets;              /* connected Socket.IO sockets */
-    uint64_t gen;                 /* broadcast generation counter */
-    hmap addrs;                   /* client address -> struct gw_addr:
+    gw_session *all;  /* every session object, list head */
+    size_t nsessions; /* session objects alive */
+    size_t nopen;     /* sessions in GW_SESSION_OPEN */
+    size_t nsockets;  /* connected Socket.IO sockets */
+    uint64_t gen;     /* broadcast generation counter */
+    hmap addrs;       /* client address -> struct gw_addr:
                                      open sessions per address */
 
     /* Shared control frames (owned references). */
@@ -203,34 +203,34 @@ struct gw_server {
 
     /* Sessions whose queue overflowed during a broadcast (closing them
      * there would change rooms while they are walked). */
-    gw_session **doomed;          /* owned array, borrowed entries */
+    gw_session **doomed; /* owned array, borrowed entries */
     size_t ndoomed, doomed_cap;
     int in_broadcast;
 
     /* Sockets collected from a room (gw_socket_room_list). */
-    gw_socket **vec;              /* owned array, borrowed entries */
+    gw_socket **vec; /* owned array, borrowed entries */
     size_t nvec, vec_cap;
 
     /* Sockets gone during this loop iteration, freed on the next wheel
      * tick so that no caller holds a dangling pointer. */
-    gw_socket *graveyard;         /* owned list */
+    gw_socket *graveyard; /* owned list */
     gw_timer reap;
 
     /* Tasks posted by other threads (gw_post), drained by the loop. */
     pthread_mutex_t task_mu;
-    gw_task *tasks, *tasks_tail;  /* borrowed until run; under task_mu */
-    atomic_int stop_requested;    /* set by gw_server_stop() */
+    gw_task *tasks, *tasks_tail; /* borrowed until run; under task_mu */
+    atomic_int stop_requested;   /* set by gw_server_stop() */
 
-    int stopping;                 /* loop side: shutdown under way */
-    int done;                     /* loop side: leave gw_server_run() */
-    int destroying;               /* gw_server_destroy() in progress */
-    size_t http_pending;          /* HTTP responses with a body to write */
+    int stopping;        /* loop side: shutdown under way */
+    int done;            /* loop side: leave gw_server_run() */
+    int destroying;      /* gw_server_destroy() in progress */
+    size_t http_pending; /* HTTP responses with a body to write */
 
-    gw_wheel wheel;               /* session, socket and app timers */
-    int wheel_waking;             /* io->wake_at() is pending */
+    gw_wheel wheel;   /* session, socket and app timers */
+    int wheel_waking; /* io->wake_at() is pending */
 
-    rc_buf scratch;               /* encoder scratch, loop thread */
-    rc_buf scratch2;              /* second one (attachments, args) */
+    rc_buf scratch;  /* encoder scratch, loop thread */
+    rc_buf scratch2; /* second one (attachments, args) */
 };
 
 /* ---- server.c ---- */
@@ -241,8 +241,7 @@ struct gw_server {
  * gw_server_new() builds on it; unit tests use it directly with an io of
  * their own. NULL with errstr set.
  */
-gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *errstr,
-                              size_t errlen);
+gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *errstr, size_t errlen);
 /* Frees what gw_server_new_core() made (after the sessions' transports are
  * gone). */
 void gw_server_free_core(gw_server *gw);

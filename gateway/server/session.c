@@ -74,9 +74,8 @@ gw_session *gw_session_new(gw_server *gw, enum gw_transport tr, int raw, const c
         goto fail;
 
     rc_buf_reset(&gw->scratch);
-    if (eio_encode_open(&gw->scratch, s->sid, tr == GW_TR_POLLING,
-                        cfg->ping_interval_ms, cfg->ping_timeout_ms,
-                        cfg->max_payload) < 0 ||
+    if (eio_encode_open(&gw->scratch, s->sid, tr == GW_TR_POLLING, cfg->ping_interval_ms,
+                        cfg->ping_timeout_ms, cfg->max_payload) < 0 ||
         !(open = gw_frame_new(gw->scratch.p, gw->scratch.len)) ||
         gw_frame_queue_push(&s->q, open) < 0)
         goto fail;
@@ -99,8 +98,8 @@ gw_session *gw_session_new(gw_server *gw, enum gw_transport tr, int raw, const c
     gw_server_arm(gw, &s->hb, hb_cb, cfg->ping_interval_ms);
     if (!raw)
         gw_server_arm(gw, &s->connect, connect_cb, cfg->connect_timeout_ms);
-    LOG_DEBUG(FAC, "sid %s: opened (%s%s)", s->sid,
-              tr == GW_TR_POLLING ? "polling" : "websocket", raw ? ", plain Engine.IO" : "");
+    LOG_DEBUG(FAC, "sid %s: opened (%s%s)", s->sid, tr == GW_TR_POLLING ? "polling" : "websocket",
+              raw ? ", plain Engine.IO" : "");
     return s;
 
 fail:
@@ -170,8 +169,7 @@ static void free_cb(gw_timer *t)
  * idle once the session is closed). */
 static void gw_session_schedule_free(gw_session *s, int linger_ms)
 {
-    if (s->state != GW_SESSION_CLOSING || s->ws || s->poll || s->probe ||
-        s->gw->destroying)
+    if (s->state != GW_SESSION_CLOSING || s->ws || s->poll || s->probe || s->gw->destroying)
         return;
     if (!linger_ms)
         unlist(s);
@@ -264,8 +262,8 @@ static void gw_session_overflow(gw_session *s)
         return;
     s->overflowed = 1;
     rc_metric_inc(RC_M_SLOW_DISCONNECTS);
-    LOG_WARN(FAC, "sid %s: %zu frames queued, disconnecting a slow client",
-             s->sid, gw_frame_queue_len(&s->q));
+    LOG_WARN(FAC, "sid %s: %zu frames queued, disconnecting a slow client", s->sid,
+             gw_frame_queue_len(&s->q));
     if (!gw->in_broadcast) {
         gw_session_close(s, "queue full", GW_CLOSE_POLICY, 0);
         return;
@@ -290,8 +288,7 @@ static void gw_session_overflow(gw_session *s)
 void gw_session_reap_doomed(gw_server *gw)
 {
     for (size_t i = 0; i < gw->ndoomed; i++)
-        gw_session_close(gw->doomed[i], "queue full",
-                      GW_CLOSE_POLICY, 0);
+        gw_session_close(gw->doomed[i], "queue full", GW_CLOSE_POLICY, 0);
     gw->ndoomed = 0;
 }
 

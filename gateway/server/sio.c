@@ -37,21 +37,28 @@
 #define SIO_MAX_ATTACHMENTS 0x7fffffffL
 
 static const char *const reserved_events[] = {
-    "connect", "connect_error", "disconnect", "disconnecting",
-    "newListener", "removeListener",
+    "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
 };
 
 const char *sio_strerror(int err)
 {
     switch (err) {
-    case SIO_OK: return "ok";
-    case SIO_ERR_TYPE: return "unknown packet type";
-    case SIO_ERR_ATTACHMENTS: return "bad attachment count";
-    case SIO_ERR_NSP: return "bad namespace";
-    case SIO_ERR_ID: return "bad ack id";
-    case SIO_ERR_PAYLOAD: return "payload not valid for the packet type";
-    case SIO_ERR_NOMEM: return "out of memory";
-    default: return "unknown error";
+    case SIO_OK:
+        return "ok";
+    case SIO_ERR_TYPE:
+        return "unknown packet type";
+    case SIO_ERR_ATTACHMENTS:
+        return "bad attachment count";
+    case SIO_ERR_NSP:
+        return "bad namespace";
+    case SIO_ERR_ID:
+        return "bad ack id";
+    case SIO_ERR_PAYLOAD:
+        return "payload not valid for the packet type";
+    case SIO_ERR_NOMEM:
+        return "out of memory";
+    default:
+        return "unknown error";
     }
 }
 
@@ -74,7 +81,8 @@ static int placeholders_valid(const json_t *j, long attachments)
     if (json_is_array(j)) {
         size_t i;
         json_t *v;
-        json_array_foreach(j, i, v) {
+        json_array_foreach(j, i, v)
+        {
             if (!placeholders_valid(v, attachments))
                 return 0;
         }
@@ -89,7 +97,8 @@ static int placeholders_valid(const json_t *j, long attachments)
     }
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)j, k, v) {
+    json_object_foreach((json_t *)j, k, v)
+    {
         if (!placeholders_valid(v, attachments))
             return 0;
     }
@@ -104,8 +113,7 @@ static int event_name_valid(const json_t *args)
     if (!json_is_string(name))
         return 0;
     const char *s = json_string_value(name);
-    for (size_t i = 0; i < sizeof reserved_events / sizeof *reserved_events;
-         i++)
+    for (size_t i = 0; i < sizeof reserved_events / sizeof *reserved_events; i++)
         if (strcmp(s, reserved_events[i]) == 0)
             return 0;
     return 1;
@@ -204,8 +212,7 @@ int sio_parse_packet(const char *buf, size_t len, sio_packet *out, json_t **args
     out->data = (rc_slice){buf + i, len - i};
     if (i < len) {
         json_error_t err;
-        j = json_loadb(buf + i, len - i, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                       &err);
+        j = json_loadb(buf + i, len - i, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
         if (!j)
             return SIO_ERR_PAYLOAD;
     }
@@ -227,9 +234,8 @@ fail:
     return rc;
 }
 
-static int encode(rc_buf *out, enum sio_type type, long attachments,
-                  const char *nsp, long long id, const char *data,
-                  size_t data_len)
+static int encode(rc_buf *out, enum sio_type type, long attachments, const char *nsp, long long id,
+                  const char *data, size_t data_len)
 {
     int custom_nsp = nsp && nsp[0] && strcmp(nsp, "/") != 0;
     if (custom_nsp && (nsp[0] != '/' || strchr(nsp, ',')))
@@ -246,8 +252,7 @@ static int encode(rc_buf *out, enum sio_type type, long attachments,
         n = snprintf(head, sizeof head, "%d", (int)type);
     if (rc_buf_append(out, head, (size_t)n) < 0)
         goto nomem;
-    if (custom_nsp &&
-        (rc_buf_puts(out, nsp) < 0 || rc_buf_append(out, ",", 1) < 0))
+    if (custom_nsp && (rc_buf_puts(out, nsp) < 0 || rc_buf_append(out, ",", 1) < 0))
         goto nomem;
     if (id >= 0 && rc_buf_printf(out, "%lld", id) < 0)
         goto nomem;
@@ -261,8 +266,8 @@ nomem:
     return SIO_ERR_NOMEM;
 }
 
-int sio_encode(rc_buf *out, enum sio_type type, const char *nsp, long long id,
-               const char *data, size_t data_len)
+int sio_encode(rc_buf *out, enum sio_type type, const char *nsp, long long id, const char *data,
+               size_t data_len)
 {
     if ((unsigned)type > SIO_BINARY_ACK)
         return SIO_ERR_TYPE;
@@ -271,9 +276,8 @@ int sio_encode(rc_buf *out, enum sio_type type, const char *nsp, long long id,
     return encode(out, type, 0, nsp, id, data, data_len);
 }
 
-int sio_encode_binary(rc_buf *out, enum sio_type type, long attachments,
-                      const char *nsp, long long id, const char *data,
-                      size_t data_len)
+int sio_encode_binary(rc_buf *out, enum sio_type type, long attachments, const char *nsp,
+                      long long id, const char *data, size_t data_len)
 {
     if (!is_binary_type(type))
         return SIO_ERR_TYPE;

@@ -63,16 +63,15 @@ int sio_parse_packet(const char *buf, size_t len, sio_packet *out, json_t **args
  * (SIO_ERR_ATTACHMENTS here). Returns 0 or a SIO_ERR_*; out is unchanged on
  * error.
  */
-int sio_encode(rc_buf *out, enum sio_type type, const char *nsp, long long id,
-               const char *data, size_t data_len);
+int sio_encode(rc_buf *out, enum sio_type type, const char *nsp, long long id, const char *data,
+               size_t data_len);
 
 /*
  * Same for SIO_BINARY_EVENT / SIO_BINARY_ACK: "<type><attachments>-..."; the
  * attachments themselves are sent by the caller as the following binary
  * Engine.IO messages.
  */
-int sio_encode_binary(rc_buf *out, enum sio_type type, long attachments,
-                      const char *nsp, long long id, const char *data,
-                      size_t data_len);
+int sio_encode_binary(rc_buf *out, enum sio_type type, long attachments, const char *nsp,
+                      long long id, const char *data, size_t data_len);
 
 #endif

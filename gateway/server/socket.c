@@ -135,7 +135,7 @@ static int send_connect_error(gw_session *s, const char *nsp, const char *msg)
 
 static void reap_cb(gw_timer *t)
 {
-    gw_socket_free_graveyard(((gw_server *)((char *)(t) - offsetof(gw_server, reap))));
+    gw_socket_free_graveyard(((gw_server *)((char *)(t)-offsetof(gw_server, reap))));
 }
 
 void gw_socket_free_graveyard(gw_server *gw)
@@ -236,7 +236,9 @@ static gw_socket *find_socket(gw_session *s, rc_slice nsp)
 /* The abuse bucket's burst: 3 x the larger of the rate and the burst. */
 static int abuse_burst(const gw_server *gw)
 {
-    return 3 * (gw->opt.client_events_per_minute > gw->opt.client_event_burst ? gw->opt.client_events_per_minute : gw->opt.client_event_burst);
+    return 3 * (gw->opt.client_events_per_minute > gw->opt.client_event_burst
+                    ? gw->opt.client_events_per_minute
+                    : gw->opt.client_event_burst);
 }
 
 /* ---- incoming packets ---- */
@@ -305,11 +307,15 @@ static int on_event(gw_socket *sk, const sio_packet *pkt, json_t *args, const rc
     };
     if (gw->opt.client_events_per_minute > 0) {
         int64_t now = gw_server_now(gw);
-        int ok = gw_ratelimit_take(&sk->events, gw->opt.client_events_per_minute, gw->opt.client_event_burst, now);
-        if (!gw_ratelimit_take(&sk->abuse, 3 * gw->opt.client_events_per_minute, abuse_burst(gw), now)) {
+        int ok = gw_ratelimit_take(&sk->events, gw->opt.client_events_per_minute,
+                                   gw->opt.client_event_burst, now);
+        if (!gw_ratelimit_take(&sk->abuse, 3 * gw->opt.client_events_per_minute, abuse_burst(gw),
+                               now)) {
             rc_metric_inc(RC_M_CLIENT_ERRORS);
-            LOG_WARN(FAC, "sid %s: socket %s: client events over 3 x the rate limit "
-                          "(%d per minute), disconnecting", s->sid, sk->id, gw->opt.client_events_per_minute);
+            LOG_WARN(FAC,
+                     "sid %s: socket %s: client events over 3 x the rate limit "
+                     "(%d per minute), disconnecting",
+                     s->sid, sk->id, gw->opt.client_events_per_minute);
             gw_socket_disconnect(sk, "client event flood", 1);
             goto done;
         }
@@ -360,13 +366,11 @@ static int dispatch(gw_session *s, const sio_packet *pkt, json_t *args, const rc
     switch (pkt->type) {
     case SIO_CONNECT:
         if (sk)
-            return gw_session_fault(s, "CONNECT to a namespace already open",
-                                 GW_CLOSE_PROTOCOL);
+            return gw_session_fault(s, "CONNECT to a namespace already open", GW_CLOSE_PROTOCOL);
         return on_connect(s, pkt, args);
     case SIO_DISCONNECT:
         if (!sk)
-            return gw_session_fault(s, "DISCONNECT from a namespace not open",
-                                 GW_CLOSE_PROTOCOL);
+            return gw_session_fault(s, "DISCONNECT from a namespace not open", GW_CLOSE_PROTOCOL);
         socket_gone(sk, "client namespace disconnect", 1);
         return 0;
     case SIO_EVENT:
@@ -374,8 +378,7 @@ static int dispatch(gw_session *s, const sio_packet *pkt, json_t *args, const rc
     case SIO_ACK:
     case SIO_BINARY_ACK:
         if (!sk || sk->state != GW_SK_CONNECTED)
-            return gw_session_fault(s, "packet for a namespace not connected",
-                                 GW_CLOSE_PROTOCOL);
+            return gw_session_fault(s, "packet for a namespace not connected", GW_CLOSE_PROTOCOL);
         return pkt->type == SIO_EVENT || pkt->type == SIO_BINARY_EVENT
                    ? on_event(sk, pkt, args, att, natt)
                    : on_ack(sk, pkt, args, att, natt);
@@ -420,7 +423,7 @@ int gw_socket_on_text(gw_session *s, const char *p, size_t len)
     char *fixed = NULL;
     if (s->partial)
         return gw_session_fault(s, "text packet where a binary attachment was due",
-                             GW_CLOSE_PROTOCOL);
+                                GW_CLOSE_PROTOCOL);
     if (len >= 2 && (p[0] == '0' || p[0] == '1') && p[1] == '/' && !memchr(p, ',', len)) {
         if (!(fixed = malloc(len + 1))) {
             gw_session_close(s, "out of memory", GW_CLOSE_UNEXPECTED, 0);
@@ -457,7 +460,7 @@ int gw_socket_on_binary(gw_session *s, const char *p, size_t len)
     gw_partial *pt = s->partial;
     if (!pt)
         return gw_session_fault(s, "binary message without a binary packet announcing it",
-                             GW_CLOSE_UNACCEPTABLE_OPCODE);
+                                GW_CLOSE_UNACCEPTABLE_OPCODE);
     if (len > (size_t)s->gw->opt.max_payload - pt->bytes)
         return gw_session_fault(s, "binary packet over maxPayload", GW_CLOSE_TOO_LARGE);
     char *copy = malloc(len + 1);
@@ -616,8 +619,7 @@ int gw_socket_ack(gw_socket *sk, long long ack_id, const char *args, size_t args
         return -1;
     if (put_head(b, natt ? SIO_BINARY_ACK : SIO_ACK, natt, sk->nsp, ack_id) < 0 ||
         rc_buf_append(b, "[", 1) < 0 ||
-        (args && args_len && rc_buf_append(b, args, args_len) < 0) ||
-        rc_buf_append(b, "]", 1) < 0)
+        (args && args_len && rc_buf_append(b, args, args_len) < 0) || rc_buf_append(b, "]", 1) < 0)
         return -1;
     if (gw_session_send_text(s, b->p, b->len) < 0)
         return -1;
@@ -628,8 +630,8 @@ int gw_socket_ack(gw_socket *sk, long long ack_id, const char *args, size_t args
 
 static void app_timer_cb(gw_timer *t)
 {
-    gw_socket *sk = ((gw_socket *)((char *)(t) - offsetof(gw_socket, app_timer)));
-    void (*cb)(gw_socket *sk) = sk->app_timer_cb;
+    gw_socket *sk = ((gw_socket *)((char *)(t)-offsetof(gw_socket, app_timer)));
+    void (*cb)(gw_socket * sk) = sk->app_timer_cb;
     if (cb && sk->state != GW_SK_GONE)
         cb(sk);
 }

@@ -23,7 +23,7 @@
 #define GW_MAX_ORIGIN 512
 #define GW_MAX_QUERY_ARGS 32
 /* The body of a 429 answer to a handshake over max_connections_per_ip. */
-#define GW_TOO_MANY_CONNECTIONS \
+#define GW_TOO_MANY_CONNECTIONS                                                                    \
     "{\"code\":3,\"message\":\"Too many connections from this address\"}"
 /* Room for a client address (gw_http_peer_addr). */
 #define GW_ADDR_LEN 64
@@ -45,24 +45,24 @@ typedef struct gw_http_chunked {
 /* Per-connection state, allocated and zeroed by lws (per_session_data). */
 typedef struct gw_conn {
     enum gw_conn_kind kind;
-    gw_session *sess;       /* borrowed: GW_CONN_POLL and GW_CONN_WS */
-    unsigned char *resp;    /* owned: LWS_PRE headroom + response body */
+    gw_session *sess;    /* borrowed: GW_CONN_POLL and GW_CONN_WS */
+    unsigned char *resp; /* owned: LWS_PRE headroom + response body */
     size_t resp_len;
-    int resp_pending;       /* headers sent, body due on the next writable */
-    rc_buf in;              /* owned: POST body / WebSocket message */
-    int in_active;          /* a WebSocket message is being reassembled */
+    int resp_pending; /* headers sent, body due on the next writable */
+    rc_buf in;        /* owned: POST body / WebSocket message */
+    int in_active;    /* a WebSocket message is being reassembled */
     int in_binary;
-    int in_too_big;         /* GW_CONN_POST: the body outgrew maxPayload */
-    int in_chunked;         /* GW_CONN_POST: the body is chunked */
-    int in_bad;             /* GW_CONN_POST: its chunked framing is malformed */
-    gw_http_chunked chunk;  /* GW_CONN_POST: the chunked decoder */
-    int keep_alive;         /* the client lets the connection carry another
+    int in_too_big;          /* GW_CONN_POST: the body outgrew maxPayload */
+    int in_chunked;          /* GW_CONN_POST: the body is chunked */
+    int in_bad;              /* GW_CONN_POST: its chunked framing is malformed */
+    gw_http_chunked chunk;   /* GW_CONN_POST: the chunked decoder */
+    int keep_alive;          /* the client lets the connection carry another
                                request after this one */
-    int close_after;        /* close the connection after this response */
-    int refused;            /* GW_CONN_WS: close it at the first writable */
-    int late_poll;          /* GW_CONN_POLL: arrived while an upgrade probe
+    int close_after;         /* close the connection after this response */
+    int refused;             /* GW_CONN_WS: close it at the first writable */
+    int late_poll;           /* GW_CONN_POLL: arrived while an upgrade probe
                                was under way */
-    int noop_now;           /* GW_CONN_POLL: its grace period is over */
+    int noop_now;            /* GW_CONN_POLL: its grace period is over */
     char sid[GW_ID_LEN + 1]; /* GW_CONN_POST: target session */
 } gw_conn;
 
@@ -112,8 +112,7 @@ int gw_http_keeps_alive(struct lws *wsi);
 int gw_http_admit(struct lws *wsi, char *addr, size_t cap);
 /* A new session for the handshake on wsi: its bearer token, and counted
  * against addr (from gw_http_admit). NULL when out of memory. */
-gw_session *gw_http_open_session(struct lws *wsi, enum gw_transport tr, int raw,
-                                 const char *addr);
+gw_session *gw_http_open_session(struct lws *wsi, enum gw_transport tr, int raw, const char *addr);
 
 /*
  * Writes the status line and headers of a response; the body (copied) goes

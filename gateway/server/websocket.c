@@ -38,11 +38,12 @@ int gw_ws_confirm_upgrade(struct lws *wsi)
      * next request unless the client said otherwise. */
     scratch.close_after = !gw_http_keeps_alive(wsi);
 
-    if (!gw_http_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path) || gw_http_engine_route(gw, path) < 0) {
+    if (!gw_http_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path) ||
+        gw_http_engine_route(gw, path) < 0) {
         rc = gw_http_respond(wsi, &scratch, 404, "text/plain", not_found, sizeof not_found - 1, 1);
     } else if (gw->stopping) {
         rc = gw_http_respond(wsi, &scratch, 503, "application/json", shutting_down,
-                          sizeof shutting_down - 1, 1);
+                             sizeof shutting_down - 1, 1);
     } else if (!gw_http_allowed_origin(gw, wsi, obuf, sizeof obuf)) {
         rc = gw_http_eio_error(wsi, &scratch, GW_EIO_FORBIDDEN, 1);
     } else if (gw_http_check_query(wsi, "websocket", &err) < 0) {
@@ -55,7 +56,7 @@ int gw_ws_confirm_upgrade(struct lws *wsi)
             return 0; /* a new gw_session */
         if (!sid)
             rc = gw_http_respond(wsi, &scratch, 429, "application/json", GW_TOO_MANY_CONNECTIONS,
-                              sizeof GW_TOO_MANY_CONNECTIONS - 1, 1);
+                                 sizeof GW_TOO_MANY_CONNECTIONS - 1, 1);
         else if (!s || s->raw != gw_http_engine_route(gw, path))
             rc = gw_http_eio_error(wsi, &scratch, GW_EIO_SID_UNKNOWN, 1);
         else if (s->state != GW_SESSION_OPEN)
@@ -80,7 +81,9 @@ int gw_ws_on_established(struct lws *wsi, gw_conn *c)
     char sbuf[GW_MAX_ARG], path[64];
     gw_http_conn_reset(gw, c);
     c->kind = GW_CONN_WS;
-    int raw = gw_http_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path) ? gw_http_engine_route(gw, path) : -1;
+    int raw = gw_http_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path)
+                  ? gw_http_engine_route(gw, path)
+                  : -1;
     if (raw < 0)
         return -1;
     const char *sid = gw_http_query_arg(wsi, "sid=", sbuf, sizeof sbuf);
@@ -181,8 +184,7 @@ int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len)
         if (wsi == s->ws)
             gw_session_close(s, "malformed packet", GW_CLOSE_PROTOCOL, 0);
         rc_buf_free(&c->in);
-        return ws_close_now(wsi, rc == EIO_ERR_UTF8 ? GW_CLOSE_INVALID_PAYLOAD
-                                                       : GW_CLOSE_PROTOCOL);
+        return ws_close_now(wsi, rc == EIO_ERR_UTF8 ? GW_CLOSE_INVALID_PAYLOAD : GW_CLOSE_PROTOCOL);
     }
     rc = gw_session_on_packet(s, wsi, &pkt);
     if (c->in.cap > 4096)
