@@ -138,6 +138,7 @@ static void lws_wake_at(gw_server *gw, int64_t ms)
 
 static const gw_io lws_io = {
     .want_write = lws_want_write,
+    .flush = gw_ws_flush,
     .close_within = lws_close_within,
     .write_now = lws_write_now,
     .wake_at = lws_wake_at,

@@ -72,6 +72,9 @@ enum gw_close {
 typedef struct gw_io {
     /* Ask for a writable callback on conn. */
     void (*want_write)(gw_server *gw, void *conn);
+    /* Write what the session carried by WebSocket conn has queued, now
+     * (during a broadcast); NULL: want_write instead. */
+    void (*flush)(gw_server *gw, void *conn);
     /* Cut conn if it has not closed within secs (0: at once). */
     void (*close_within)(gw_server *gw, void *conn, int secs);
     /* Write a text message on WebSocket conn now, from its receive

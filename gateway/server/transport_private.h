@@ -179,5 +179,8 @@ int gw_ws_confirm_upgrade(struct lws *wsi);
 int gw_ws_on_established(struct lws *wsi, gw_conn *c);
 int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len);
 int gw_ws_on_writable(struct lws *wsi, gw_conn *c);
+/* gw_io.flush: writes what the session of WebSocket conn has queued now,
+ * from outside its callbacks; asks for a writable turn for the rest. */
+void gw_ws_flush(gw_server *gw, void *conn);
 
 #endif

@@ -6,7 +6,12 @@
  * Implementation notes. A text frame is written from the shared frame
  * itself (frames keep LWS_PRE bytes of headroom); a binary message's bytes
  * follow the 'b' marker in its frame, so the WebSocket header goes in
- * front of a copy. One frame is written per writable callback.
+ * front of a copy. Queued frames are written back to back, up to
+ * GW_WS_BATCH per turn, while the socket takes them whole. A broadcast
+ * writes at once (gw_ws_flush) instead of asking for a writable callback:
+ * that round trip (two epoll_ctl calls and a wake-up per delivery) cost
+ * more than the write itself; only what the socket did not take waits for
+ * the writable turn.
  */
 #include "gateway/server/transport_private.h"
 
@@ -194,6 +199,44 @@ int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len)
     return 0; /* a closed session is closed from the writable callback */
 }
 
+/* Frames written per writable turn (or per flush) at most, so that one
+ * busy connection cannot hold the loop. */
+#define GW_WS_BATCH 32
+
+/* Writes one queued frame; the caller keeps its reference. 0 or -1. */
+static int write_frame(struct lws *wsi, gw_frame *f)
+{
+    if (gw_frame_data(f)[0] != 'b')
+        return lws_write(wsi, gw_frame_data(f), gw_frame_len(f), LWS_WRITE_TEXT) < 0 ? -1 : 0;
+    /* A binary message: its bytes follow the 'b' marker, and the frame's
+     * payload is shared, so the WebSocket header goes in front of a copy. */
+    size_t len = gw_frame_len(f) - 1;
+    unsigned char *buf = malloc(LWS_PRE + len + 1);
+    if (!buf)
+        return -1;
+    memcpy(buf + LWS_PRE, gw_frame_data(f) + 1, len);
+    int n = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_BINARY);
+    free(buf);
+    return n < 0 ? -1 : 0;
+}
+
+/* Writes s's queued frames on wsi while the socket takes them whole (lws
+ * keeps what a short write left and drains it first on the next writable
+ * turn), at most GW_WS_BATCH. 0, or -1 when a write failed. */
+static int drain(struct lws *wsi, gw_session *s)
+{
+    for (int i = 0; i < GW_WS_BATCH && !lws_partial_buffered(wsi); i++) {
+        gw_frame *f = gw_frame_queue_pop(&s->q);
+        if (!f)
+            break;
+        int rc = write_frame(wsi, f);
+        gw_frame_unref(f);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int gw_ws_on_writable(struct lws *wsi, gw_conn *c)
 {
     gw_session *s = c->sess;
@@ -208,27 +251,8 @@ int gw_ws_on_writable(struct lws *wsi, gw_conn *c)
     }
     if (wsi != s->ws)
         return -1;
-    gw_frame *f = gw_frame_queue_pop(&s->q);
-    if (f) {
-        int n;
-        if (gw_frame_data(f)[0] == 'b') {
-            /* A binary message: its bytes follow the 'b' marker, and the
-             * frame's payload is shared, so the WebSocket header goes in
-             * front of a copy. */
-            size_t len = gw_frame_len(f) - 1;
-            unsigned char *buf = malloc(LWS_PRE + len + 1);
-            if (!buf) {
-                gw_frame_unref(f);
-                return ws_close_now(wsi, GW_CLOSE_UNEXPECTED);
-            }
-            memcpy(buf + LWS_PRE, gw_frame_data(f) + 1, len);
-            n = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_BINARY);
-            free(buf);
-        } else {
-            n = lws_write(wsi, gw_frame_data(f), gw_frame_len(f), LWS_WRITE_TEXT);
-        }
-        gw_frame_unref(f);
-        if (n < 0)
+    if (gw_frame_queue_len(&s->q)) {
+        if (drain(wsi, s) < 0)
             return -1;
         if (gw_frame_queue_len(&s->q) || s->state != GW_SESSION_OPEN)
             lws_callback_on_writable(wsi);
@@ -237,4 +261,24 @@ int gw_ws_on_writable(struct lws *wsi, gw_conn *c)
     if (s->state == GW_SESSION_CLOSING)
         return ws_close_now(wsi, s->close_code);
     return 0;
+}
+
+void gw_ws_flush(gw_server *gw, void *conn)
+{
+    struct lws *wsi = conn;
+    gw_conn *c = lws_wsi_user(wsi);
+    gw_session *s = c ? c->sess : NULL;
+    (void)gw;
+    if (!s || wsi != s->ws || s->state != GW_SESSION_OPEN || lws_partial_buffered(wsi)) {
+        lws_callback_on_writable(wsi);
+        return;
+    }
+    if (drain(wsi, s) < 0) {
+        /* Not inside a callback of wsi: lws closes it on its next turn. */
+        gw_frame_queue_clear(&s->q);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (gw_frame_queue_len(&s->q))
+        lws_callback_on_writable(wsi);
 }
