@@ -97,6 +97,13 @@ rd_kafka_conf_t *rc_kafka_conf_new(const rc_kafka_opts *opts,
         if (defaults[i].role == role &&
             set_prop(conf, defaults[i].key, defaults[i].value, errstr, errlen) < 0)
             goto fail;
+    if (opts->local_broker && (role == RC_KAFKA_GROUP || role == RC_KAFKA_READER) &&
+        set_prop(conf, "fetch.wait.max.ms", RC_KAFKA_LOCAL_FETCH_WAIT_MS, errstr, errlen) < 0)
+        goto fail;
+    if (opts->local_broker && role == RC_KAFKA_GROUP &&
+        (set_prop(conf, "session.timeout.ms", RC_KAFKA_LOCAL_SESSION_MS, errstr, errlen) < 0 ||
+         set_prop(conf, "heartbeat.interval.ms", RC_KAFKA_LOCAL_HEARTBEAT_MS, errstr, errlen) < 0))
+        goto fail;
     for (size_t i = 0; i < opts->nprops; i++) {
         const char *k = opts->props[i].key;
         int producer = role == RC_KAFKA_PRODUCER || role == RC_KAFKA_BULK;

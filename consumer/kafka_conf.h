@@ -16,6 +16,10 @@
 
 #include "core/kv.h"
 
+#define RC_KAFKA_LOCAL_FETCH_WAIT_MS "5"
+#define RC_KAFKA_LOCAL_SESSION_MS "6000"
+#define RC_KAFKA_LOCAL_HEARTBEAT_MS "500"
+
 enum rc_kafka_role {
     RC_KAFKA_GROUP,    /* the group consumer: manual offset store, auto
                           commit, earliest offset, range/roundrobin */
@@ -44,6 +48,13 @@ typedef struct rc_kafka_opts {
     /* 1: keep librdkafka's own stderr logger (command-line tools);
      * 0: its logs and errors go to roomcast's log */
     int native_log;
+    /* 1: the brokers are librdkafka's mock cluster (the embedded broker),
+     * which answers a waiting fetch only when fetch.wait.max.ms expires:
+     * consumers wait RC_KAFKA_LOCAL_FETCH_WAIT_MS at most, and a group
+     * member's session times out after RC_KAFKA_LOCAL_SESSION_MS so that
+     * a node that leaves hands its partitions on promptly. props still
+     * override both. */
+    int local_broker;
 } rc_kafka_opts;
 
 /*

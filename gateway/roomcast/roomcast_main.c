@@ -119,7 +119,8 @@ static rc_kafka_opts kafka_opts(const struct app *a)
     return (rc_kafka_opts){.brokers = a->brokers,
                            .group_id = a->cfg.group_id,
                            .props = a->cfg.kafka_props,
-                           .nprops = a->cfg.nkafka_props};
+                           .nprops = a->cfg.nkafka_props,
+                           .local_broker = a->broker != NULL};
 }
 
 /* The verifier's settings: the same at start-up and on every reload. */

@@ -1,146 +1,81 @@
 /*
- * test_kafka_conf.c - the Kafka client configurations: each role's defaults,
- * bootstrap servers and client id, pass-through properties overriding
- * defaults, the properties each role skips, refused properties, and which
- * logger is set.
+ * test_kafka_conf.c - the one librdkafka configuration builder: each
+ * role's defaults, the operator's properties overriding them and skipped
+ * where a role does not know them, and the prompt settings for the
+ * embedded (mock cluster) broker.
  */
-#include <librdkafka/rdkafka.h>
-#include <stdio.h>
 #include <string.h>
 
-#include "check.h"
 #include "consumer/kafka_conf.h"
+#include "tests/unit/check.h"
 
-/* The value of property k in conf, "" when unset or unknown. */
-static const char *get(rd_kafka_conf_t *conf, const char *k)
+static const char *get(rd_kafka_conf_t *c, const char *k, char *buf, size_t cap)
 {
-    static char buf[8][512];
-    static int next;
-    char *b = buf[next++ % 8];
-    size_t len = 512;
-    if (rd_kafka_conf_get(conf, k, b, &len) != RD_KAFKA_CONF_OK)
-        b[0] = '\0';
-    return b;
+    size_t n = cap;
+    if (rd_kafka_conf_get(c, k, buf, &n) != RD_KAFKA_CONF_OK)
+        return "?";
+    return buf;
 }
 
 static void test_roles(void)
 {
-    char err[256] = "";
-    rc_kafka_opts o = {.brokers = "k1:9092,k2:9092", .group_id = "g1"};
-
+    char err[256], b[256];
+    rc_kafka_opts o = {.brokers = "127.0.0.1:1", .group_id = "g"};
     rd_kafka_conf_t *c = rc_kafka_conf_new(&o, RC_KAFKA_GROUP, err, sizeof err);
     CHECK(c != NULL);
-    CHECK_STR(get(c, "bootstrap.servers"), "k1:9092,k2:9092");
-    CHECK_STR(get(c, "client.id"), "roomcast");
-    CHECK_STR(get(c, "group.id"), "g1");
-    CHECK_STR(get(c, "enable.auto.offset.store"), "false");
-    CHECK_STR(get(c, "enable.auto.commit"), "true");
-    CHECK_STR(get(c, "auto.offset.reset"), "smallest"); /* librdkafka's name for earliest */
-    CHECK_STR(get(c, "partition.assignment.strategy"), "range,roundrobin");
+    CHECK_STR(get(c, "group.id", b, sizeof b), "g");
+    CHECK_STR(get(c, "enable.auto.offset.store", b, sizeof b), "false");
+    CHECK_STR(get(c, "bootstrap.servers", b, sizeof b), "127.0.0.1:1");
+    /* librdkafka's own defaults stay for a real cluster */
+    CHECK_STR(get(c, "fetch.wait.max.ms", b, sizeof b), "500");
     rd_kafka_conf_destroy(c);
 
-    c = rc_kafka_conf_new(&o, RC_KAFKA_READER, err, sizeof err);
-    CHECK(c != NULL);
-    CHECK_STR(get(c, "group.id"), "roomcast-reader"); /* never the group's */
-    CHECK_STR(get(c, "enable.auto.commit"), "false");
-    CHECK_STR(get(c, "enable.auto.offset.store"), "false");
-    CHECK_STR(get(c, "enable.partition.eof"), "true");
-    rd_kafka_conf_destroy(c);
-
+    rc_kv props[] = {{"fetch.wait.max.ms", "42"}, {"acks", "1"}};
+    o.props = props;
+    o.nprops = 2;
     c = rc_kafka_conf_new(&o, RC_KAFKA_PRODUCER, err, sizeof err);
     CHECK(c != NULL);
-    CHECK_STR(get(c, "enable.idempotence"), "true");
-    CHECK_STR(get(c, "message.timeout.ms"), "8000");
-    CHECK(strcmp(get(c, "group.id"), "g1") != 0);
+    CHECK_STR(get(c, "enable.idempotence", b, sizeof b), "true");
     rd_kafka_conf_destroy(c);
 
-    o.client_id = "roomcast-demo";
-    c = rc_kafka_conf_new(&o, RC_KAFKA_BULK, err, sizeof err);
-    CHECK(c != NULL);
-    CHECK_STR(get(c, "client.id"), "roomcast-demo");
-    CHECK_STR(get(c, "linger.ms"), "5");
-    CHECK_STR(get(c, "enable.idempotence"), "false");
-    rd_kafka_conf_destroy(c);
-}
-
-static void test_props(void)
-{
-    char err[256] = "";
-    rc_kv props[] = {
-        {"security.protocol", "plaintext"}, {"auto.offset.reset", "latest"},
-        {"session.timeout.ms", "7000"},     {"fetch.wait.max.ms", "50"},
-        {"isolation.level", "read_uncommitted"}, {"message.timeout.ms", "9000"},
-        {"bootstrap.servers", "other:1"}, {"enable.auto.commit", "true"},
-    };
-    rc_kafka_opts o = {.brokers = "k:1", .group_id = "g", .props = props,
-                       .nprops = sizeof props / sizeof *props};
-
-    /* the group consumer takes everything, after its defaults */
-    rd_kafka_conf_t *c = rc_kafka_conf_new(&o, RC_KAFKA_GROUP, err, sizeof err);
-    CHECK(c != NULL);
-    CHECK_STR(get(c, "security.protocol"), "plaintext");
-    CHECK_STR(get(c, "auto.offset.reset"), "largest"); /* latest */
-    CHECK_STR(get(c, "session.timeout.ms"), "7000");
-    CHECK_STR(get(c, "bootstrap.servers"), "other:1");
-    rd_kafka_conf_destroy(c);
-
-    /* the reader: fetch and isolation settings, not the group's offsets */
-    c = rc_kafka_conf_new(&o, RC_KAFKA_READER, err, sizeof err);
-    CHECK(c != NULL);
-    CHECK_STR(get(c, "fetch.wait.max.ms"), "50");
-    CHECK_STR(get(c, "isolation.level"), "read_uncommitted");
-    CHECK_STR(get(c, "enable.auto.commit"), "false");
-    CHECK(strcmp(get(c, "session.timeout.ms"), "7000") != 0);
-    CHECK_STR(get(c, "security.protocol"), "plaintext");
-    rd_kafka_conf_destroy(c);
-
-    /* producers: no consumer setting at all; their own defaults overridden */
-    for (int r = RC_KAFKA_PRODUCER; r <= RC_KAFKA_BULK; r += RC_KAFKA_BULK - RC_KAFKA_PRODUCER) {
-        c = rc_kafka_conf_new(&o, (enum rc_kafka_role)r, err, sizeof err);
-        CHECK(c != NULL);
-        CHECK(strcmp(get(c, "fetch.wait.max.ms"), "50") != 0);
-        CHECK(strcmp(get(c, "session.timeout.ms"), "7000") != 0);
-        CHECK(strcmp(get(c, "isolation.level"), "read_uncommitted") != 0);
-        CHECK_STR(get(c, "message.timeout.ms"), "9000");
-        CHECK_STR(get(c, "security.protocol"), "plaintext");
-        rd_kafka_conf_destroy(c);
-    }
-
-    /* a property librdkafka refuses */
     rc_kv bad[] = {{"no.such.property", "1"}};
     o.props = bad;
     o.nprops = 1;
     CHECK(rc_kafka_conf_new(&o, RC_KAFKA_GROUP, err, sizeof err) == NULL);
-    CHECK(strstr(err, "kafka property no.such.property") != NULL);
-    rc_kv badval[] = {{"linger.ms", "soon"}};
-    o.props = badval;
-    CHECK(rc_kafka_conf_new(&o, RC_KAFKA_BULK, err, sizeof err) == NULL);
-    CHECK(strstr(err, "kafka property linger.ms") != NULL);
+    CHECK(strstr(err, "no.such.property") != NULL);
 }
 
-static void test_logger(void)
+static void test_local_broker(void)
 {
-    char err[256] = "";
-    rc_kafka_opts o = {.brokers = "k:1"};
-    rd_kafka_conf_t *mine = rc_kafka_conf_new(&o, RC_KAFKA_PRODUCER, err, sizeof err);
-    o.native_log = 1;
-    rd_kafka_conf_t *native = rc_kafka_conf_new(&o, RC_KAFKA_PRODUCER, err, sizeof err);
-    rd_kafka_conf_t *plain = rd_kafka_conf_new();
-    CHECK(mine && native && plain);
-    /* librdkafka shows callbacks as addresses */
-    CHECK(strcmp(get(mine, "log_cb"), get(plain, "log_cb")) != 0);
-    CHECK(strcmp(get(mine, "error_cb"), get(plain, "error_cb")) != 0);
-    CHECK_STR(get(native, "log_cb"), get(plain, "log_cb"));
-    CHECK_STR(get(native, "error_cb"), get(plain, "error_cb"));
-    rd_kafka_conf_destroy(mine);
-    rd_kafka_conf_destroy(native);
-    rd_kafka_conf_destroy(plain);
+    char err[256], b[256];
+    rc_kafka_opts o = {.brokers = "127.0.0.1:1", .group_id = "g", .local_broker = 1};
+    rd_kafka_conf_t *c = rc_kafka_conf_new(&o, RC_KAFKA_GROUP, err, sizeof err);
+    CHECK(c != NULL);
+    CHECK_STR(get(c, "fetch.wait.max.ms", b, sizeof b), RC_KAFKA_LOCAL_FETCH_WAIT_MS);
+    CHECK_STR(get(c, "session.timeout.ms", b, sizeof b), RC_KAFKA_LOCAL_SESSION_MS);
+    CHECK_STR(get(c, "heartbeat.interval.ms", b, sizeof b), RC_KAFKA_LOCAL_HEARTBEAT_MS);
+    rd_kafka_conf_destroy(c);
+
+    c = rc_kafka_conf_new(&o, RC_KAFKA_READER, err, sizeof err);
+    CHECK(c != NULL);
+    CHECK_STR(get(c, "fetch.wait.max.ms", b, sizeof b), RC_KAFKA_LOCAL_FETCH_WAIT_MS);
+    rd_kafka_conf_destroy(c);
+
+    /* what the operator set wins */
+    rc_kv props[] = {{"fetch.wait.max.ms", "100"}, {"session.timeout.ms", "30000"}};
+    o.props = props;
+    o.nprops = 2;
+    c = rc_kafka_conf_new(&o, RC_KAFKA_GROUP, err, sizeof err);
+    CHECK(c != NULL);
+    CHECK_STR(get(c, "fetch.wait.max.ms", b, sizeof b), "100");
+    CHECK_STR(get(c, "session.timeout.ms", b, sizeof b), "30000");
+    CHECK_STR(get(c, "heartbeat.interval.ms", b, sizeof b), RC_KAFKA_LOCAL_HEARTBEAT_MS);
+    rd_kafka_conf_destroy(c);
 }
 
 int main(void)
 {
     test_roles();
-    test_props();
-    test_logger();
+    test_local_broker();
     return CHECK_DONE();
 }
