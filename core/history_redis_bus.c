@@ -1,0 +1,193 @@
+/*
+ * history_redis_bus.c - the Redis history's bus: the thread that receives
+ * every appended event through pub/sub.
+ *
+ * Implementation notes. The bus thread polls its socket and an eventfd (the
+ * stop signal), sends PING after a second of silence and reconnects when no
+ * answer comes within the timeout, so a stopped or unreachable server is
+ * noticed even when nothing is published. Each message is decoded into a
+ * new event and handed to the subscriber on that thread. Pub/sub keeps
+ * nothing for a subscriber that was away, so each time the bus subscribed
+ * again after being down it calls the gap handler (clients then recover
+ * from the history). The thread starts with the first rc_history_subscribe
+ * and is stopped by rc_history_destroy (history_redis.c).
+ */
+#include "history_redis_private.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+
+#define PING_IDLE_MS 1000
+
+/* Waits until fd is readable (1), ms passed (0) or the stop signal (-1). */
+static int bus_wait(struct red *r, int fd, int ms)
+{
+    struct pollfd p[2] = {{r->stop_fd, POLLIN, 0}, {fd, POLLIN, 0}};
+    int n = poll(p, fd >= 0 ? 2 : 1, ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    if (p[0].revents)
+        return -1;
+    return n > 0 ? 1 : 0;
+}
+
+/* Next reply within ms: 1 got *out, 0 timeout, -1 broken, -2 stop. */
+static int bus_read(struct red *r, redisContext *c, int ms, redisReply **out)
+{
+    int64_t until = rc_clock_wall_ms() + ms;
+    *out = NULL;
+    for (;;) {
+        if (redisGetReplyFromReader(c, (void **)out) != REDIS_OK)
+            return -1;
+        if (*out)
+            return 1;
+        int64_t left = until - rc_clock_wall_ms();
+        if (left <= 0)
+            return 0;
+        int w = bus_wait(r, c->fd, (int)left);
+        if (w < 0)
+            return -2;
+        if (w == 0)
+            continue;
+        if (redisBufferRead(c) != REDIS_OK)
+            return -1;
+    }
+}
+
+static int bus_send(redisContext *c, const char *cmd)
+{
+    int done = 0;
+    if (redisAppendCommand(c, cmd) != REDIS_OK)
+        return -1;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return -1;
+    return 0;
+}
+
+static int is_str(const redisReply *rep, const char *s)
+{
+    return rep->type == REDIS_REPLY_STRING && (size_t)rep->len == strlen(s) &&
+           !memcmp(rep->str, s, rep->len);
+}
+
+static void bus_message(rc_history *h, const redisReply *rep)
+{
+    struct red *r = h->be;
+    char err[160], ep[RC_OFFSET_MAX];
+    uint64_t seq;
+    rc_event *ev = rc_red_decode_msg(rep->str, rep->len, err, sizeof err);
+    if (!ev) {
+        LOG_ERROR("history", "redis %s: malformed bus message dropped (%s)", r->where, err);
+        return;
+    }
+    if (ev->offset[0] && rc_offset_parse(ev->offset, ep, sizeof ep, &seq) == 0)
+        rc_hist_set_epoch(h, ep);
+    rc_hist_deliver(h, ev);
+    rc_event_unref(ev);
+}
+
+/* Subscribed: delivers until the connection breaks (-1) or stop (-2). */
+static int bus_loop(rc_history *h, redisContext *c)
+{
+    struct red *r = h->be;
+    int64_t last_rx = rc_clock_wall_ms(), ping_at = 0;
+    for (;;) {
+        redisReply *rep;
+        int rc = bus_read(r, c, 250, &rep);
+        if (rc < 0)
+            return rc;
+        int64_t now = rc_clock_wall_ms();
+        if (rc == 0) {
+            if (ping_at && now - ping_at > RC_RED_TIMEOUT_MS) {
+                LOG_ERROR("history", "redis %s: the bus got no answer for %d ms", r->where,
+                          RC_RED_TIMEOUT_MS);
+                return -1;
+            }
+            if (!ping_at && now - last_rx >= PING_IDLE_MS) {
+                if (bus_send(c, "PING") < 0)
+                    return -1;
+                ping_at = now;
+            }
+            continue;
+        }
+        last_rx = now;
+        ping_at = 0;
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+            is_str(rep->element[0], "message") && rep->element[2]->type == REDIS_REPLY_STRING)
+            bus_message(h, rep->element[2]);
+        freeReplyObject(rep);
+    }
+}
+
+static void *bus_main(void *arg)
+{
+    rc_history *h = arg;
+    struct red *r = h->be;
+    char err[256];
+    int was_down = 0;
+    int64_t backoff = 0;
+
+    for (;;) {
+        redisContext *c = rc_red_conn_open(r, err, sizeof err);
+        redisReply *rep = NULL;
+        int rc = -1;
+        if (!c) {
+            if (!was_down)
+                LOG_ERROR("history", "redis %s: bus cannot connect: %s", r->where, err);
+        } else if (bus_send(c, "SUBSCRIBE " RC_RED_BUS_CHANNEL) == 0 &&
+                   (rc = bus_read(r, c, RC_RED_TIMEOUT_MS, &rep)) == 1 &&
+                   rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+                   is_str(rep->element[0], "subscribe")) {
+            freeReplyObject(rep);
+            rep = NULL;
+            atomic_store(&r->bus_up, 1);
+            backoff = 0;
+            if (was_down) {
+                LOG_INFO("history", "redis %s: bus subscribed again; clients recover", r->where);
+                rc_hist_gap(h);
+            }
+            rc = bus_loop(h, c);
+            atomic_store(&r->bus_up, 0);
+            if (rc == -1)
+                LOG_ERROR("history", "redis %s: bus connection lost: %s", r->where,
+                          c->errstr[0] ? c->errstr : "no answer");
+        }
+        freeReplyObject(rep);
+        if (c)
+            redisFree(c);
+        if (rc == -2)
+            break;
+        was_down = 1;
+        backoff = backoff ? backoff * 2 : RC_RED_BACKOFF_MIN_MS;
+        if (backoff > RC_RED_BACKOFF_MAX_MS)
+            backoff = RC_RED_BACKOFF_MAX_MS;
+        if (bus_wait(r, -1, (int)backoff) < 0)
+            break;
+    }
+    return NULL;
+}
+
+void rc_red_start_bus(rc_history *h)
+{
+    struct red *r = h->be;
+    pthread_mutex_lock(&r->bus_lock);
+    atomic_store(&r->bus_wanted, 1);
+    if (!r->bus_started) {
+        if ((r->stop_fd = eventfd(0, EFD_CLOEXEC)) < 0 ||
+            pthread_create(&r->bus, NULL, bus_main, h) != 0) {
+            LOG_ERROR("history", "redis %s: cannot start the bus thread", r->where);
+            if (r->stop_fd >= 0)
+                close(r->stop_fd);
+            r->stop_fd = -1;
+        } else {
+            r->bus_started = 1;
+        }
+    }
+    pthread_mutex_unlock(&r->bus_lock);
+}
