@@ -140,6 +140,11 @@ const char *rc_history_backend(const rc_history *h)
     return h->ops->name;
 }
 
+int rc_history_durable(const rc_history *h)
+{
+    return h->ops->durable;
+}
+
 int rc_history_ready(const rc_history *h)
 {
     return h->ops->ready(h);

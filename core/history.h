@@ -72,6 +72,10 @@ void rc_history_destroy(rc_history *h);
 /* "memory" or "redis". */
 const char *rc_history_backend(const rc_history *h);
 
+/* 1 when what the store keeps outlives this process (Redis: another node,
+ * or this one restarted, finds it), 0 when it dies with it (memory). */
+int rc_history_durable(const rc_history *h);
+
 /*
  * 1 when the store is reachable (memory: always; redis: the last command
  * succeeded and, once subscribed, the bus is connected), else 0. Any thread.

@@ -539,6 +539,7 @@ static void mem_destroy(rc_history *h)
 
 static const struct rc_history_ops mem_ops = {
     .name = "memory",
+    .durable = 0,
     .append = mem_append,
     .replay = mem_replay,
     .replay_since = mem_replay_since,

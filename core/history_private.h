@@ -18,6 +18,8 @@
 
 struct rc_history_ops {
     const char *name;
+    /* 1 when what the store keeps outlives the process (rc_history_durable). */
+    int durable;
     /* Any thread (the memory backend calls the subscriber from here). */
     int (*append)(rc_history *h, rc_event *ev);
     /* Worker thread only: the blocking queries behind the public API. */

@@ -178,6 +178,7 @@ static void red_destroy(rc_history *h)
 
 static const struct rc_history_ops red_ops = {
     .name = "redis",
+    .durable = 1,
     .append = rc_red_append,
     .replay = rc_red_replay,
     .replay_since = rc_red_replay_since,

@@ -10,7 +10,8 @@
  * and never logged. Its session {sid, pid, sub, nsp, rooms, base} is kept
  * encoded in the client (the blob) and stored with rc_history_session_put:
  * at accept, whenever its rooms change, every refresh interval while it is
- * connected (so that it survives a node killed with -9), and at a
+ * connected (so that it survives a node killed with -9; only in a durable
+ * store, Redis: the memory store dies with the node anyway), and at a
  * recoverable disconnect (gw_socket_lost: transport closed or lost, ping
  * timeout, full queue, shutdown; or a server-side disconnect the client is
  * expected back from: rc_recovery_keep_session). Live puts use a TTL of window + 2 x the
@@ -298,7 +299,10 @@ static void save_now(rc_recovery *rec, client *c)
         rc_buf_reset(&c->blob);
         return;
     }
-    put_session(rec, c, rec->live_ttl_ms);
+    /* A store that dies with this process cannot help a client after this
+     * node's death: its copy is only needed once the socket is lost. */
+    if (rc_history_durable(rec->h))
+        put_session(rec, c, rec->live_ttl_ms);
 }
 
 static void discard_done(void *ud, void *blob, size_t len)
@@ -830,9 +834,12 @@ void rc_recovery_disconnect(rc_recovery *rec, gw_socket *sk)
         if (lost || c->keep) {
             /* The rooms are already gone: the blob has them. */
             put_session(rec, c, rec->window_ms);
-        } else if (rc_history_session_take_async(rec->h, c->pid, discard_done, NULL) < 0) {
-            LOG_WARN(FAC, "sid %s: session of socket %s not deleted (history queue full)",
-                     gw_socket_sid(sk), gw_socket_id(sk));
+        } else if (rc_history_durable(rec->h)) {
+            /* Gone for good: delete what the live puts stored (a store
+             * that is not durable got none). */
+            if (rc_history_session_take_async(rec->h, c->pid, discard_done, NULL) < 0)
+                LOG_WARN(FAC, "sid %s: session of socket %s not deleted (history queue full)",
+                         gw_socket_sid(sk), gw_socket_id(sk));
         }
     }
     gw_socket_set_data(sk, NULL);
@@ -873,7 +880,7 @@ void rc_recovery_on_publish(rc_recovery *rec, const rc_event *ev)
 
 void rc_recovery_tick(rc_recovery *rec)
 {
-    if (!sessions_on(rec))
+    if (!sessions_on(rec) || !rc_history_durable(rec->h))
         return;
     int64_t now = rc_clock_mono_ms();
     for (int i = 0; i < REC_REFRESH_PER_TICK; i++) {

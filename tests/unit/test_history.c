@@ -34,6 +34,7 @@ static void memory_probe(rc_history *h, const char *point)
 {
     if (!strcmp(point, "new store")) {
         CHECK_STR(rc_history_backend(h), "memory");
+        CHECK_INT(rc_history_durable(h), 0);
         CHECK_INT(strlen(rc_history_epoch(h)), 16); /* random per process, at once */
         CHECK_INT(rc_history_ready(h), 1);
     }

@@ -184,6 +184,7 @@ static void test_url(void)
     if (h) {
         CHECK_STR(err, "");
         CHECK_STR(rc_history_backend(h), "redis");
+        CHECK_INT(rc_history_durable(h), 1);
         CHECK_INT(rc_history_ready(h), 0);
         CHECK_INT(append(h, "x", "program:p1", NULL, 0, NULL), -1);
         rc_history_destroy(h);

@@ -424,14 +424,58 @@ static void test_left_for_good(void)
     teardown(gw);
 }
 
+/* What the store holds under pid now: 1 a session, 0 none (taken out). */
+static sem_t probe_sem;
+static int probe_found;
+
+static void probe_done(void *ud, void *blob, size_t len)
+{
+    (void)ud;
+    probe_found = blob != NULL && len > 0;
+    free(blob);
+    sem_post(&probe_sem);
+}
+
+static int stored(const char *pid)
+{
+    CHECK_INT(rc_history_session_take_async(hist, pid, probe_done, NULL), 0);
+    while (sem_wait(&probe_sem) < 0 && errno == EINTR)
+        ;
+    return probe_found;
+}
+
+/*
+ * The memory store dies with the node, so it is only given a session once
+ * the socket is lost; while connected, nothing is stored (Redis gets live
+ * puts so that a session outlives a node killed with -9).
+ */
+static void test_memory_store_keeps_only_lost(void)
+{
+    gw_server *gw = setup();
+    fake_conn ws = {0};
+    char sid[32], pid[64];
+    CHECK_INT(rc_history_durable(hist), 0);
+    gw_session *s = fake_ws_session(gw, &ws);
+    CHECK_INT(fake_feed(s, &ws, "40"), 0);
+    CHECK_INT(connect_reply(s, sid, pid), 0);
+    CHECK_INT(stored(pid), 0);
+    gw_session_release(s, &ws); /* lost: now the session is kept */
+    fake_advance(gw, GW_TICK_MS);
+    CHECK_INT(stored(pid), 1);
+    teardown(gw);
+}
+
 int main(void)
 {
     fake_quiet();
     sem_init(&gate_sem, 0, 0);
+    sem_init(&probe_sem, 0, 0);
     test_recover_missed_events();
     test_recover_from_base();
     test_not_recovered();
     test_left_for_good();
+    test_memory_store_keeps_only_lost();
     sem_destroy(&gate_sem);
+    sem_destroy(&probe_sem);
     return CHECK_DONE();
 }
