@@ -98,7 +98,9 @@ void gw_server_disarm(gw_server *gw, gw_timer *t)
 void gw_server_tick(gw_server *gw)
 {
     gw->wheel_waking = 0;
+    gw->eager = 1;
     gw_wheel_run(&gw->wheel, gw_server_now(gw));
+    gw->eager = 0;
     wheel_wake(gw);
 }
 

@@ -209,6 +209,10 @@ struct gw_server {
     gw_session **doomed; /* owned array, borrowed entries */
     size_t ndoomed, doomed_cap;
     int in_broadcast;
+    /* Frames queued now may be written at once (gw_io.flush): set while a
+     * broadcast or the wheel's timers run, outside any connection's
+     * callback. */
+    int eager;
 
     /* Sockets collected from a room (gw_socket_room_list). */
     gw_socket **vec; /* owned array, borrowed entries */

@@ -246,8 +246,9 @@ void gw_session_kick(gw_session *s)
     if (!gw_frame_queue_len(&s->q) && s->state == GW_SESSION_OPEN && !s->upgrading)
         return;
     if (s->transport == GW_TR_WEBSOCKET) {
-        /* A broadcast writes at once (websocket.c: gw_ws_flush). */
-        if (s->ws && gw->in_broadcast && gw->io->flush && s->state == GW_SESSION_OPEN)
+        /* Broadcasts and timers (pings) write at once (websocket.c:
+         * gw_ws_flush). */
+        if (s->ws && gw->eager && gw->io->flush && s->state == GW_SESSION_OPEN)
             gw->io->flush(gw, s->ws);
         else if (s->ws)
             gw->io->want_write(gw, s->ws);
