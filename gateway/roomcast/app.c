@@ -166,6 +166,13 @@ static int authorized(void *ud, const rc_auth_identity *id, const char *program)
     return rc_membership_has(a->members, id->sub, program) || claims_program(id, program);
 }
 
+static void on_disconnecting(void *ud, gw_socket *sk, const char *reason)
+{
+    rc_app *a = ud;
+    (void)reason;
+    rc_recovery_disconnecting(a->rec, sk);
+}
+
 static void on_disconnect(void *ud, gw_socket *sk, const char *reason)
 {
     rc_app *a = ud;
@@ -632,6 +639,7 @@ rc_app *rc_app_new(rc_auth_verifier *auth)
         .on_connect = on_connect,
         .on_event = on_event,
         .on_rate_limited = on_rate_limited,
+        .on_disconnecting = on_disconnecting,
         .on_disconnect = on_disconnect,
         .on_tick = on_tick,
         .on_http = on_http,

@@ -7,15 +7,16 @@
  *
  * Sessions. Every accepted socket (when a history is set and the window is
  * positive) gets a pid: 16 random bytes in hex, sent in the CONNECT reply
- * and never logged. Its session {sid, pid, sub, nsp, rooms, base} is kept
- * encoded in the client (the blob) and stored with rc_history_session_put:
- * at accept, whenever its rooms change, every refresh interval while it is
- * connected (so that it survives a node killed with -9; only in a durable
- * store, Redis: the memory store dies with the node anyway), and at a
- * recoverable disconnect (gw_socket_lost: transport closed or lost, ping
- * timeout, full queue, shutdown; or a server-side disconnect the client is
- * expected back from: rc_recovery_keep_session). Live puts use a TTL of window + 2 x the
- * refresh interval, so a session outlives its node's death by at least the
+ * and never logged. Its session {sid, pid, sub, nsp, rooms, base} is
+ * encoded (into a scratch buffer: nothing is kept per socket) and stored
+ * with rc_history_session_put: at accept, whenever its rooms change, every
+ * refresh interval while it is connected (so that it survives a node
+ * killed with -9; only in a durable store, Redis: the memory store dies
+ * with the node anyway), and when it goes away recoverably, while still in
+ * its rooms (rc_recovery_disconnecting): gw_socket_lost (transport closed
+ * or lost, ping timeout, full queue, shutdown), or a server-side
+ * disconnect the client is expected back from (rc_recovery_keep_session).
+ * Live puts use a TTL of window + 2 x the refresh interval, so a session outlives its node's death by at least the
  * window; the put at disconnect uses the window. A socket that leaves for
  * good (its DISCONNECT, a server-side kick) has its session deleted (a take
  * whose blob is dropped). `base` is the offset of the last event this node
@@ -85,7 +86,6 @@ struct client {
     rc_auth_identity *id;      /* owned */
     char pid[REC_PID_LEN + 1]; /* "" when sessions are off */
     char base[RC_OFFSET_MAX];
-    rc_buf blob;      /* owned: the encoded gw_session */
     int64_t saved_ms; /* last put (monotonic) */
     enum rec_list list;
     client *prev, *next;       /* on rec's list */
@@ -249,10 +249,9 @@ static void encode_room(const char *room, void *ud)
     e->first = 0;
 }
 
-/* c->blob = the socket's session as JSON. */
-static int encode_session(client *c)
+/* The socket's session as JSON into b (while it is in its rooms). */
+static int encode_session(client *c, rc_buf *b)
 {
-    rc_buf *b = &c->blob;
     gw_socket *sk = c->sk;
     const char *sid = gw_socket_id(sk), *nsp = gw_socket_nsp(sk);
     rc_buf_reset(b);
@@ -271,13 +270,17 @@ static int encode_session(client *c)
     return 0;
 }
 
-/* Stores the encoded session for ttl_ms; moves the client to the end of
- * the refresh order. Returns 0 or -1 (not queued). */
+/* Encodes and stores the socket's session for ttl_ms; moves the client to
+ * the end of the refresh order. Returns 0 or -1 (not stored). */
 static int put_session(rc_recovery *rec, client *c, int64_t ttl_ms)
 {
-    if (!sessions_on(rec) || !c->pid[0] || !c->blob.len)
+    if (!sessions_on(rec) || !c->pid[0])
         return 0;
-    if (rc_history_session_put(rec->h, c->pid, c->blob.p, c->blob.len, ttl_ms) < 0) {
+    if (encode_session(c, &rec->buf) < 0) {
+        LOG_ERROR(FAC, "sid %s: out of memory encoding a session", gw_socket_sid(c->sk));
+        return -1;
+    }
+    if (rc_history_session_put(rec->h, c->pid, rec->buf.p, rec->buf.len, ttl_ms) < 0) {
         LOG_WARN(FAC, "sid %s: socket %s: session not stored (history queue full)",
                  gw_socket_sid(c->sk), gw_socket_id(c->sk));
         return -1;
@@ -290,17 +293,11 @@ static int put_session(rc_recovery *rec, client *c, int64_t ttl_ms)
     return 0;
 }
 
+/* A live put (at accept, on a room change). A store that dies with this
+ * process cannot help a client after this node's death: it is given the
+ * session only when the socket is lost (rc_recovery_disconnecting). */
 static void save_now(rc_recovery *rec, client *c)
 {
-    if (!sessions_on(rec) || !c->pid[0])
-        return;
-    if (encode_session(c) < 0) {
-        LOG_ERROR(FAC, "sid %s: out of memory encoding a session", gw_socket_sid(c->sk));
-        rc_buf_reset(&c->blob);
-        return;
-    }
-    /* A store that dies with this process cannot help a client after this
-     * node's death: its copy is only needed once the socket is lost. */
     if (rc_history_durable(rec->h))
         put_session(rec, c, rec->live_ttl_ms);
 }
@@ -457,7 +454,6 @@ static void leave_all(gw_socket *sk)
 static void client_free(client *c)
 {
     rc_auth_identity_free(c->id);
-    rc_buf_free(&c->blob);
     free(c);
 }
 
@@ -832,8 +828,7 @@ void rc_recovery_disconnect(rc_recovery *rec, gw_socket *sk)
         hmap_del(&rec->by_pid, c->pid, NULL);
     if (live && !c->superseded && sessions_on(rec) && c->pid[0]) {
         if (lost || c->keep) {
-            /* The rooms are already gone: the blob has them. */
-            put_session(rec, c, rec->window_ms);
+            /* stored by rc_recovery_disconnecting, rooms and all */
         } else if (rc_history_durable(rec->h)) {
             /* Gone for good: delete what the live puts stored (a store
              * that is not durable got none). */
@@ -844,6 +839,13 @@ void rc_recovery_disconnect(rc_recovery *rec, gw_socket *sk)
     }
     gw_socket_set_data(sk, NULL);
     client_free(c);
+}
+
+void rc_recovery_disconnecting(rc_recovery *rec, gw_socket *sk)
+{
+    client *c = gw_socket_data(sk);
+    if (c && c->list == LIST_LIVE && !c->superseded && (gw_socket_lost(sk) || c->keep))
+        put_session(rec, c, rec->window_ms);
 }
 
 void rc_recovery_keep_session(rc_recovery *rec, gw_socket *sk)
@@ -887,15 +889,13 @@ void rc_recovery_tick(rc_recovery *rec)
         client *c = rec->live_head;
         if (!c || now - c->saved_ms < rec->refresh_ms)
             break;
-        if (!c->blob.len) {
-            save_now(rec, c);          /* an earlier encoding failed */
-            if (c == rec->live_head) { /* still failing: try again later */
-                list_remove(rec, c);
-                list_add(rec, c, LIST_LIVE);
-                c->saved_ms = now;
-            }
-        } else if (put_session(rec, c, rec->live_ttl_ms) < 0) {
-            break; /* the history's queue is full: next tick */
+        if (put_session(rec, c, rec->live_ttl_ms) < 0) {
+            /* Not stored (queue full, out of memory): this one waits a
+             * refresh interval, the others the next tick. */
+            list_remove(rec, c);
+            list_add(rec, c, LIST_LIVE);
+            c->saved_ms = now;
+            break;
         }
     }
 }

@@ -56,9 +56,13 @@ void rc_recovery_set_history(rc_recovery *rec, rc_history *h, int window_ms);
 void rc_recovery_connect(rc_recovery *rec, gw_socket *sk, const gw_handshake *hs,
                          rc_auth_identity *id);
 
-/* The socket is going away (the application's on_disconnect): keeps its
- * session when the client is expected back (gw_socket_lost), forgets it
- * otherwise, and frees the socket's data. */
+/* An accepted socket is about to go away, still in its rooms (the
+ * application's on_disconnecting): its session is stored when the client
+ * is expected back (gw_socket_lost, or rc_recovery_keep_session). */
+void rc_recovery_disconnecting(rc_recovery *rec, gw_socket *sk);
+
+/* The socket is going away (the application's on_disconnect): forgets its
+ * session unless it was kept, and frees the socket's data. */
 void rc_recovery_disconnect(rc_recovery *rec, gw_socket *sk);
 
 /* The server is about to disconnect an accepted socket whose client is

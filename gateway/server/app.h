@@ -107,6 +107,10 @@ typedef struct gw_app {
     /* A client event refused by the per-socket rate limit (the server
      * counts it in RC_M_CLIENT_ERRORS). NULL: dropped silently. */
     void (*on_rate_limited)(void *ud, gw_socket *sk, const gw_event *ev);
+    /* An accepted socket is about to go away, still in its rooms
+     * (gw_socket_foreach_room, gw_socket_lost work; it must not emit, join
+     * or leave). on_disconnect follows. NULL: nothing. */
+    void (*on_disconnecting)(void *ud, gw_socket *sk, const char *reason);
     /* The socket is going away (reason is a short static string). */
     void (*on_disconnect)(void *ud, gw_socket *sk, const char *reason);
     /* Sessions on the plain Engine.IO path (gw_options.engine_path):

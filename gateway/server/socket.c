@@ -172,6 +172,8 @@ static void socket_gone(gw_socket *sk, const char *reason, int notify)
     if (sk->state == GW_SK_GONE)
         return;
     enum gw_socket_state was = sk->state;
+    if (notify && was == GW_SK_CONNECTED && gw->app.on_disconnecting)
+        gw->app.on_disconnecting(gw->app.ud, sk, reason);
     sk->state = GW_SK_GONE;
     gw_rooms_leave_all(gw->rooms, sk);
     if (was == GW_SK_CONNECTED) {

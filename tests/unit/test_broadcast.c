@@ -16,6 +16,13 @@
 
 static gw_socket *last_sk;
 static int n_disc, d_lost;
+static int n_disconnecting, disconnecting_rooms, disconnecting_lost, order_ok;
+
+static void count_room(const char *room, void *ud)
+{
+    (void)room;
+    (*(int *)ud)++;
+}
 
 static int app_nsp(void *ud, const char *nsp)
 {
@@ -38,6 +45,18 @@ static void app_event(void *ud, gw_socket *sk, const gw_event *ev)
     (void)ev;
 }
 
+/* Before on_disconnect, with the socket still in its rooms. */
+static void app_disconnecting(void *ud, gw_socket *sk, const char *reason)
+{
+    (void)ud;
+    (void)reason;
+    n_disconnecting++;
+    order_ok = n_disc == 0;
+    disconnecting_rooms = 0;
+    gw_socket_foreach_room(sk, count_room, &disconnecting_rooms);
+    disconnecting_lost = gw_socket_lost(sk);
+}
+
 static void app_disconnect(void *ud, gw_socket *sk, const char *reason)
 {
     (void)ud;
@@ -50,6 +69,7 @@ static const gw_app app = {
     .namespace_allowed = app_nsp,
     .on_connect = app_connect,
     .on_event = app_event,
+    .on_disconnecting = app_disconnecting,
     .on_disconnect = app_disconnect,
 };
 
@@ -194,10 +214,34 @@ static void test_broadcast_overflow(void)
     gw_server_free_core(gw);
 }
 
+/* on_disconnecting sees the socket in its rooms, then on_disconnect
+ * follows; only for accepted sockets. */
+static void test_disconnecting(void)
+{
+    gw_options o = fake_options(&app);
+    gw_server *gw = server(&o);
+    fake_conn ws = {0};
+    gw_session *s;
+    gw_socket *sk = connected(gw, &ws, &s);
+    CHECK(sk != NULL);
+    CHECK_INT(gw_socket_join(sk, "a"), 1);
+    CHECK_INT(gw_socket_join(sk, "b"), 1);
+    n_disconnecting = 0;
+    gw_session_release(s, &ws); /* the transport is lost */
+    CHECK_INT(n_disconnecting, 1);
+    CHECK_INT(order_ok, 1);
+    CHECK_INT(disconnecting_rooms, 2);
+    CHECK_INT(disconnecting_lost, 1);
+    CHECK_INT(n_disc, 1);
+    fake_advance(gw, GW_TICK_MS);
+    gw_server_free_core(gw);
+}
+
 int main(void)
 {
     fake_quiet();
     test_rooms_and_broadcast();
     test_broadcast_overflow();
+    test_disconnecting();
     return CHECK_DONE();
 }

@@ -81,6 +81,13 @@ static void app_event(void *ud, gw_socket *sk, const gw_event *ev)
     (void)ev;
 }
 
+static void app_disconnecting(void *ud, gw_socket *sk, const char *reason)
+{
+    (void)ud;
+    (void)reason;
+    rc_recovery_disconnecting(rec, sk);
+}
+
 static void app_disconnect(void *ud, gw_socket *sk, const char *reason)
 {
     (void)ud;
@@ -98,6 +105,7 @@ static int app_covered(void *ud, const char *offset, const char *floor)
 static const gw_app app = {
     .on_connect = app_connect,
     .on_event = app_event,
+    .on_disconnecting = app_disconnecting,
     .on_disconnect = app_disconnect,
     .offset_covered = app_covered,
 };
