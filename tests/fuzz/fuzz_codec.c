@@ -182,8 +182,7 @@ static void fuzz_encode(int r, enum rc_framing f, const char *json, size_t n)
     }
     avro_value_t *v = NULL;
     enum rc_framing got;
-    if (rc_codec_decode(c, records[r], out.p, out.len, &v, &got, err, sizeof err) != 0 ||
-        got != f)
+    if (rc_codec_decode(c, records[r], out.p, out.len, &v, &got, err, sizeof err) != 0 || got != f)
         abort();
     check_reader(r, v);
     rc_buf back = {0};

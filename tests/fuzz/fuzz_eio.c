@@ -27,9 +27,9 @@
 typedef struct walk {
     const char *buf; /* the payload */
     size_t len;
-    size_t pos;      /* where the current piece starts */
-    rc_buf out;      /* re-encoded */
-    size_t n;        /* packets seen */
+    size_t pos; /* where the current piece starts */
+    rc_buf out; /* re-encoded */
+    size_t n;   /* packets seen */
 } walk;
 
 static size_t piece_len(const walk *w)

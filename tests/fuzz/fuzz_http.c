@@ -368,9 +368,9 @@ static void fuzz_headers(const unsigned char *p, size_t len)
     srv.opt.socketio_path = "/socket.io/";
     srv.opt.engine_path = (len & 1) ? "/engine.io/" : NULL;
     int route = gw_http_engine_route(&srv, path);
-    int want = ref_path_is(path, "/socket.io/")                             ? 0
+    int want = ref_path_is(path, "/socket.io/")                                ? 0
                : srv.opt.engine_path && ref_path_is(path, srv.opt.engine_path) ? 1
-                                                                            : -1;
+                                                                               : -1;
     if (route != want)
         abort();
     free(s);

@@ -37,10 +37,10 @@
 #include "gateway/roomcast/auth.h"
 
 /* The shared helpers' failed steps abort, like every broken invariant. */
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            abort();                                                          \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
     } while (0)
 #include "tests/unit/jwt_helpers.h"
 
@@ -48,8 +48,7 @@
 
 static rc_auth_verifier *hs, *multi;
 static EVP_PKEY *ec_key, *rsa_key;
-static char dir[256], ec_path[300], rsa_path[300], jwks_path[300],
-    input_path[300];
+static char dir[256], ec_path[300], rsa_path[300], jwks_path[300], input_path[300];
 
 static void write_text(const char *path, const void *p, size_t len)
 {
@@ -84,15 +83,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char err[512];
     rc_log_min_level = RC_LOG_ERROR; /* skipped JWKS keys are routine here */
 
-    rc_auth_config c = {.alg = "HS256", .secret = FUZZ_SECRET, .issuer = "iss",
-                     .audience = "aud", .leeway_s = 30};
+    rc_auth_config c = {
+        .alg = "HS256", .secret = FUZZ_SECRET, .issuer = "iss", .audience = "aud", .leeway_s = 30};
     hs = rc_auth_verifier_new(&c, err, sizeof err);
     if (!hs)
         abort();
 
     const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/fuzz_jwt_XXXXXX",
-             tmp && tmp[0] ? tmp : "/tmp");
+    snprintf(dir, sizeof dir, "%s/fuzz_jwt_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     if (!mkdtemp(dir))
         abort();
     snprintf(ec_path, sizeof ec_path, "%s/fz-ec.pem", dir);
@@ -105,17 +103,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     write_pem(ec_path, ec_key);
     write_pem(rsa_path, rsa_key);
     /* a JWKS key that is a point on P-256 (the generator) with a kid */
-    static const char jwks[] =
-        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"fz-g\","
-        "\"x\":\"axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY\","
-        "\"y\":\"T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU\"},"
-        "{\"kty\":\"oct\",\"k\":\"AA\"}]}";
+    static const char jwks[] = "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"fz-g\","
+                               "\"x\":\"axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY\","
+                               "\"y\":\"T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU\"},"
+                               "{\"kty\":\"oct\",\"k\":\"AA\"}]}";
     write_text(jwks_path, jwks, sizeof jwks - 1);
 
     char files[700];
     snprintf(files, sizeof files, "%s, %s", rsa_path, ec_path);
-    rc_auth_config m = {.alg = "RS256,ES256", .public_key_file = files,
-                     .jwks_file = jwks_path, .leeway_s = 30};
+    rc_auth_config m = {
+        .alg = "RS256,ES256", .public_key_file = files, .jwks_file = jwks_path, .leeway_s = 30};
     multi = rc_auth_verifier_new(&m, err, sizeof err);
     if (!multi || rc_auth_verifier_key_count(multi) != 3) {
         fprintf(stderr, "fuzz_jwt: %s\n", multi ? "key count" : err);
@@ -237,7 +234,7 @@ static int check(const rc_auth_verifier *v, const char *tok, size_t len, int hs2
         json_t *h = token_part(tok, len, 0);
         const char *alg = json_string_value(json_object_get(h, "alg"));
         if (!alg || (hs256 ? strcmp(alg, "HS256") != 0
-                        : strcmp(alg, "RS256") != 0 && strcmp(alg, "ES256") != 0))
+                           : strcmp(alg, "RS256") != 0 && strcmp(alg, "ES256") != 0))
             abort();
         json_decref(h);
     }
@@ -267,13 +264,12 @@ static void fuzz_jwks(const uint8_t *in, size_t len)
     if (!v)
         return;
     const char *d = rc_auth_verifier_describe(v);
-    if (!d || strncmp(d, "RS256,ES256 with ", 17) != 0 ||
-        rc_auth_verifier_key_count(v) == 0 || rc_auth_verifier_key_count(v) > 64)
+    if (!d || strncmp(d, "RS256,ES256 with ", 17) != 0 || rc_auth_verifier_key_count(v) == 0 ||
+        rc_auth_verifier_key_count(v) > 64)
         abort();
-    static const char tok[] =
-        "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1MSJ9."
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-        "AAAAAAAAAAAAAAAAAA";
+    static const char tok[] = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1MSJ9."
+                              "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                              "AAAAAAAAAAAAAAAAAA";
     /* an all-zero signature never verifies */
     if (check(v, tok, sizeof tok - 1, 0) == RC_AUTH_OK)
         abort();

@@ -33,17 +33,24 @@ static int placeholders_ok(json_t *j, long n)
     const char *k;
     json_t *v;
     if (json_is_array(j)) {
-        json_array_foreach(j, i, v) if (!placeholders_ok(v, n)) return 0;
+        json_array_foreach(j, i, v)
+        {
+            if (!placeholders_ok(v, n))
+                return 0;
+        }
         return 1;
     }
     if (!json_is_object(j))
         return 1;
     if (json_is_true(json_object_get(j, "_placeholder"))) {
         json_t *num = json_object_get(j, "num");
-        return json_is_integer(num) && json_integer_value(num) >= 0 &&
-               json_integer_value(num) < n;
+        return json_is_integer(num) && json_integer_value(num) >= 0 && json_integer_value(num) < n;
     }
-    json_object_foreach(j, k, v) if (!placeholders_ok(v, n)) return 0;
+    json_object_foreach(j, k, v)
+    {
+        if (!placeholders_ok(v, n))
+            return 0;
+    }
     return 1;
 }
 
@@ -89,8 +96,8 @@ static void reencode(const sio_packet *p, const char *nsp, const char *data, siz
         rc = sio_encode(&out, p->type, nsp, p->id, data, len);
     if (rc != SIO_OK)
         abort();
-    if (sio_parse_packet(out.p, out.len, q, args) != SIO_OK || !same(p, q) ||
-        q->data.len != len || memcmp(q->data.p, data, len))
+    if (sio_parse_packet(out.p, out.len, q, args) != SIO_OK || !same(p, q) || q->data.len != len ||
+        memcmp(q->data.p, data, len))
         abort();
     rc_buf_free(&out);
 }
@@ -109,8 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    if (sio_parse_packet(buf, size, &q, NULL) != SIO_OK || !same(&p, &q) ||
-        q.data.p != p.data.p || q.data.len != p.data.len)
+    if (sio_parse_packet(buf, size, &q, NULL) != SIO_OK || !same(&p, &q) || q.data.p != p.data.p ||
+        q.data.len != p.data.len)
         abort();
 
     /* bounds */

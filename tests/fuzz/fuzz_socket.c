@@ -45,9 +45,9 @@ static long cur_max; /* maxPayload */
 
 /* What the application emitted, in order, to compare with the queue. */
 typedef struct expect {
-    int ack;       /* an ACK (args without a name) rather than an event */
-    json_t *args;  /* owned: the JSON array sent */
-    rc_buf *att;   /* owned copies */
+    int ack;      /* an ACK (args without a name) rather than an event */
+    json_t *args; /* owned: the JSON array sent */
+    rc_buf *att;  /* owned copies */
     size_t natt;
     struct expect *next;
 } expect;
