@@ -24,8 +24,8 @@
  *    to ev->args; every placeholder resolves; names are strings, never
  *    reserved; ack ids within 0 .. 2^53 - 1;
  *  - everything the server queues is a valid Engine.IO packet carrying a
- *    valid Socket.IO packet, and the echoes carry the same arguments and
- *    attachments back;
+ *    valid Socket.IO packet, fit for a polling payload (no 0x1E), and the
+ *    echoes carry the same arguments and attachments back;
  *  - on_disconnect comes exactly once for every socket accepted or left
  *    pending, and a closed session holds no partial packet.
  */
@@ -233,6 +233,11 @@ static void drain(gw_session *s)
         if (len == 0 || d[0] == 'b' ||
             eio_parse_packet(d, len, 0, &ep) != EIO_OK) /* binary only after its packet */
             abort();
+        /* whatever the transport, it must fit in a polling payload */
+        rc_buf payload = {0};
+        if (eio_payload_append_encoded(&payload, d, len) != EIO_OK)
+            abort();
+        rc_buf_free(&payload);
         if (ep.type != EIO_MESSAGE) {
             gw_frame_unref(f);
             continue;
