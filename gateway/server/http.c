@@ -163,9 +163,7 @@ enum gw_method gw_http_method(struct lws *wsi)
     return GW_M_OTHER;
 }
 
-/* Whether the comma-separated list of a header's value holds tok,
- * compared without case, spaces and tabs around items ignored. */
-static int list_has(const char *list, const char *tok)
+int gw_http_list_has(const char *list, const char *tok)
 {
     size_t tl = strlen(tok);
     for (const char *p = list; *p;) {
@@ -202,7 +200,7 @@ int gw_http_keeps_alive(struct lws *wsi)
         return 1;
     /* A Connection list too long to read is not trusted to lack "close". */
     const char *conn = gw_http_header(wsi, WSI_TOKEN_CONNECTION, buf, sizeof buf);
-    return conn && !list_has(conn, "close");
+    return conn && !gw_http_list_has(conn, "close");
 }
 
 /* ---- request bodies ---- */
@@ -233,7 +231,7 @@ int gw_http_body_begin(struct lws *wsi, gw_conn *c, size_t max)
         if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
             return 400;
         const char *te = gw_http_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, buf, sizeof buf);
-        if (!te || !list_has(te, "chunked") || strcspn(te, ",") != strlen(te))
+        if (!te || !gw_http_list_has(te, "chunked") || strcspn(te, ",") != strlen(te))
             return 501;
         c->in_chunked = 1;
         memset(&c->chunk, 0, sizeof c->chunk);

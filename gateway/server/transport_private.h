@@ -102,6 +102,10 @@ const char *gw_http_allowed_origin(gw_server *gw, struct lws *wsi, char *buf, si
 /* The client address of wsi (an IPv4-mapped IPv6 address as plain IPv4),
  * or NULL when unknown. */
 const char *gw_http_peer_addr(struct lws *wsi, char *buf, size_t cap);
+/* Whether the comma-separated list of a header's value (Connection,
+ * Transfer-Encoding) holds tok, compared without case, spaces and tabs
+ * around items ignored. Pure. */
+int gw_http_list_has(const char *list, const char *tok);
 /* Whether the client of the request lets the connection stay open after
  * it (RFC 9112 9.3): HTTP/1.1 without "close" among its Connection options
  * and without a Transfer-Encoding (lws does not delimit such a body). */
