@@ -183,9 +183,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             parts_clear(c);
         }
         parts_add(c, parts);
-        /* A pending record keeps every partition paused, new ones too. */
-        if (c->pending_msg && parts->cnt && !c->closing)
-            rd_kafka_pause_partitions(rk, parts);
+        /* A pending record keeps every partition paused, new ones too.
+         * Without one, resume them: librdkafka keeps a partition's
+         * application pause across unassign and assign, so a partition
+         * paused for an earlier pending record and given back to us would
+         * otherwise never be fetched again. */
+        if (parts->cnt && !c->closing) {
+            if (c->pending_msg)
+                rd_kafka_pause_partitions(rk, parts);
+            else
+                rd_kafka_resume_partitions(rk, parts);
+        }
         LOG_INFO("consumer", "assigned %d partition(s)", parts->cnt);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         if (c->pending_msg &&

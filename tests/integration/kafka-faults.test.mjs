@@ -107,3 +107,33 @@ test("records produced through broker faults and rebalances are in history exact
   const exit = await stopTimed(a);
   assert.equal(exit.code, 0, `the first node exits 0:\n${tail(a)}`);
 });
+
+test("a rebalance while the history is down leaves no partition paused", async () => {
+  // Both nodes pause on a pending record while Redis is down; the second
+  // leaves, the first is given every partition, Redis comes back (empty):
+  // every record from the outage on must reach the new history.
+  const kp = () => ({ ...record(), program_id: "kp" });
+  const a = await startRoomcast(args());
+  const b = await startRoomcast(args());
+  nodes.push(a, b);
+  await waitFor(async () => (await health(a)).kafka.assigned > 0 && (await health(b)).kafka.assigned > 0,
+    { what: "partitions on both nodes", timeoutMs: 20000 });
+  await redis.stop();
+  const outage = Array.from({ length: 20 }, kp);
+  await produce(broker.bootstrap, "comments.mutations", "CommentMutation", outage, "bare", ["--key-field", "comment_id"]);
+  await waitFor(async () => (await health(a)).kafka.paused && (await health(b)).kafka.paused,
+    { what: "both nodes paused", timeoutMs: 20000 });
+  assert.equal((await stopTimed(b)).code, 0, `the second node exits 0:\n${tail(b)}`);
+  await waitFor(async () => (await health(a)).kafka.assigned === 15, { what: "every partition on the first node", timeoutMs: 20000 });
+  await redis.start();
+  const later = Array.from({ length: 10 }, kp);
+  await produce(broker.bootstrap, "comments.mutations", "CommentMutation", later, "bare", ["--key-field", "comment_id"]);
+  const want = [...outage, ...later].map((r) => r.event_id).sort();
+  await waitFor(() => roomEventIds(redis.port, "program:kp").length >= want.length,
+    { what: `${want.length} events in the new history`, timeoutMs: 30000,
+      detail: () => `${roomEventIds(redis.port, "program:kp").length} stored\n${tail(a)}` });
+  assert.deepEqual(roomEventIds(redis.port, "program:kp").sort(), want);
+  const h = await health(a);
+  assert.equal(h.kafka.paused, false);
+  assert.equal((await stopTimed(a)).code, 0);
+});
