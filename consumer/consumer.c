@@ -24,6 +24,27 @@
  * roomcast.partition, roomcast.offset, roomcast.timestamp; its offset is
  * stored only once the DLQ write was acknowledged. A DLQ write that fails is
  * handled like a refused sink: paused and retried.
+ *
+ * Rebalances: the callback keeps the assignment itself (parts), from the
+ * assign and revoke lists it is given, and calls nothing that waits on
+ * librdkafka's queues besides the (un)assign it must make: no
+ * rd_kafka_assignment(), no rd_kafka_rebalance_protocol() (the protocol
+ * follows from partition.assignment.strategy, read once at start), no
+ * synchronous commit. During close, once the unassign lets the group
+ * terminate, librdkafka purges its cgrp op queue, which is forwarded to the
+ * main ops queue: a request such as GET_ASSIGNMENT enqueued there at that
+ * moment is destroyed unanswered, and its caller waits forever. A
+ * synchronous commit with the coordinator gone is deferred for
+ * session.timeout.ms. The commit on revoke is librdkafka's own: with
+ * enable.auto.commit (the default) it commits the stored offsets of the
+ * partitions it removes, before the member rejoins; with auto commit
+ * turned off, the callback asks for an asynchronous commit. Resuming the
+ * remaining partitions after a revoke is left to the consumer loop.
+ *
+ * Close: rd_kafka_consumer_close_queue() and our own polling of the queue,
+ * so that the wait has a deadline (rd_kafka_consumer_close() can wait about
+ * session.timeout.ms for a coordinator that is gone). A close abandoned at
+ * the deadline leaves the handle undestroyed (see consumer.h).
  */
 #include "consumer.h"
 
@@ -46,6 +67,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define DLQ_TIMEOUT_MS 10000
+#define CLOSE_TIMEOUT_MS 5000
 
 struct rc_consumer {
     char *dlq_topic;        /* owned */
@@ -57,11 +79,20 @@ struct rc_consumer {
     rd_kafka_t *dlq;        /* owned producer for the DLQ topic */
     pthread_t thread;
     int started;
+    int stopped;     /* rc_consumer_stop was called */
+    int stop_result; /* and returned this */
+    int cooperative; /* the rebalance protocol is COOPERATIVE */
+    int auto_commit; /* enable.auto.commit */
+    int close_timeout_ms;
     atomic_int stop;
     atomic_int assigned;
     atomic_int paused;
+    atomic_int abandoned; /* the group close did not finish in time */
 
     /* consumer thread only */
+    rd_kafka_topic_partition_list_t *parts; /* owned: the assignment */
+    int closing;                            /* in the group close: no new requests to librdkafka */
+    int resume_needed;                      /* resume parts once the rebalance callback returned */
     rd_kafka_message_t *pending_msg; /* owned while retrying */
     rc_event *pending_ev;            /* owned; NULL: pending is a DLQ write */
     char pending_err[256];
@@ -88,19 +119,40 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     }
 }
 
+/* Pauses or resumes every assigned partition (consumer thread, outside the
+ * rebalance callback). */
 static void pause_all(rc_consumer *c, int pause)
 {
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (rd_kafka_assignment(c->rk, &parts) || !parts)
-        return;
-    if (parts->cnt) {
+    if (c->parts->cnt) {
         if (pause)
-            rd_kafka_pause_partitions(c->rk, parts);
+            rd_kafka_pause_partitions(c->rk, c->parts);
         else
-            rd_kafka_resume_partitions(c->rk, parts);
+            rd_kafka_resume_partitions(c->rk, c->parts);
     }
-    rd_kafka_topic_partition_list_destroy(parts);
     atomic_store(&c->paused, pause);
+    c->resume_needed = 0;
+}
+
+/* The assignment's bookkeeping: parts gets add, or loses del. */
+static void parts_add(rc_consumer *c, const rd_kafka_topic_partition_list_t *add)
+{
+    for (int i = 0; i < add->cnt; i++)
+        if (!rd_kafka_topic_partition_list_find(c->parts, add->elems[i].topic,
+                                                add->elems[i].partition))
+            rd_kafka_topic_partition_list_add(c->parts, add->elems[i].topic,
+                                              add->elems[i].partition);
+}
+
+static void parts_clear(rc_consumer *c)
+{
+    rd_kafka_topic_partition_list_destroy(c->parts);
+    c->parts = rd_kafka_topic_partition_list_new(0);
+}
+
+static void parts_del(rc_consumer *c, const rd_kafka_topic_partition_list_t *del)
+{
+    for (int i = 0; i < del->cnt; i++)
+        rd_kafka_topic_partition_list_del(c->parts, del->elems[i].topic, del->elems[i].partition);
 }
 
 static void drop_pending(rc_consumer *c)
@@ -112,61 +164,95 @@ static void drop_pending(rc_consumer *c)
     c->pending_ev = NULL;
 }
 
+/*
+ * Rebalance callback (consumer thread, from poll or from the close). See the
+ * notes at the top: the only librdkafka calls that wait are the (un)assign.
+ */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     rc_consumer *c = opaque;
-    int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        if (cooperative)
+        if (c->cooperative) {
             error = rd_kafka_incremental_assign(rk, parts);
-        else
-            rd_kafka_assign(rk, parts);
-        if (c->pending_msg && parts->cnt)
-            rd_kafka_pause_partitions(rk, parts);
+        } else {
+            aerr = rd_kafka_assign(rk, parts);
+            parts_clear(c);
+        }
+        parts_add(c, parts);
+        /* A pending record keeps every partition paused, new ones too.
+         * Without one, resume them: librdkafka keeps a partition's
+         * application pause across unassign and assign, so a partition
+         * paused for an earlier pending record and given back to us would
+         * otherwise never be fetched again. */
+        if (parts->cnt && !c->closing) {
+            if (c->pending_msg)
+                rd_kafka_pause_partitions(rk, parts);
+            else
+                rd_kafka_resume_partitions(rk, parts);
+        }
         LOG_INFO("consumer", "assigned %d partition(s)", parts->cnt);
-    } else {
-        if (c->pending_msg) {
-            for (int i = 0; i < parts->cnt; i++) {
-                if (parts->elems[i].partition == c->pending_msg->partition &&
-                    !strcmp(parts->elems[i].topic,
-                            rd_kafka_topic_name(c->pending_msg->rkt))) {
-                    LOG_WARN("consumer",
-                             "%s [%d] revoked while offset %" PRId64
-                             " was pending; its next owner reads it again",
-                             parts->elems[i].topic, parts->elems[i].partition,
-                             c->pending_msg->offset);
-                    drop_pending(c);
-                    break;
-                }
-            }
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        if (c->pending_msg &&
+            rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(c->pending_msg->rkt),
+                                               c->pending_msg->partition)) {
+            LOG_WARN("consumer",
+                     "%s [%d] revoked while offset %" PRId64
+                     " was pending; its next owner reads it again",
+                     rd_kafka_topic_name(c->pending_msg->rkt), c->pending_msg->partition,
+                     c->pending_msg->offset);
+            drop_pending(c);
         }
-        /* Commit what was stored before the partitions go to someone else. */
-        if (!rd_kafka_assignment_lost(rk)) {
-            rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
-            if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-                LOG_WARN("consumer", "commit on revoke failed: %s",
-                         rd_kafka_err2str(cerr));
-        }
-        if (cooperative)
+        /* With auto commit, librdkafka commits the stored offsets of the
+         * partitions it removes; without, ask for it, asynchronously. */
+        if (!c->auto_commit && !rd_kafka_assignment_lost(rk))
+            rd_kafka_commit(rk, NULL, 1);
+        if (c->cooperative) {
             error = rd_kafka_incremental_unassign(rk, parts);
-        else
-            rd_kafka_assign(rk, NULL);
+            parts_del(c, parts);
+        } else {
+            aerr = rd_kafka_assign(rk, NULL);
+            parts_clear(c);
+        }
+        if (!c->pending_msg && atomic_load(&c->paused)) {
+            if (c->parts->cnt)
+                c->resume_needed = 1; /* by the loop, outside this callback */
+            else
+                atomic_store(&c->paused, 0);
+        }
         LOG_INFO("consumer", "revoked %d partition(s)", parts->cnt);
+    } else {
+        /* A failed rebalance: drop the assignment, the group starts over. */
+        LOG_ERROR("consumer", "rebalance failed: %s", rd_kafka_err2str(err));
+        aerr = rd_kafka_assign(rk, NULL);
+        parts_clear(c);
+        drop_pending(c);
+        atomic_store(&c->paused, 0);
     }
     if (error) {
         LOG_ERROR("consumer", "rebalance: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     }
-    rd_kafka_topic_partition_list_t *now = NULL;
-    if (!rd_kafka_assignment(rk, &now) && now) {
-        atomic_store(&c->assigned, now->cnt);
-        rd_kafka_topic_partition_list_destroy(now);
-    }
-    if (!c->pending_msg && atomic_load(&c->paused))
-        pause_all(c, 0);
+    if (aerr && aerr != RD_KAFKA_RESP_ERR__DESTROY)
+        LOG_ERROR("consumer", "rebalance: %s", rd_kafka_err2str(aerr));
+    atomic_store(&c->assigned, c->parts->cnt);
+}
+
+/* Offset commit results (auto commit, revoke, close): failures are logged. */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    (void)opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        LOG_WARN("consumer",
+                 "offset commit failed: %s; records since the last commit may be "
+                 "delivered again (the history drops them as duplicates)",
+                 rd_kafka_err2str(err));
 }
 
 static void store_offset(rc_consumer *c, const rd_kafka_message_t *m)
@@ -210,8 +296,9 @@ static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m,
                   topic, m->partition, m->offset, rd_kafka_err2str(err));
         return -1;
     }
+    /* Stopping cuts the wait short: the record stays unstored. */
     int64_t deadline = rc_clock_mono_ms() + DLQ_TIMEOUT_MS;
-    while (!w.done && rc_clock_mono_ms() < deadline)
+    while (!w.done && rc_clock_mono_ms() < deadline && !atomic_load(&c->stop))
         rd_kafka_poll(c->dlq, 50);
     if (!w.done) {
         /* The report will still come; it must not write to our stack. */
@@ -219,8 +306,8 @@ static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m,
         rd_kafka_poll(c->dlq, 0);
         if (!w.done)
             rd_kafka_flush(c->dlq, 1000);
-        LOG_ERROR("consumer", "DLQ write for %s [%d] %" PRId64 " timed out",
-                  topic, m->partition, m->offset);
+        LOG_ERROR("consumer", "DLQ write for %s [%d] %" PRId64 " %s", topic, m->partition,
+                  m->offset, atomic_load(&c->stop) ? "given up: stopping" : "timed out");
         return -1;
     }
     if (w.err) {
@@ -318,12 +405,52 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
     pause_all(c, 1);
 }
 
+/*
+ * Closes the group within close_timeout_ms: the revoke (and librdkafka's
+ * commit of the stored offsets), then LeaveGroup. Returns 0 when closed,
+ * -1 when abandoned at the deadline.
+ */
+static int close_group(rc_consumer *c)
+{
+    int64_t deadline = rc_clock_mono_ms() + c->close_timeout_ms;
+    c->closing = 1;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(c->rk, q);
+    if (error) {
+        /* Already closed, or a fatal error: destroying does the rest. */
+        LOG_WARN("consumer", "close: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        rd_kafka_queue_destroy(q);
+        return 0;
+    }
+    int rc = 0;
+    while (!rd_kafka_consumer_closed(c->rk)) {
+        int64_t left = deadline - rc_clock_mono_ms();
+        if (left <= 0) {
+            LOG_WARN("consumer",
+                     "the group close did not finish within %d ms (the group "
+                     "coordinator is unreachable or slow): abandoned; offsets "
+                     "stored since the last commit are not committed, their "
+                     "records will be delivered again and dropped as duplicates",
+                     c->close_timeout_ms);
+            atomic_store(&c->abandoned, 1);
+            rc = -1;
+            break;
+        }
+        rd_kafka_queue_poll_callback(q, left < POLL_MS ? (int)left : POLL_MS);
+    }
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
 static void *consumer_main(void *arg)
 {
     rc_consumer *c = arg;
     while (!atomic_load(&c->stop)) {
         if (c->pending_msg && rc_clock_mono_ms() >= c->retry_at_ms)
             retry_pending(c);
+        else if (c->resume_needed && !c->pending_msg)
+            pause_all(c, 0);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_MS);
         if (!m)
             continue;
@@ -348,11 +475,17 @@ static void *consumer_main(void *arg)
         handle(c, m);
     }
     drop_pending(c);
-    /* Commits stored offsets (revoke callback) and leaves the group. */
-    rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
-    if (err)
-        LOG_WARN("consumer", "close: %s", rd_kafka_err2str(err));
+    if (close_group(c) == 0)
+        LOG_INFO("consumer", "left the group");
     return NULL;
+}
+
+/* 1 when the configuration property name's value contains word. */
+static int conf_has(const rd_kafka_conf_t *conf, const char *name, const char *word)
+{
+    char v[256];
+    size_t n = sizeof v;
+    return rd_kafka_conf_get(conf, name, v, &n) == RD_KAFKA_CONF_OK && strstr(v, word);
 }
 
 rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat,
@@ -370,6 +503,8 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
     c->cat = cat;
     c->sink = sink;
     c->ud = ud;
+    c->close_timeout_ms = opts->close_timeout_ms > 0 ? opts->close_timeout_ms : CLOSE_TIMEOUT_MS;
+    c->parts = rd_kafka_topic_partition_list_new(0);
     if (!(c->dlq_topic = strdup(opts->dlq_topic ? opts->dlq_topic : ""))) {
         rc_errf(errstr, errlen, "out of memory");
         goto fail;
@@ -380,7 +515,11 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
     if (!(conf = rc_kafka_conf_new(&opts->kafka, RC_KAFKA_GROUP, errstr, errlen)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
     rd_kafka_conf_set_opaque(conf, c);
+    /* Read once here, so that the rebalance callback never asks. */
+    c->cooperative = conf_has(conf, "partition.assignment.strategy", "cooperative");
+    c->auto_commit = conf_has(conf, "enable.auto.commit", "true");
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr))) {
         rc_errf(errstr, errlen, "kafka consumer: %s", kerr);
         goto fail;
@@ -427,14 +566,22 @@ int rc_consumer_start(rc_consumer *c)
     return 0;
 }
 
-void rc_consumer_stop(rc_consumer *c)
+int rc_consumer_stop(rc_consumer *c)
 {
-    if (!c || !c->started)
-        return;
-    atomic_store(&c->stop, 1);
-    pthread_join(c->thread, NULL);
-    c->started = 0;
-    LOG_INFO("consumer", "stopped; offsets committed");
+    if (!c || c->stopped)
+        return c ? c->stop_result : 0;
+    c->stopped = 1;
+    if (c->started) {
+        atomic_store(&c->stop, 1);
+        pthread_join(c->thread, NULL);
+        c->started = 0;
+    } else if (c->rk && close_group(c) == 0) {
+        /* Never started (start-up cut short): the rebalance callback, if
+         * any, runs on this thread. */
+        LOG_INFO("consumer", "left the group");
+    }
+    c->stop_result = atomic_load(&c->abandoned) ? -1 : 0;
+    return c->stop_result;
 }
 
 void rc_consumer_destroy(rc_consumer *c)
@@ -442,12 +589,17 @@ void rc_consumer_destroy(rc_consumer *c)
     if (!c)
         return;
     rc_consumer_stop(c);
-    if (c->rk)
+    /* An abandoned close: rd_kafka_destroy() would wait for it. The handle
+     * and its threads are left to the process's exit. */
+    if (c->rk && !atomic_load(&c->abandoned))
         rd_kafka_destroy(c->rk);
     if (c->dlq) {
         rd_kafka_flush(c->dlq, 2000);
         rd_kafka_destroy(c->dlq);
     }
+    drop_pending(c);
+    if (c->parts)
+        rd_kafka_topic_partition_list_destroy(c->parts);
     rc_codec_destroy(c->codec);
     free(c->dlq_topic);
     free(c);

@@ -7,6 +7,12 @@
  * only once the sink accepted the event (at-least-once), and committed by
  * librdkafka's auto-commit, on partition revoke and on close.
  *
+ * Stopping is bounded: the group close (final commit, LeaveGroup) is given
+ * opts->close_timeout_ms. A close that cannot finish in time (the group
+ * coordinator is unreachable) is abandoned: nothing is lost, the records
+ * handed over since the last commit are delivered again to the partition's
+ * next owner and the history drops them as duplicates (by eventId).
+ *
  * A record that cannot be decoded or mapped is logged with topic, partition,
  * offset and reason, counted, written to the DLQ topic with its error and
  * source coordinates in headers, and its offset stored: it never blocks the
@@ -43,6 +49,9 @@ typedef struct rc_consumer_opts {
     /* brokers, group id and pass-through properties of the group consumer
      * and of the DLQ producer (borrowed; read by rc_consumer_new only) */
     rc_kafka_opts kafka;
+    /* how long rc_consumer_stop waits for the group close before it gives
+     * up on it, in ms; 0: 5000 */
+    int close_timeout_ms;
 } rc_consumer_opts;
 
 /*
@@ -58,10 +67,19 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
 int rc_consumer_start(rc_consumer *c);
 
 /*
- * Stops consuming, waits for the record in flight, commits stored offsets,
- * leaves the group and joins the thread. Idempotent.
+ * Stops consuming, waits for the record in flight, closes the group (the
+ * stored offsets are committed and the member leaves) and joins the thread,
+ * all within about opts->close_timeout_ms. Returns 0 when the group was
+ * closed, -1 when the close was abandoned at the deadline (logged; the
+ * offsets stored since the last commit were not committed). Idempotent: a
+ * later call returns the first call's result.
  */
-void rc_consumer_stop(rc_consumer *c);
+int rc_consumer_stop(rc_consumer *c);
+/*
+ * Stops (as above) and frees. After an abandoned close, librdkafka's handle
+ * is left to the process's exit instead of being destroyed: destroying it
+ * would wait for the close it could not finish.
+ */
 void rc_consumer_destroy(rc_consumer *c);
 
 /* Partitions currently assigned to this member (any thread). */

@@ -7,6 +7,10 @@
  * the high watermark observed at start; records produced meanwhile are left
  * to the group consumer, which will deliver them as live events. Empty
  * partitions are not assigned at all.
+ *
+ * Every wait on librdkafka (metadata, watermarks, poll) is cut into slices
+ * of at most SLICE_MS and retried until the deadline, so that a stop request
+ * is seen promptly even while the brokers are unreachable.
  */
 #include "rebuild.h"
 
@@ -22,6 +26,8 @@
 #include "codec.h"
 #include "kafka_conf.h"
 
+#define SLICE_MS 250
+
 struct part {
     const char *topic; /* borrowed from the catalog */
     int32_t partition;
@@ -36,16 +42,42 @@ static int remaining(int64_t deadline)
     return left > 0 ? (int)left : 0;
 }
 
+/* The next wait: what is left, at most a slice. */
+static int slice(int64_t deadline)
+{
+    int left = remaining(deadline);
+    return left < SLICE_MS ? left : SLICE_MS;
+}
+
+static int stopping(const atomic_int *stop)
+{
+    return stop && atomic_load(stop);
+}
+
+/* Errors that mean "not yet": the broker is unreachable or slow. */
+static int retriable(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+           err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+}
+
 /* Appends every non-empty partition of topic to parts/list. */
-static int add_topic(rd_kafka_t *rk, const char *topic, int64_t deadline,
-                     struct part **parts, size_t *nparts,
-                     rd_kafka_topic_partition_list_t *list, char *errstr,
-                     size_t errlen)
+static int add_topic(rd_kafka_t *rk, const char *topic, int64_t deadline, const atomic_int *stop,
+                     struct part **parts, size_t *nparts, rd_kafka_topic_partition_list_t *list,
+                     char *errstr, size_t errlen)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, remaining(deadline));
+    rd_kafka_resp_err_t err;
+    while (retriable(err = rd_kafka_metadata(rk, 0, rkt, &md, slice(deadline))) &&
+           remaining(deadline) && !stopping(stop))
+        ;
     rd_kafka_topic_destroy(rkt);
+    if (stopping(stop)) {
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        return rc_errf(errstr, errlen, "membership rebuild: stopped");
+    }
     if (err || md->topic_cnt != 1 || md->topics[0].err) {
         rc_errf(errstr, errlen, "membership rebuild: no metadata for %s: %s", topic,
                 rd_kafka_err2str(err ? err : md->topic_cnt ? md->topics[0].err
@@ -58,7 +90,14 @@ static int add_topic(rd_kafka_t *rk, const char *topic, int64_t deadline,
     for (int i = 0; i < md->topics[0].partition_cnt && rc == 0; i++) {
         int32_t p = md->topics[0].partitions[i].id;
         int64_t lo = 0, hi = 0;
-        err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, remaining(deadline));
+        while (retriable(err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi,
+                                                                slice(deadline))) &&
+               remaining(deadline) && !stopping(stop))
+            ;
+        if (stopping(stop)) {
+            rc = rc_errf(errstr, errlen, "membership rebuild: stopped");
+            break;
+        }
         if (err) {
             rc = rc_errf(errstr, errlen, "membership rebuild: watermarks of %s [%d]: %s",
                          topic, p, rd_kafka_err2str(err));
@@ -106,7 +145,7 @@ long rc_rebuild_memberships(const rc_rebuild_opts *opts, const rc_catalog *cat,
 
     for (size_t i = 0; i < rc_catalog_count(cat); i++)
         if (rc_catalog_has_membership(cat, i) &&
-            add_topic(rk, rc_catalog_topic(cat, i), deadline, &parts, &nparts, list,
+            add_topic(rk, rc_catalog_topic(cat, i), deadline, opts->stop, &parts, &nparts, list,
                       errstr, errlen) < 0)
             goto done;
     changes = 0;
@@ -120,6 +159,10 @@ long rc_rebuild_memberships(const rc_rebuild_opts *opts, const rc_catalog *cat,
     }
 
     for (pending = nparts; pending > 0;) {
+        if (stopping(opts->stop)) {
+            changes = rc_errf(errstr, errlen, "membership rebuild: stopped");
+            goto done;
+        }
         if (remaining(deadline) == 0) {
             changes = rc_errf(errstr, errlen,
                               "membership rebuild: timed out after %d ms with %zu "

@@ -11,6 +11,7 @@
 #ifndef RC_REBUILD_H
 #define RC_REBUILD_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "core/event.h"
@@ -29,13 +30,16 @@ typedef struct rc_rebuild_opts {
     rc_kafka_opts kafka;
     /* the whole rebuild, metadata and reading included, in ms */
     int timeout_ms;
+    /* read while waiting: once nonzero, the rebuild stops within about
+     * 250 ms (borrowed; may be NULL) */
+    const atomic_int *stop;
 } rc_rebuild_opts;
 
 /*
  * Reads the membership topics of cat (borrowed) within opts->timeout_ms.
  * Returns the number of changes replayed, or -1 with errstr set (brokers
- * unreachable, timeout). Undecodable records are skipped with a warning
- * (the live consumer sends them to the DLQ).
+ * unreachable, timeout, *opts->stop set). Undecodable records are skipped
+ * with a warning (the live consumer sends them to the DLQ).
  */
 long rc_rebuild_memberships(const rc_rebuild_opts *opts, const rc_catalog *cat,
                             rc_rebuild_cb cb, void *ud, char *errstr,

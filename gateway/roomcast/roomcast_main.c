@@ -2,21 +2,36 @@
  * roomcast_main.c - the roomcast process: wires consumer, history and
  * gateway. The one file that includes from both consumer/ and gateway/.
  *
- * Threads: the main thread runs the gateway loop; the consumer, the demo
- * producer and the embedded broker run threads of their own; a signal thread
- * waits for SIGTERM/SIGINT and performs the orderly stop: stop consuming
- * (the record in flight is finished and stored offsets are committed), then
- * close clients with a reconnect hint and leave the loop, then exit 0. On
- * SIGHUP the same thread re-reads the JWT key files into a new verifier and
- * hands it to the gateway, keeping the old keys when that fails.
+ * Threads: the main thread starts everything, then runs the gateway loop;
+ * the consumer, the demo producer and the embedded broker run threads of
+ * their own; a signal thread, started first, waits for SIGTERM/SIGINT. Once
+ * the process serves, it performs the orderly stop: stop consuming (the
+ * record in flight is finished and stored offsets are committed), then
+ * close clients with a reconnect hint and leave the loop, then exit 0.
+ * During start-up it only raises `stopping`: the main thread checks it
+ * between steps, the membership rebuild polls it, and start-up unwinds and
+ * exits 0. On SIGHUP the same thread re-reads the JWT key files into a new
+ * verifier and hands it to the gateway, keeping the old keys when that
+ * fails.
+ *
+ * Shutdown is bounded: from the signal, the process exits within
+ * SHUTDOWN_BOUND_MS whatever Kafka and Redis do. The consumer's group close
+ * gets CONSUMER_CLOSE_MS of it and is abandoned after that (consumer.h); a
+ * watchdog thread, armed by the signal, logs what the shutdown was still
+ * waiting for when the bound passes and ends the process with status 0:
+ * nothing is lost, the records handed over since the last commit are
+ * delivered again and deduplicated by eventId.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "consumer/broker.h"
 #include "consumer/catalog.h"
@@ -25,6 +40,7 @@
 #include "consumer/rebuild.h"
 #include "gateway/roomcast/auth.h"
 #include "gateway/roomcast/gateway.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/errstr.h"
 #include "core/history.h"
@@ -33,6 +49,8 @@
 
 #define DEV_SECRET "roomcast-development-secret"
 #define REBUILD_TIMEOUT_MS 60000
+#define SHUTDOWN_BOUND_MS 10000 /* from SIGTERM to exit, whatever the neighbours do */
+#define CONSUMER_CLOSE_MS 5000  /* of which the group close may take */
 
 struct app {
     rc_config cfg;
@@ -45,7 +63,54 @@ struct app {
     rc_consumer *consumer;
     rc_demo *demo;
     sigset_t sigs;
+    atomic_int stopping;   /* a stop signal arrived (or main asked to stop) */
+    atomic_int self_wake;  /* the stop was main's, not a signal's */
+    pthread_mutex_t mu;    /* guards serving and the gateway hand-over */
+    int serving;           /* under mu: started; the signal thread stops it */
+    rc_gateway *gw_reload; /* under mu: the gateway SIGHUP may reload */
 };
+
+/*
+ * What the shutdown is waiting for, for the watchdog's last words. Globals:
+ * the watchdog may outlive main()'s frame.
+ */
+static _Atomic(const char *) shutdown_step = "the start-up step in progress";
+static atomic_llong shutdown_deadline;
+
+static void shutdown_waits_for(const char *what)
+{
+    atomic_store(&shutdown_step, what);
+}
+
+/* Detached; ends the process if it is still there at the deadline. */
+static void *watchdog_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int64_t left = atomic_load(&shutdown_deadline) - rc_clock_mono_ms();
+        if (left <= 0)
+            break;
+        struct timespec ts = {left / 1000, (left % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    LOG_ERROR("main",
+              "shutdown did not finish within %d ms, still waiting for %s: exiting "
+              "now; nothing is lost (records not yet committed are delivered again "
+              "and deduplicated by eventId)",
+              SHUTDOWN_BOUND_MS, atomic_load(&shutdown_step));
+    _exit(0);
+}
+
+/* From here on the process exits within SHUTDOWN_BOUND_MS. */
+static void arm_watchdog(void)
+{
+    pthread_t t;
+    atomic_store(&shutdown_deadline, rc_clock_mono_ms() + SHUTDOWN_BOUND_MS);
+    if (pthread_create(&t, NULL, watchdog_main, NULL) == 0)
+        pthread_detach(t);
+    else
+        LOG_ERROR("main", "cannot start the shutdown watchdog: the shutdown is unbounded");
+}
 
 /* The bus: on the appending thread (memory) or the bus thread (redis). */
 static void on_history_event(void *ud, rc_event *ev)
@@ -146,13 +211,20 @@ static rc_auth_config auth_settings(const rc_config *cfg)
 static void reload_auth(struct app *a)
 {
     char err[512] = "";
+    pthread_mutex_lock(&a->mu);
+    rc_gateway *gw = a->gw_reload;
+    pthread_mutex_unlock(&a->mu);
+    if (!gw) {
+        LOG_WARN("main", "SIGHUP during start-up: ignored (the keys are read at start-up)");
+        return;
+    }
     rc_auth_config ac = auth_settings(&a->cfg);
     rc_auth_verifier *v = rc_auth_verifier_new(&ac, err, sizeof err);
     if (!v) {
         LOG_ERROR("main", "SIGHUP: keys not reloaded, the previous keys stay in force: %s", err);
         return;
     }
-    if (rc_gateway_set_verifier(a->gw, v) < 0) {
+    if (rc_gateway_set_verifier(gw, v) < 0) {
         LOG_ERROR("main", "SIGHUP: keys not reloaded, the previous keys stay in force: "
                           "out of memory");
         rc_auth_verifier_unref(v);
@@ -169,10 +241,21 @@ static void *signal_main(void *arg)
     int sig = 0;
     while (sigwait(&a->sigs, &sig) == 0 && sig == SIGHUP)
         reload_auth(a);
-    LOG_INFO("main", "%s received: stopping", strsignal(sig));
+    if (!atomic_load(&a->self_wake))
+        LOG_INFO("main", "%s received: stopping", strsignal(sig));
+    arm_watchdog();
+    pthread_mutex_lock(&a->mu);
+    atomic_store(&a->stopping, 1);
+    int serving = a->serving;
+    pthread_mutex_unlock(&a->mu);
+    if (!serving)
+        return NULL; /* start-up unwinds on the main thread */
+    shutdown_waits_for("the demo producer");
     rc_demo_destroy(a->demo);
     a->demo = NULL;
+    shutdown_waits_for("the consumer's group close");
     rc_consumer_stop(a->consumer);
+    shutdown_waits_for("the gateway closing its clients");
     rc_gateway_stop(a->gw);
     return NULL;
 }
@@ -209,6 +292,13 @@ static int setup_auth(struct app *a, char *err, size_t errlen)
     return 0;
 }
 
+/* Between start-up steps: a stop signal ends start-up. */
+#define STOP_POINT(a)                                                                              \
+    do {                                                                                           \
+        if (atomic_load(&(a)->stopping))                                                           \
+            goto stopped;                                                                          \
+    } while (0)
+
 int main(int argc, char **argv)
 {
     struct app a;
@@ -217,6 +307,15 @@ int main(int argc, char **argv)
     int rc = 1, have_sigthread = 0;
 
     memset(&a, 0, sizeof a);
+    pthread_mutex_init(&a.mu, NULL);
+    /* Signals are taken by the signal thread only, from the start: one that
+     * comes before it runs waits for it. */
+    sigemptyset(&a.sigs);
+    sigaddset(&a.sigs, SIGTERM);
+    sigaddset(&a.sigs, SIGINT);
+    sigaddset(&a.sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &a.sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
     int crc = rc_config_load(&a.cfg, argc, argv, err, sizeof err);
     if (crc != 0) {
         if (crc < 0)
@@ -225,19 +324,19 @@ int main(int argc, char **argv)
         return crc < 0 ? 2 : 0;
     }
     rc_log_set_level(a.cfg.log_level);
+    if (pthread_create(&sigthread, NULL, signal_main, &a) != 0) {
+        rc_errf(err, sizeof err, "cannot start the signal thread");
+        goto fail;
+    }
+    have_sigthread = 1;
 
-    /* Signals are taken by the signal thread only. */
-    sigemptyset(&a.sigs);
-    sigaddset(&a.sigs, SIGTERM);
-    sigaddset(&a.sigs, SIGINT);
-    sigaddset(&a.sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &a.sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+    shutdown_waits_for("the event catalog and the token keys");
     if (!(a.cat = rc_catalog_new(a.cfg.schemas_dir, a.cfg.topics, err, sizeof err)))
         goto fail;
     if (setup_auth(&a, err, sizeof err) < 0)
         goto fail;
+    STOP_POINT(&a);
+    shutdown_waits_for("the history store's first connection");
     if (*a.cfg.redis)
         a.history = rc_history_new_redis(a.cfg.redis, a.cfg.history_max, a.cfg.history_ttl_s, err,
                                          sizeof err);
@@ -245,15 +344,18 @@ int main(int argc, char **argv)
         a.history = rc_history_new_memory(a.cfg.history_max, a.cfg.history_ttl_s, err, sizeof err);
     if (!a.history)
         goto fail;
+    STOP_POINT(&a);
 
     if (*a.cfg.kafka_brokers) {
         a.brokers = a.cfg.kafka_brokers;
     } else {
+        shutdown_waits_for("the embedded broker's start");
         if (!(a.broker = rc_broker_new(a.cat, a.cfg.dlq_topic, a.cfg.embedded_partitions, err,
                                        sizeof err)))
             goto fail;
         a.brokers = rc_broker_bootstraps(a.broker);
     }
+    STOP_POINT(&a);
 
     rc_gateway_options gopts = {
         .server =
@@ -279,17 +381,25 @@ int main(int argc, char **argv)
         .demo_secret = demo_secret(&a.cfg),
         .hooks = {.ud = &a, .health = health, .ready = ready},
     };
+    shutdown_waits_for("the gateway's start");
     if (!(a.gw = rc_gateway_new(&gopts, a.auth, err, sizeof err)))
         goto fail;
+    pthread_mutex_lock(&a.mu);
+    a.gw_reload = a.gw;
+    pthread_mutex_unlock(&a.mu);
     rc_gateway_set_history(a.gw, a.history);
     /* In memory, memberships died with the last process: the membership
-     * topic is their changelog. */
+     * topic is their changelog. A stop signal cuts the rebuild short. */
+    shutdown_waits_for("the membership rebuild");
     rc_rebuild_opts ro = {.schemas_dir = a.cfg.schemas_dir,
                           .kafka = kafka_opts(&a),
-                          .timeout_ms = REBUILD_TIMEOUT_MS};
+                          .timeout_ms = REBUILD_TIMEOUT_MS,
+                          .stop = &a.stopping};
     if (!*a.cfg.redis &&
         rc_rebuild_memberships(&ro, a.cat, replay_membership, &a, err, sizeof err) < 0)
         goto fail;
+    STOP_POINT(&a);
+    shutdown_waits_for("the memberships stored in the history");
     if (rc_history_memberships(a.history, load_membership, &a) < 0) {
         rc_errf(err, sizeof err,
                 "cannot load memberships: the history store "
@@ -297,11 +407,15 @@ int main(int argc, char **argv)
                 rc_history_backend(a.history));
         goto fail;
     }
+    STOP_POINT(&a);
     rc_history_on_gap(a.history, on_history_gap, &a);
     rc_history_subscribe(a.history, on_history_event, &a);
 
-    rc_consumer_opts co = {
-        .schemas_dir = a.cfg.schemas_dir, .dlq_topic = a.cfg.dlq_topic, .kafka = kafka_opts(&a)};
+    shutdown_waits_for("the consumer's start");
+    rc_consumer_opts co = {.schemas_dir = a.cfg.schemas_dir,
+                           .dlq_topic = a.cfg.dlq_topic,
+                           .kafka = kafka_opts(&a),
+                           .close_timeout_ms = CONSUMER_CLOSE_MS};
     if (!(a.consumer = rc_consumer_new(&co, a.cat, consumer_sink, &a, err, sizeof err)))
         goto fail;
     if (rc_consumer_start(a.consumer) < 0) {
@@ -311,12 +425,15 @@ int main(int argc, char **argv)
     if (a.cfg.demo && !(a.demo = rc_demo_new(a.brokers, a.cat, a.cfg.schemas_dir,
                                              a.cfg.demo_interval_ms, err, sizeof err)))
         goto fail;
-    if (pthread_create(&sigthread, NULL, signal_main, &a) != 0) {
-        rc_errf(err, sizeof err, "cannot start the signal thread");
-        goto fail;
-    }
-    have_sigthread = 1;
 
+    /* From here on the signal thread stops what runs. */
+    pthread_mutex_lock(&a.mu);
+    if (atomic_load(&a.stopping)) {
+        pthread_mutex_unlock(&a.mu);
+        goto stopped;
+    }
+    a.serving = 1;
+    pthread_mutex_unlock(&a.mu);
     LOG_INFO("main", "roomcast ready on port %d (kafka %s%s, history %s)", rc_gateway_port(a.gw),
              a.broker ? "embedded at " : "", a.brokers, rc_history_backend(a.history));
     rc_gateway_run(a.gw);
@@ -324,25 +441,41 @@ int main(int argc, char **argv)
     goto done;
 
 fail:
+    if (atomic_load(&a.stopping))
+        goto stopped; /* the step failed because it was stopped */
     LOG_ERROR("main", "%s", err);
     fprintf(stderr, "roomcast: %s\n", err);
+    goto done;
+stopped:
+    LOG_INFO("main", "stopped during start-up, in %s", atomic_load(&shutdown_step));
+    rc = 0;
 done:
     if (have_sigthread) {
-        /* The loop ended on its own (not by a signal): wake the thread. */
-        pthread_kill(sigthread, SIGTERM);
+        /* Not stopped by a signal (the loop ended on its own, or start-up
+         * failed): wake the thread, which then stops what runs. */
+        if (!atomic_load(&a.stopping)) {
+            atomic_store(&a.self_wake, 1);
+            pthread_kill(sigthread, SIGTERM);
+        }
         pthread_join(sigthread, NULL);
     }
     /* Producers of events first, so nothing calls into a freed gateway. */
+    shutdown_waits_for("the demo producer");
     rc_demo_destroy(a.demo);
+    shutdown_waits_for("the consumer's group close");
     rc_consumer_destroy(a.consumer);
+    shutdown_waits_for("the history store");
     if (a.gw) /* sessions are no longer stored once the history is gone */
         rc_gateway_set_history(a.gw, NULL);
     rc_history_destroy(a.history);
+    shutdown_waits_for("the gateway");
     rc_gateway_destroy(a.gw);
+    shutdown_waits_for("the embedded broker");
     rc_broker_destroy(a.broker);
     rc_auth_verifier_unref(a.auth);
     rc_catalog_destroy(a.cat);
     rc_config_free(&a.cfg);
+    pthread_mutex_destroy(&a.mu);
     if (rc == 0)
         LOG_INFO("main", "bye");
     return rc;

@@ -46,16 +46,37 @@ async function stopProc(proc, signal = "SIGTERM", graceMs = 5000) {
   clearTimeout(timer);
 }
 
-export async function startBroker({ partitions = 3 } = {}) {
-  const proc = track(spawn(path.join(BUILD_DIR, "roomcast-broker"), ["--partitions", String(partitions)],
-    { stdio: ["ignore", "pipe", "pipe"] }), "broker");
+// roomcast-broker on free ports. broker.control(cmd) sends one
+// fault-injection command on its stdin (see `roomcast-broker --help`) and
+// resolves with its reply line ("ok ..."), rejecting on "error ...".
+export async function startBroker({ partitions = 3, brokers = 1 } = {}) {
+  const proc = track(spawn(path.join(BUILD_DIR, "roomcast-broker"),
+    ["--partitions", String(partitions), "--brokers", String(brokers)],
+    { stdio: ["pipe", "pipe", "pipe"] }), "broker");
   let line = "";
   await waitFor(() => {
     line = proc.stdoutText().split("\n")[0];
-    return /^[\d.]+:\d+$/.test(line) || proc.exited;
+    return /^[\d.]+:\d+(,[\d.]+:\d+)*$/.test(line) || proc.exited;
   }, { what: "roomcast-broker's address" });
   if (proc.exited) throw new Error(`roomcast-broker failed: ${proc.output()}`);
-  return { proc, bootstrap: line.trim(), stop: () => stopProc(proc) };
+  let answered = 1; // stdout lines consumed: the address, then one per command
+  let queue = Promise.resolve();
+  const control = (cmd) => {
+    const p = queue.then(async () => {
+      proc.stdin.write(cmd + "\n");
+      const want = ++answered;
+      let reply;
+      await waitFor(() => {
+        const lines = proc.stdoutText().split("\n");
+        return lines.length > want && (reply = lines[want - 1]);
+      }, { what: `roomcast-broker's answer to "${cmd}"`, timeoutMs: 5000 });
+      if (!reply.startsWith("ok")) throw new Error(`roomcast-broker: ${cmd}: ${reply}`);
+      return reply;
+    });
+    queue = p.catch(() => {});
+    return p;
+  };
+  return { proc, bootstrap: line.trim(), control, stop: () => stopProc(proc) };
 }
 
 function which(bin, fallbacks) {

@@ -1,0 +1,111 @@
+// SIGTERM is honoured at every stage, within a bound, whatever Kafka and
+// Redis do: during the membership rebuild with Kafka unreachable, while the
+// history store does not answer, at any moment of start-up or serving, and
+// while the group rebalances with the broker unreachable and Redis stalled
+// (a node holding stored, uncommitted offsets then abandons its group close
+// after a few seconds: what it could not commit comes again to the next
+// owner, which kafka-faults.test.mjs checks is deduplicated).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { metric, produce, startRoomcast, waitFor, sleep } from "./lib/fixtures.mjs";
+import { freePort, startBroker, startRedis } from "./lib/cluster.mjs";
+import { SHUTDOWN_BOUND_MS, roomEventIds, spawnRoomcast, startSilentServer, stopTimed } from "./lib/lifecycle.mjs";
+
+const T0 = Date.parse("2026-11-21T12:00:00.000Z");
+const actor = { user_id: "u0", name: null };
+let n = 0;
+const comment = (program) => ({ event_id: `sd-${++n}-${process.pid}`, occurred_at: T0 + n, performed_by: actor, action: "ADDED",
+  program_id: program, request_id: "r", comment_id: `c${n}`, body_preview: null });
+const tail = (node) => node.logs.slice(-25).join("\n");
+// The bound, plus what a loaded machine needs to notice the exit.
+const BOUND = SHUTDOWN_BOUND_MS + 1500;
+
+test("SIGTERM during the membership rebuild, Kafka unreachable: exit 0 at once", async () => {
+  const port = await freePort(); // nothing listens there
+  const node = spawnRoomcast(["--kafka-brokers", `127.0.0.1:${port}`]);
+  await waitFor(() => node.logs.some((l) => l.includes("listening on")) || node.exited, { what: "the listener" });
+  await sleep(500); // in the rebuild, which would wait 60 s for the broker
+  const exit = await stopTimed(node);
+  assert.equal(exit.code, 0, `exit 0 (${JSON.stringify(exit)}):\n${tail(node)}`);
+  assert.ok(exit.ms < 5000, `exited ${exit.ms} ms after SIGTERM`);
+  assert.ok(node.logs.some((l) => l.includes("stopped during start-up, in the membership rebuild")), tail(node));
+});
+
+test("SIGTERM while the history store does not answer: exit 0 within the bound", async () => {
+  const silent = await startSilentServer();
+  try {
+    const node = spawnRoomcast(["--redis", `redis://127.0.0.1:${silent.port}/0`]);
+    await waitFor(() => node.logs.length > 0 || node.exited, { what: "the first log line" });
+    await sleep(300); // connecting: each command waits 2 s for an answer
+    const exit = await stopTimed(node);
+    assert.equal(exit.code, 0, `exit 0 (${JSON.stringify(exit)}):\n${tail(node)}`);
+    assert.ok(exit.ms < 5000, `exited ${exit.ms} ms after SIGTERM`);
+    assert.ok(node.logs.some((l) => l.includes("stopped during start-up")), tail(node));
+  } finally {
+    await silent.close();
+  }
+});
+
+test("SIGTERM at any moment of start-up or serving: exit 0 within the bound", async () => {
+  // From its first log line on: before main() runs, a signal can only take
+  // the default action.
+  for (const delay of [0, 50, 300, 1000, "ready"]) {
+    const node = spawnRoomcast([]);
+    await waitFor(() => node.logs.length > 0 || node.exited, { what: "the first log line" });
+    if (delay === "ready")
+      await waitFor(() => node.logs.some((l) => l.includes("roomcast ready")) || node.exited, { what: "serving" });
+    else
+      await sleep(delay);
+    const exit = await stopTimed(node);
+    assert.equal(exit.code, 0, `SIGTERM after ${delay} ms: exit 0 (${JSON.stringify(exit)}):\n${tail(node)}`);
+    assert.ok(exit.ms < BOUND, `SIGTERM after ${delay} ms: exited after ${exit.ms} ms`);
+    assert.ok(node.logs.at(-1)?.includes("bye"), `SIGTERM after ${delay} ms: an orderly stop:\n${tail(node)}`);
+  }
+});
+
+test("SIGTERM while the group rebalances, broker unreachable and Redis stalled: exit 0 within the bound", async () => {
+  const broker = await startBroker();
+  const redis = await startRedis();
+  // A session longer than the bound: librdkafka's own close waits that long
+  // for a coordinator that is gone. Auto commit far away: the offsets of
+  // what is consumed below are stored and not committed when the broker
+  // goes away.
+  const args = ["--kafka-brokers", broker.bootstrap, "--redis", redis.url,
+    "-X", "session.timeout.ms=14000", "-X", "auto.commit.interval.ms=120000"];
+  const nodes = [];
+  try {
+    nodes.push(await startRoomcast(args), await startRoomcast(args));
+    const assigned = async (x) => (await (await fetch(`${x.url}/healthz`)).json()).kafka.assigned;
+    await waitFor(async () => (await assigned(nodes[0])) > 0 && (await assigned(nodes[1])) > 0,
+      { what: "partitions on both nodes", timeoutMs: 30000 });
+    const records = Array.from({ length: 30 }, () => comment("sd"));
+    await produce(broker.bootstrap, "comments.mutations", "CommentMutation", records, "bare", ["--key-field", "comment_id"]);
+    const appended = async () => (await Promise.all(nodes.map((x) => metric(x.url, "roomcast_events_appended_total")))).reduce((a, b) => a + b, 0);
+    await waitFor(async () => (await appended()) === 30, { what: "30 events appended" });
+
+    // A third member joins: the group starts rebalancing. Then the broker
+    // becomes unreachable, Redis stops answering, and every node is told to
+    // stop.
+    const third = await startRoomcast(args);
+    nodes.push(third);
+    await waitFor(() => third.logs.some((l) => l.includes("as group")), { what: "the third node subscribing" });
+    await sleep(200);
+    await broker.control("down 1");
+    redis.proc.kill("SIGSTOP");
+    const exits = await Promise.all(nodes.map((x) => stopTimed(x)));
+    for (const [i, exit] of exits.entries()) {
+      assert.equal(exit.code, 0, `node ${i} exits 0 (${JSON.stringify(exit)}):\n${tail(nodes[i])}`);
+      assert.ok(exit.ms < BOUND, `node ${i} exited ${exit.ms} ms after SIGTERM:\n${tail(nodes[i])}`);
+      assert.ok(nodes[i].logs.at(-1)?.includes("bye"), `node ${i}: an orderly stop:\n${tail(nodes[i])}`);
+    }
+    // The history kept what was appended, once.
+    redis.proc.kill("SIGCONT");
+    const ids = roomEventIds(redis.port, "program:sd");
+    assert.deepEqual([...ids].sort(), records.map((r) => r.event_id).sort());
+  } finally {
+    redis.proc.kill("SIGCONT");
+    for (const x of nodes) if (!x.exited) x.proc.kill("SIGKILL");
+    await redis.destroy();
+    await broker.stop();
+  }
+});

@@ -1,0 +1,191 @@
+/*
+ * test_consumer.c - the group consumer's lifecycle against the in-process
+ * mock cluster: two members split the partitions and one takes them all
+ * when the other leaves (the rebalance callback's own bookkeeping), a stop
+ * with the broker up closes the group at once, a stop with the broker gone
+ * gives up at the close deadline instead of waiting session.timeout.ms, and
+ * the membership rebuild stops when asked while the broker is unreachable.
+ */
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "consumer/broker.h"
+#include "consumer/codec.h"
+#include "consumer/codec_json.h"
+#include "consumer/consumer.h"
+#include "consumer/rebuild.h"
+#include "core/clock.h"
+#include "tests/unit/check.h"
+
+/* Events the sink accepted, by the number in their id "uc-N": a record
+ * may come twice (at least once), so tests count distinct ones. */
+static atomic_int seen[64];
+static atomic_int distinct;
+
+static int sink(void *ud, rc_event *ev)
+{
+    (void)ud;
+    int i = atoi(ev->id + 3);
+    if (i >= 0 && i < 64 && atomic_exchange(&seen[i], 1) == 0)
+        atomic_fetch_add(&distinct, 1);
+    return 0;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits up to ms for *cond (an expression) to hold. */
+#define WAIT_FOR(cond, ms)                                                                         \
+    do {                                                                                           \
+        int64_t wait_until_ = rc_clock_mono_ms() + (ms);                                           \
+        while (!(cond) && rc_clock_mono_ms() < wait_until_)                                        \
+            sleep_ms(50);                                                                          \
+    } while (0)
+
+static rc_kv props[] = {
+    /* The mock coordinator waits session.timeout.ms - 1 s for members to
+     * rejoin: short sessions, short rebalances. */
+    {"session.timeout.ms", "6000"},
+    {"heartbeat.interval.ms", "500"},
+    {"auto.commit.interval.ms", "60000"}, /* stored offsets stay uncommitted */
+};
+
+static rc_consumer *consumer(const char *schemas, const char *boot, const rc_catalog *cat)
+{
+    char err[512];
+    rc_consumer_opts o = {.schemas_dir = schemas,
+                          .dlq_topic = "roomcast.dlq",
+                          .kafka = {.brokers = boot,
+                                    .group_id = "unit",
+                                    .props = props,
+                                    .nprops = sizeof props / sizeof *props},
+                          .close_timeout_ms = 1500};
+    rc_consumer *c = rc_consumer_new(&o, cat, sink, NULL, err, sizeof err);
+    if (!c)
+        fprintf(stderr, "consumer: %s\n", err);
+    CHECK(c != NULL);
+    CHECK_INT(rc_consumer_start(c), 0);
+    return c;
+}
+
+static void produce(const char *schemas, const char *boot, int first, int count)
+{
+    char err[512], json[512];
+    rc_codec *codec = rc_codec_new(schemas, err, sizeof err);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", boot, NULL, 0);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    for (int i = first; i < first + count; i++) {
+        rc_buf b = {0};
+        int n = snprintf(json, sizeof json,
+                         "{\"event_id\":\"uc-%d\",\"occurred_at\":1,\"performed_by\":{\"user_id\":"
+                         "\"a\",\"name\":null},\"action\":\"ADDED\",\"program_id\":\"p\","
+                         "\"request_id\":\"r\",\"comment_id\":\"c%d\",\"body_preview\":null}",
+                         i, i);
+        CHECK_INT(rc_codec_encode_json(codec, "CommentMutation", json, (size_t)n, RC_FRAMING_BARE,
+                                       &b, err, sizeof err),
+                  0);
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_INT(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("comments.mutations"),
+                                    RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(b.p, b.len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                  0);
+        rc_buf_free(&b);
+    }
+    CHECK_INT(rd_kafka_flush(p, 10000), 0);
+    rd_kafka_destroy(p);
+    rc_codec_destroy(codec);
+}
+
+static int stop_timed(rc_consumer *c, int64_t *ms)
+{
+    int64_t t0 = rc_clock_mono_ms();
+    int rc = rc_consumer_stop(c);
+    *ms = rc_clock_mono_ms() - t0;
+    return rc;
+}
+
+static int on_change(void *ud, enum rc_member_op op, const char *user, const char *program)
+{
+    (void)ud, (void)op, (void)user, (void)program;
+    return 0;
+}
+
+int main(void)
+{
+    char err[512], r[256];
+    const char *dir = getenv("RC_SOURCE_DIR");
+    char schemas[1024];
+    snprintf(schemas, sizeof schemas, "%s/schemas", dir ? dir : ".");
+    int64_t ms;
+
+    rc_catalog *cat = rc_catalog_new(schemas, NULL, err, sizeof err);
+    CHECK(cat != NULL);
+    rc_broker *b = rc_broker_new(cat, "roomcast.dlq", 3, err, sizeof err);
+    CHECK(b != NULL);
+    const char *boot = rc_broker_bootstraps(b);
+    const int all = (int)rc_catalog_count(cat) * 3;
+
+    /* Two members split the partitions; when one leaves, the other gets
+     * them all, and both count what the rebalance callback gave them. */
+    rc_consumer *c1 = consumer(schemas, boot, cat);
+    WAIT_FOR(rc_consumer_assigned(c1) == all, 20000);
+    CHECK_INT(rc_consumer_assigned(c1), all);
+    rc_consumer *c2 = consumer(schemas, boot, cat);
+    WAIT_FOR(rc_consumer_assigned(c2) > 0 &&
+                 rc_consumer_assigned(c1) + rc_consumer_assigned(c2) == all,
+             20000);
+    CHECK(rc_consumer_assigned(c2) > 0 && rc_consumer_assigned(c1) > 0);
+    CHECK_INT(rc_consumer_assigned(c1) + rc_consumer_assigned(c2), all);
+    produce(schemas, boot, 0, 20);
+    WAIT_FOR(atomic_load(&distinct) == 20, 10000);
+    CHECK_INT(atomic_load(&distinct), 20);
+
+    /* The broker is up: the close commits, leaves, and is quick. */
+    CHECK_INT(stop_timed(c2, &ms), 0);
+    printf("stop with the broker up: %lld ms\n", (long long)ms);
+    CHECK(ms < 1500);
+    CHECK_INT(rc_consumer_stop(c2), 0); /* idempotent */
+    rc_consumer_destroy(c2);
+    WAIT_FOR(rc_consumer_assigned(c1) == all, 20000);
+    CHECK_INT(rc_consumer_assigned(c1), all);
+    CHECK_INT(rc_consumer_paused(c1), 0);
+
+    /* Records consumed, offsets stored and not committed, then the broker
+     * goes away: the close gives up at its deadline (1.5 s), where
+     * librdkafka alone would wait session.timeout.ms (6 s). */
+    produce(schemas, boot, 20, 10);
+    WAIT_FOR(atomic_load(&distinct) == 30, 10000);
+    CHECK_INT(atomic_load(&distinct), 30);
+    CHECK_INT(rc_broker_control(b, "down 1", r, sizeof r), 0);
+    sleep_ms(300);
+    CHECK_INT(stop_timed(c1, &ms), -1);
+    printf("stop with the broker gone: %lld ms\n", (long long)ms);
+    CHECK(ms >= 1400 && ms < 3000);
+    CHECK_INT(rc_consumer_stop(c1), -1);
+    rc_consumer_destroy(c1); /* leaves librdkafka's handle to the exit */
+
+    /* The rebuild, with nobody answering, stops when asked. */
+    atomic_int stop = 0;
+    rc_rebuild_opts ro = {
+        .schemas_dir = schemas, .kafka = {.brokers = boot}, .timeout_ms = 30000, .stop = &stop};
+    atomic_store(&stop, 1);
+    int64_t t0 = rc_clock_mono_ms();
+    CHECK_INT(rc_rebuild_memberships(&ro, cat, on_change, NULL, err, sizeof err), -1);
+    ms = rc_clock_mono_ms() - t0;
+    printf("rebuild stopped: %s after %lld ms\n", err, (long long)ms);
+    CHECK(strstr(err, "stopped") != NULL);
+    CHECK(ms < 2000);
+
+    rc_broker_destroy(b);
+    rc_catalog_destroy(cat);
+    return CHECK_DONE();
+}
