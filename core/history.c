@@ -15,10 +15,12 @@
  */
 #include "history_private.h"
 
+#include <errno.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errstr.h"
 #include "log.h"
@@ -219,8 +221,21 @@ static void *worker_main(void *arg)
     rc_history *h = arg;
     pthread_mutex_lock(&h->qlock);
     for (;;) {
-        while (!h->qhead && !h->stopping)
-            pthread_cond_wait(&h->qcond, &h->qlock);
+        while (!h->qhead && !h->stopping) {
+            if (!h->ops->probe) {
+                pthread_cond_wait(&h->qcond, &h->qlock);
+                continue;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            if (pthread_cond_timedwait(&h->qcond, &h->qlock, &until) == ETIMEDOUT &&
+                !h->qhead && !h->stopping) {
+                pthread_mutex_unlock(&h->qlock);
+                h->ops->probe(h);
+                pthread_mutex_lock(&h->qlock);
+            }
+        }
         struct hist_job *j = h->qhead;
         if (!j)
             break; /* stopping and drained */

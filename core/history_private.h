@@ -36,6 +36,10 @@ struct rc_history_ops {
                        int (*cb)(void *ud, const char *user, const char *program),
                        void *ud);
     int (*ready)(const rc_history *h);
+    /* Worker thread, after a second without jobs: lets a store that is
+     * not ready find out that it is again without waiting for traffic.
+     * NULL: none. */
+    void (*probe)(rc_history *h);
     /* Called by rc_history_subscribe; NULL when there is nothing to start. */
     void (*start_bus)(rc_history *h);
     /* Stops the backend's threads and frees h->be (the worker is stopped). */

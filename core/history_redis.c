@@ -151,6 +151,22 @@ static int red_ready(const rc_history *h)
            (!atomic_load(&r->bus_wanted) || atomic_load(&r->bus_up));
 }
 
+/* Once a second while idle and not ready: a PING on the worker's
+ * connection (within its backoff), so that readiness comes back when Redis
+ * does, not with the next command that traffic brings. */
+static void red_probe(rc_history *h)
+{
+    struct red *r = h->be;
+    if (atomic_load(&r->store_ok))
+        return;
+    redisContext *c = rc_red_conn_get(r, &r->work);
+    if (!c)
+        return;
+    redisReply *rep = redisCommand(c, "PING");
+    if (rc_red_conn_check(r, &r->work, rep) == 0)
+        freeReplyObject(rep);
+}
+
 static void red_free(struct red *r)
 {
     if (r->app.c)
@@ -186,6 +202,7 @@ static const struct rc_history_ops red_ops = {
     .session_take = rc_red_session_take,
     .memberships = rc_red_memberships,
     .ready = red_ready,
+    .probe = red_probe,
     .start_bus = rc_red_start_bus,
     .destroy = red_destroy,
 };

@@ -465,6 +465,21 @@ static void test_down(void)
     sink_free(&s);
 }
 
+/* Readiness comes back with Redis by itself, without a command from
+ * traffic: an idle node behind a load balancer must not stay out. */
+static void test_ready_without_traffic(void)
+{
+    flushall();
+    rc_history *h = open_sub(10, 60, NULL);
+    CHECK_INT(wait_ready(h, 1, 5000), 1);
+    redis_kill();
+    CHECK_INT(append(h, "r1", "program:p1", NULL, 0, NULL), -1);
+    CHECK_INT(wait_ready(h, 0, 5000), 0);
+    redis_start();
+    CHECK_INT(wait_ready(h, 1, 10000), 1);
+    rc_history_destroy(h);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/rc-redis-XXXXXX";
@@ -488,5 +503,6 @@ int main(void)
     test_members();
     test_sessions_any_node();
     test_down();
+    test_ready_without_traffic();
     return CHECK_DONE();
 }
