@@ -73,6 +73,7 @@ for (const [name, s] of byScenario) {
     row(name, "delivered %", "higher", (r) => L(r).delivered_pct, 3);
     row(name, "missing / duplicate deliveries", "lower", (r) => L(r).missing + L(r).duplicates, 0);
     row(name, "connections per second (upgrade+CONNECT)", "higher", (r) => L(r).connects_per_s, 0);
+    row(name, "connections per server CPU-second", "higher", (r) => L(r).connected / L(r).server_connect_cpu_s, 0);
     row(name, "server peak RSS MiB", "lower", (r) => r.server_rss_peak_kb / 1024);
     row(name, "loadgen CPU % (CPU 1)", "", (r) => L(r).loadgen_cpu_pct);
     row(name, "producer rate achieved, records/s", "", (r) => r.producer.rate);
@@ -84,6 +85,10 @@ for (const [name, s] of byScenario) {
     row(name, "server RSS KiB per idle client", "lower", (r) => L(r).server_rss_kb_per_client, 2);
     row(name, "server RSS MiB with the clients", "lower", (r) => L(r).server_rss_kb / 1024);
     row(name, "pings answered in the window", "", (r) => L(r).pings_answered, 0);
+  } else if (kind === "ingest") {
+    row(name, "records per server CPU-second", "higher", (r) => r.records_per_server_cpu_s, 0);
+    row(name, "records per second (end to end)", "higher", (r) => r.records_per_s, 0);
+    row(name, "producer records/s (the load's ceiling)", "", (r) => r.producer.rate, 0);
   } else if (kind === "churn") {
     const L = (r) => r.loadgen;
     row(name, "handshakes per second", "higher", (r) => L(r).handshakes_per_s, 0);

@@ -8,6 +8,9 @@
 // in milliseconds. The load generator computes latency from the title.
 // Records are keyed by program_id, so one room's events stay in order.
 //
+// At most 1000 records go in one produce request; a rate of 0 means as fast
+// as kafkajs takes them.
+//
 // usage: node produce.js --brokers HOST:PORT --count N --rate PER_S
 //          --programs R --run-id ID [--framing confluent|single-object|bare]
 //          [--topic requests.mutations] [--schemas-dir DIR]
@@ -89,12 +92,12 @@ let sent = 0;
 let maxLagMs = 0;
 while (sent < count) {
   const elapsed = performance.now() - t0;
-  const due = Math.min(count, Math.floor((elapsed / 1000) * rate) + 1);
+  const due = rate > 0 ? Math.min(count, Math.floor((elapsed / 1000) * rate) + 1) : count;
   if (due > sent) {
     const messages = [];
-    for (; sent < due; ) messages.push(record(sent++));
+    while (sent < due && messages.length < 1000) messages.push(record(sent++));
     await producer.send({ topic: opt.topic, acks: 1, compression: CompressionTypes.None, messages });
-    const lag = performance.now() - t0 - ((sent - 1) / rate) * 1000;
+    const lag = rate > 0 ? performance.now() - t0 - ((sent - 1) / rate) * 1000 : 0;
     if (lag > maxLagMs) maxLagMs = lag;
   } else {
     await sleep(Math.max(1, Math.min(5, ((sent / rate) * 1000) - elapsed)));
