@@ -317,7 +317,7 @@ static void conn_flush(struct conn *c)
 
 static void conn_send_raw(struct conn *c, const void *p, size_t n)
 {
-    if (c->out_len + n > c->out_len + (size_t)IN_MAX)
+    if (n > (size_t)IN_MAX || c->out_len > (size_t)IN_MAX)
         die("output too large");
     char *q = realloc(c->out, c->out_len + n);
     if (!q)
