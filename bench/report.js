@@ -53,15 +53,17 @@ for (const r of runs) {
 }
 const fmt = (v, d = 1) =>
   v === undefined || v === null || Number.isNaN(v) ? "-" : Number(v).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
-function row(scenario, metric, better, get, d = 1) {
+function row(scenario, metric, better, get, d = 1, ratioToo = true) {
   const s = byScenario.get(scenario);
   const a = s.roomcast ? get(s.roomcast) : undefined;
   const b = s.peer ? get(s.peer) : undefined;
-  const ratio = a !== undefined && b !== undefined && a >= 0 && b > 0 ? a / b : undefined;
+  const ratio = ratioToo && a !== undefined && b !== undefined && a >= 0 && b > 0 ? a / b : undefined;
   rows.push([scenario, metric, fmt(a, d), fmt(b, d), ratio === undefined ? "-" : `${fmt(ratio, 2)}x`, better]);
 }
 for (const [name, s] of byScenario) {
   const kind = (s.roomcast || s.peer).kind;
+  for (const side of ["roomcast", "peer"])
+    if (s[side]?.failed) rows.push([name, `${side}: FAILED (see the log)`, "", "", "", ""]);
   if (kind === "fanout") {
     const L = (r) => r.loadgen;
     row(name, "deliveries per server CPU-second", "higher", (r) => L(r).deliveries_per_server_cpu_s, 0);
@@ -77,6 +79,7 @@ for (const [name, s] of byScenario) {
     row(name, "server peak RSS MiB", "lower", (r) => r.server_rss_peak_kb / 1024);
     row(name, "loadgen CPU % (CPU 1)", "", (r) => L(r).loadgen_cpu_pct);
     row(name, "producer rate achieved, records/s", "", (r) => r.producer.rate);
+    row(name, "other processes' CPU % on CPU 0", "", (r) => L(r).server_cpu_other_pct, 1, false);
   } else if (kind === "idle") {
     const L = (r) => r.loadgen;
     row(name, "connected clients", "", (r) => L(r).connected, 0);
@@ -85,10 +88,12 @@ for (const [name, s] of byScenario) {
     row(name, "server RSS KiB per idle client", "lower", (r) => L(r).server_rss_kb_per_client, 2);
     row(name, "server RSS MiB with the clients", "lower", (r) => L(r).server_rss_kb / 1024);
     row(name, "pings answered in the window", "", (r) => L(r).pings_answered, 0);
+    row(name, "other processes' CPU % on CPU 0", "", (r) => L(r).server_cpu_other_pct, 1, false);
   } else if (kind === "ingest") {
     row(name, "records per server CPU-second", "higher", (r) => r.records_per_server_cpu_s, 0);
     row(name, "records per second", "higher", (r) => r.records_per_s, 0);
     row(name, "records in the window", "", (r) => r.measured_records, 0);
+    row(name, "other processes' CPU % on CPU 0", "", (r) => r.server_cpu_other_pct, 1, false);
   } else if (kind === "churn") {
     const L = (r) => r.loadgen;
     row(name, "handshakes per second", "higher", (r) => L(r).handshakes_per_s, 0);
@@ -96,6 +101,7 @@ for (const [name, s] of byScenario) {
     row(name, "server CPU %", "", (r) => L(r).server_cpu_pct);
     row(name, "handshake p99 ms", "lower", (r) => L(r).handshake_ms.p99, 2);
     row(name, "loadgen CPU % (CPU 1)", "", (r) => L(r).loadgen_cpu_pct);
+    row(name, "other processes' CPU % on CPU 0", "", (r) => L(r).server_cpu_other_pct, 1, false);
   }
 }
 const head = ["scenario", "metric", "roomcast", "peer", "roomcast/peer", "better"];

@@ -24,8 +24,10 @@
  *
  * With --server-pid the server's CPU time (utime+stime of /proc/PID/stat,
  * all threads) and RSS (VmRSS) are read at the edges of the measured
- * window. The generator's own CPU (getrusage) is reported for the same
- * window, so that it is never the hidden bottleneck. One JSON object is
+ * window, and so is the user+system time of the CPU the server is pinned
+ * to, so that CPU time other processes took there shows. The generator's
+ * own CPU (getrusage) is reported for the same window, so that it is never
+ * the hidden bottleneck. One JSON object is
  * written on stdout; progress goes to stderr.
  *
  * Traffic goes to loopback addresses only (127.0.0.0/8): anything else is
@@ -96,6 +98,7 @@ static double g_linger = 1;    /* fanout: seconds after the last expected */
 static double g_connect_timeout = 20;
 static int g_src_ips = 1;
 static int g_server_pid = 0;
+static int g_server_cpu = 0; /* the CPU the server is pinned to, -1: unknown */
 static const char *g_ready_file = NULL;
 static const char *g_event_name = "request:created";
 static int g_dump = 0; /* events to print to stderr, as received */
@@ -223,6 +226,29 @@ static long proc_rss_kb(int pid)
         }
     fclose(f);
     return kb;
+}
+
+/* user+nice+system seconds of one CPU in /proc/stat: what ran there, in
+ * any process (interrupt time excluded) */
+static double cpu_busy_s(int cpu)
+{
+    char line[512], name[16];
+    double r = -1;
+    if (cpu < 0)
+        return -1;
+    snprintf(name, sizeof name, "cpu%d ", cpu);
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, name, strlen(name))) {
+            unsigned long long u = 0, n = 0, sy = 0;
+            if (sscanf(line + strlen(name), "%llu %llu %llu", &u, &n, &sy) == 3)
+                r = (double)(u + n + sy) / (double)sysconf(_SC_CLK_TCK);
+            break;
+        }
+    fclose(f);
+    return r;
 }
 
 static double self_cpu_s(void)
@@ -772,6 +798,8 @@ static void usage(void)
             "  --connect-timeout S    per connection (default 20)\n"
             "  --src-ips N            spread source addresses over 127.0.0.1..N (default 1)\n"
             "  --server-pid PID       sample the server's CPU and RSS\n"
+            "  --server-cpu N         the CPU the server is pinned to (default 0, -1 none):\n"
+            "                         reports how much of it other processes used\n"
             "  --ready-file PATH      fanout, idle: created once every client is connected\n"
             "  --dump N               fanout: print the first N events received to stderr\n");
     exit(2);
@@ -786,6 +814,7 @@ int main(int argc, char **argv)
         {"duration", 1, 0, 'd'},    {"settle", 1, 0, 'S'},      {"linger", 1, 0, 'l'},
         {"src-ips", 1, 0, 'I'},     {"server-pid", 1, 0, 'p'},  {"ready-file", 1, 0, 'f'},
         {"event", 1, 0, 'E'},       {"connect-timeout", 1, 0, 'T'}, {"dump", 1, 0, 'D'},
+        {"server-cpu", 1, 0, 'C'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     int o;
@@ -826,6 +855,7 @@ int main(int argc, char **argv)
         case 'E': g_event_name = optarg; break;
         case 'T': g_connect_timeout = atof(optarg); break;
         case 'D': g_dump = atoi(optarg); break;
+        case 'C': g_server_cpu = atoi(optarg); break;
         default: usage();
         }
     }
@@ -890,6 +920,7 @@ int main(int argc, char **argv)
     int64_t w_start = -1, w_end = -1;
     double srv_w0 = -1, srv_w1 = -1, self_w0 = 0, self_w1 = 0;
     double srv_connect_cpu = -1;
+    double cpu_w0 = -1, cpu_w1 = -1; /* g_server_cpu busy seconds */
     int64_t t_ready = -1, t_done = -1;
     long delivered_at_ready = 0;
     int next = 0; /* next client to start (fanout, idle) */
@@ -905,6 +936,7 @@ int main(int argc, char **argv)
     if (g_mode == M_CHURN) {
         w_start = mono_us();
         srv_w0 = proc_cpu_s(g_server_pid);
+        cpu_w0 = cpu_busy_s(g_server_cpu);
         self_w0 = self_cpu_s();
         for (int i = 0; i < nconns; i++)
             conn_start(&g_conns[i]);
@@ -924,7 +956,9 @@ int main(int argc, char **argv)
                 if (g_mode == M_FANOUT) {
                     w_start = now;
                     srv_w0 = proc_cpu_s(g_server_pid);
+                    cpu_w0 = cpu_busy_s(g_server_cpu);
                     srv_w1 = srv_w0;
+                    cpu_w1 = cpu_w0;
                     self_w0 = self_cpu_s();
                     self_w1 = self_w0;
                     w_end = now;
@@ -943,11 +977,13 @@ int main(int argc, char **argv)
             if (w_start < 0 && now >= t_ready + (int64_t)(g_settle * 1e6)) {
                 w_start = now;
                 srv_w0 = proc_cpu_s(g_server_pid);
+                cpu_w0 = cpu_busy_s(g_server_cpu);
                 self_w0 = self_cpu_s();
             }
             if (w_start >= 0 && now >= w_start + (int64_t)(g_duration * 1e6)) {
                 w_end = now;
                 srv_w1 = proc_cpu_s(g_server_pid);
+                cpu_w1 = cpu_busy_s(g_server_cpu);
                 self_w1 = self_cpu_s();
                 break;
             }
@@ -955,6 +991,7 @@ int main(int argc, char **argv)
         if (g_mode == M_CHURN && now >= w_start + (int64_t)(g_duration * 1e6)) {
             w_end = now;
             srv_w1 = proc_cpu_s(g_server_pid);
+            cpu_w1 = cpu_busy_s(g_server_cpu);
             self_w1 = self_cpu_s();
             break;
         }
@@ -962,6 +999,7 @@ int main(int argc, char **argv)
             if (now >= next_tick) {
                 if (deliveries_since_tick) {
                     srv_w1 = proc_cpu_s(g_server_pid);
+                    cpu_w1 = cpu_busy_s(g_server_cpu);
                     self_w1 = self_cpu_s();
                     w_end = now;
                     deliveries_since_tick = 0;
@@ -971,6 +1009,7 @@ int main(int argc, char **argv)
             if (t_done < 0 && n_distinct >= expected_total) {
                 t_done = now;
                 srv_w1 = proc_cpu_s(g_server_pid);
+                cpu_w1 = cpu_busy_s(g_server_cpu);
                 self_w1 = self_cpu_s();
                 w_end = now;
                 deliveries_since_tick = 0;
@@ -981,6 +1020,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "loadgen: timeout: %ld of %ld deliveries\n", n_distinct, expected_total);
                 if (deliveries_since_tick) {
                     srv_w1 = proc_cpu_s(g_server_pid);
+                    cpu_w1 = cpu_busy_s(g_server_cpu);
                     self_w1 = self_cpu_s();
                     w_end = now;
                 }
@@ -1043,6 +1083,9 @@ int main(int argc, char **argv)
     }
     printf(",\"window_s\":%.3f,\"server_cpu_s\":%.3f,\"server_cpu_pct\":%.2f", win, srv_cpu,
            win > 0 && srv_cpu >= 0 ? 100 * srv_cpu / win : -1);
+    if (cpu_w0 >= 0 && cpu_w1 >= 0 && srv_cpu >= 0 && win > 0)
+        printf(",\"server_cpu\":%d,\"server_cpu_other_pct\":%.2f", g_server_cpu,
+               100 * (cpu_w1 - cpu_w0 - srv_cpu) / win);
     printf(",\"server_rss_kb_before\":%ld,\"server_rss_kb\":%ld", rss_before, rss_after);
     if (g_mode == M_IDLE && n_ready > 0 && rss_before > 0 && rss_after > 0)
         printf(",\"server_rss_kb_per_client\":%.2f", (double)(rss_after - rss_before) / n_ready);
