@@ -20,6 +20,7 @@ const { values: opt, positionals: files } = parseArgs({
     "load-before": { type: "string", default: "" },
     "load-after": { type: "string", default: "" },
     "busy-before": { type: "string", default: "" },
+    repeat: { type: "string", default: "1" },
   },
 });
 const runs = files.map((f) => JSON.parse(readFileSync(f, "utf8")));
@@ -28,6 +29,7 @@ const results = {
   started: opt.started,
   finished: new Date().toISOString(),
   mode: opt.mode,
+  repeat: Number(opt.repeat),
   commit: opt.commit,
   dirty_tree: opt.dirty === "true",
   machine: {
@@ -46,24 +48,37 @@ writeFileSync(opt.out, JSON.stringify(results, null, 2) + "\n");
 
 // ---- table ----
 const rows = [];
-const byScenario = new Map();
+const byScenario = new Map(); // scenario -> {roomcast: [runs], peer: [runs]}
 for (const r of runs) {
-  if (!byScenario.has(r.scenario)) byScenario.set(r.scenario, {});
-  byScenario.get(r.scenario)[r.server] = r;
+  if (!byScenario.has(r.scenario)) byScenario.set(r.scenario, { roomcast: [], peer: [] });
+  byScenario.get(r.scenario)[r.server].push(r);
 }
+const multi = runs.some((r) => r.repeat > 1);
 const fmt = (v, d = 1) =>
   v === undefined || v === null || Number.isNaN(v) ? "-" : Number(v).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+function median(xs) {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+}
+function values(list, get) {
+  return list.filter((r) => !r.failed).map(get).filter((v) => typeof v === "number" && !Number.isNaN(v));
+}
 function row(scenario, metric, better, get, d = 1, ratioToo = true) {
   const s = byScenario.get(scenario);
-  const a = s.roomcast ? get(s.roomcast) : undefined;
-  const b = s.peer ? get(s.peer) : undefined;
+  const va = values(s.roomcast, get), vb = values(s.peer, get);
+  const a = va.length ? median(va) : undefined;
+  const b = vb.length ? median(vb) : undefined;
   const ratio = ratioToo && a !== undefined && b !== undefined && a >= 0 && b > 0 ? a / b : undefined;
-  rows.push([scenario, metric, fmt(a, d), fmt(b, d), ratio === undefined ? "-" : `${fmt(ratio, 2)}x`, better]);
+  const range = (v) => (v.length > 1 ? `${fmt(Math.min(...v), d)}..${fmt(Math.max(...v), d)}` : "");
+  const cells = [scenario, metric, fmt(a, d), fmt(b, d), ratio === undefined ? "-" : `${fmt(ratio, 2)}x`, better];
+  if (multi) cells.push(range(va), range(vb));
+  rows.push(cells);
 }
 for (const [name, s] of byScenario) {
-  const kind = (s.roomcast || s.peer).kind;
+  const kind = (s.roomcast[0] || s.peer[0]).kind;
   for (const side of ["roomcast", "peer"])
-    if (s[side]?.failed) rows.push([name, `${side}: FAILED (see the log)`, "", "", "", ""]);
+    for (const r of s[side])
+      if (r.failed) rows.push([name, `${side}: FAILED in round ${r.repeat} (see the log)`, "", "", "", "", ...(multi ? ["", ""] : [])]);
   if (kind === "fanout") {
     const L = (r) => r.loadgen;
     row(name, "deliveries per server CPU-second", "higher", (r) => L(r).deliveries_per_server_cpu_s, 0);
@@ -105,11 +120,13 @@ for (const [name, s] of byScenario) {
   }
 }
 const head = ["scenario", "metric", "roomcast", "peer", "roomcast/peer", "better"];
+if (multi) head.push("roomcast range", "peer range");
 const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-const line = (r) => r.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(w[i]) : c.padEnd(w[i]))).join("  ");
+const line = (r) => r.map((c, i) => (i >= 2 && i !== 5 ? c.padStart(w[i]) : c.padEnd(w[i]))).join("  ");
 console.log(
   `roomcast ${results.commit}${results.dirty_tree ? " (modified tree)" : ""}, ${results.mode} run, ${results.started}; ` +
-    `${results.machine.nproc} x ${results.machine.cpu_model}; load average before ${results.machine.load_average_before}`
+    `${results.machine.nproc} x ${results.machine.cpu_model}; load average before ${results.machine.load_average_before}` +
+    (multi ? `; medians of ${results.repeat} rounds` : "")
 );
 console.log(line(head));
 console.log(w.map((n) => "-".repeat(n)).join("  "));

@@ -228,8 +228,10 @@ static long proc_rss_kb(int pid)
     return kb;
 }
 
-/* user+nice+system seconds of one CPU in /proc/stat: what ran there, in
- * any process (interrupt time excluded) */
+/* user+nice+system+irq+softirq seconds of one CPU in /proc/stat: what ran
+ * there, in any process. A task's stime may include softirq work done in
+ * its context, hence irq and softirq here too; the difference with the
+ * server's own CPU time is therefore approximate. */
 static double cpu_busy_s(int cpu)
 {
     char line[512], name[16];
@@ -242,9 +244,10 @@ static double cpu_busy_s(int cpu)
         return -1;
     while (fgets(line, sizeof line, f))
         if (!strncmp(line, name, strlen(name))) {
-            unsigned long long u = 0, n = 0, sy = 0;
-            if (sscanf(line + strlen(name), "%llu %llu %llu", &u, &n, &sy) == 3)
-                r = (double)(u + n + sy) / (double)sysconf(_SC_CLK_TCK);
+            unsigned long long u = 0, n = 0, sy = 0, id = 0, io = 0, irq = 0, sirq = 0;
+            if (sscanf(line + strlen(name), "%llu %llu %llu %llu %llu %llu %llu", &u, &n, &sy, &id, &io, &irq,
+                       &sirq) == 7)
+                r = (double)(u + n + sy + irq + sirq) / (double)sysconf(_SC_CLK_TCK);
             break;
         }
     fclose(f);
