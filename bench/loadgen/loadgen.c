@@ -123,6 +123,9 @@ static uint64_t *g_bits; /* fanout: one bitmap per client */
 static size_t g_words;   /* 64-bit words per client */
 static long g_per_client_max;
 static int64_t t_last_delivery = -1;
+#define SEC_MAX 3600
+static int64_t g_t_ready_wall = -1;       /* wall clock at ready, us */
+static int64_t g_lat_max_by_s[SEC_MAX]; /* worst latency per second of sending, us */
 static long deliveries_since_tick;
 
 static void on_signal(int sig)
@@ -533,8 +536,14 @@ static void on_event(struct conn *c, const char *p, size_t n)
     const char *t = find(p, n, "\"title\":\"");
     if (t) {
         long long sent = strtoll(t + 9, NULL, 10);
-        if (sent > 0)
+        if (sent > 0) {
             push(&ev_lat, &ev_n, &ev_cap, now - sent);
+            if (g_t_ready_wall >= 0 && sent >= g_t_ready_wall) {
+                int64_t sec = (sent - g_t_ready_wall) / 1000000;
+                if (sec < SEC_MAX && now - sent > g_lat_max_by_s[sec])
+                    g_lat_max_by_s[sec] = now - sent;
+            }
+        }
     }
     long k = seq / g_rooms;
     uint64_t *w = &g_bits[(size_t)c->idx * g_words + (size_t)(k >> 6)];
@@ -953,6 +962,7 @@ int main(int argc, char **argv)
                 conn_start(&g_conns[next++]);
             if (next == nconns && n_ready + n_failed >= nconns) {
                 t_ready = now;
+                g_t_ready_wall = wall_us();
                 srv_connect_cpu = proc_cpu_s(g_server_pid) - srv_cpu_before_connect;
                 fprintf(stderr, "loadgen: %ld connected, %ld failed in %.2f s\n", n_ready, n_failed,
                         (now - t_begin) / 1e6);
@@ -1076,6 +1086,15 @@ int main(int argc, char **argv)
                g_events, expected_total, n_distinct, missing, n_dups, n_stray,
                expected_total ? 100.0 * n_distinct / expected_total : 0, t_done >= 0 ? "true" : "false");
         print_dist("latency_ms", ev_lat, ev_n);
+        /* worst latency of the events sent in each second after ready */
+        int last = -1;
+        for (int i = 0; i < SEC_MAX; i++)
+            if (g_lat_max_by_s[i])
+                last = i;
+        printf(",\"latency_max_ms_by_send_second\":[");
+        for (int i = 0; i <= last; i++)
+            printf("%s%.1f", i ? "," : "", g_lat_max_by_s[i] / 1000.0);
+        printf("]");
         long in_win = n_distinct - delivered_at_ready;
         printf(",\"deliveries_per_s\":%.1f,\"deliveries_per_server_cpu_s\":%.1f", win > 0 ? in_win / win : 0,
                srv_cpu > 0 ? in_win / srv_cpu : 0);
