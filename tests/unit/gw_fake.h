@@ -179,6 +179,22 @@ static inline gw_session *fake_ws_session(gw_server *gw, fake_conn *conn)
     return s;
 }
 
+/*
+ * A session on conn with its socket on "/" connected, the replies popped:
+ * the test's on_connect accepts and leaves the socket in *last, which is
+ * returned (NULL when it did not). The session goes to *out.
+ */
+static inline gw_socket *fake_connect(gw_server *gw, fake_conn *conn, gw_session **out,
+                                      gw_socket **last)
+{
+    gw_session *s = fake_ws_session(gw, conn);
+    *last = NULL;
+    fake_feed(s, conn, "40");
+    fake_drain(s);
+    *out = s;
+    return *last;
+}
+
 static inline void fake_quiet(void)
 {
     rc_log_min_level = RC_LOG_ERROR;

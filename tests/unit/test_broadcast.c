@@ -83,12 +83,7 @@ static gw_server *server(const gw_options *o)
 /* A session on conn with its socket on "/" connected; the replies popped. */
 static gw_socket *connected(gw_server *gw, fake_conn *conn, gw_session **out)
 {
-    gw_session *s = fake_ws_session(gw, conn);
-    last_sk = NULL;
-    fake_feed(s, conn, "40");
-    fake_drain(s);
-    *out = s;
-    return last_sk;
+    return fake_connect(gw, conn, out, &last_sk);
 }
 
 /* 1 when sk is among the room's list. */
