@@ -20,8 +20,13 @@ const record = () => ({ event_id: `kf-${++n}-${process.pid}`, occurred_at: T0 + 
 let broker, redis;
 const nodes = [];
 // Eager assignor, sessions short enough for a member that leaves to be
-// noticed quickly, commits every second so that commit errors matter.
-const args = () => ["--kafka-brokers", broker.bootstrap, "--redis", redis.url,
+// noticed quickly, commits every second so that commit errors matter. Each
+// test has a group of its own, so that a node a failed test leaves behind
+// cannot hold partitions in the next; the history keeps far more events per
+// room than a run produces (the stream's length depends on the machine's
+// speed), so that every one can be counted.
+const args = (group = "roomcast") => ["--kafka-brokers", broker.bootstrap, "--redis", redis.url,
+  "--group-id", group, "--history-max", "100000",
   "-X", "partition.assignment.strategy=range", "-X", "session.timeout.ms=6000",
   "-X", "heartbeat.interval.ms=500", "-X", "auto.commit.interval.ms=1000"];
 const health = async (x) => (await fetch(`${x.url}/healthz`)).json();
@@ -113,8 +118,8 @@ test("a rebalance while the history is down leaves no partition paused", async (
   // leaves, the first is given every partition, Redis comes back (empty):
   // every record from the outage on must reach the new history.
   const kp = () => ({ ...record(), program_id: "kp" });
-  const a = await startRoomcast(args());
-  const b = await startRoomcast(args());
+  const a = await startRoomcast(args("roomcast-paused"));
+  const b = await startRoomcast(args("roomcast-paused"));
   nodes.push(a, b);
   await waitFor(async () => (await health(a)).kafka.assigned > 0 && (await health(b)).kafka.assigned > 0,
     { what: "partitions on both nodes", timeoutMs: 20000 });
