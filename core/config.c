@@ -375,6 +375,17 @@ static int load_kafka_env(rc_config *cfg, char *errstr, size_t errlen)
     return 0;
 }
 
+int rc_config_kafka_env(rc_config *cfg, char *errstr, size_t errlen)
+{
+    return load_kafka_env(cfg, errstr, errlen);
+}
+
+int rc_config_kafka_arg(rc_config *cfg, const char *arg, const char *origin, char *errstr,
+                        size_t errlen)
+{
+    return parse_kafka_assignment(cfg, arg, origin, errstr, errlen);
+}
+
 /*
  * What depends on several sources, once all are read: the secret file,
  * and the values the table cannot check one by one.

@@ -97,6 +97,17 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
                    size_t errlen);
 void rc_config_free(rc_config *cfg);
 
+/*
+ * For programs with flags of their own (roomcast-produce), the Kafka
+ * properties alone, into cfg->kafka_props (cfg zeroed first, freed with
+ * rc_config_free): the ROOMCAST_KAFKA_* variables, then each -X argument
+ * "PROPERTY=VALUE" or "PROPERTY=@FILE" (origin names the flag in errors);
+ * a later one replaces an earlier one. 0, or -1 with errstr set.
+ */
+int rc_config_kafka_env(rc_config *cfg, char *errstr, size_t errlen);
+int rc_config_kafka_arg(rc_config *cfg, const char *arg, const char *origin, char *errstr,
+                        size_t errlen);
+
 /* 1 when the librdkafka property name holds a secret (sasl.password,
  * ssl.key.password, ssl.key.pem, *secret*, sasl.jaas.config...): its value
  * is never printed. */
