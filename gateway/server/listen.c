@@ -64,9 +64,9 @@ int gw_listen_parse(const char *listen, gw_listen_addr *out, char *errstr, size_
         /* every address, IPv6 and (dual-stack) IPv4 */
     } else if (inet_pton(AF_INET, host, addr) == 1) {
         out->ipv4_only = 1;
-        snprintf(out->iface, sizeof out->iface, "%s", host);
+        snprintf(out->iface, sizeof out->iface, "%.63s", host); /* an IP literal: short */
     } else if (inet_pton(AF_INET6, host, addr) == 1) {
-        snprintf(out->iface, sizeof out->iface, "%s", host);
+        snprintf(out->iface, sizeof out->iface, "%.63s", host); /* an IP literal: short */
     } else {
         struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
         int g = getaddrinfo(host, NULL, &hints, &res);
