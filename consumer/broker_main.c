@@ -11,6 +11,8 @@
  * rc_broker_control); each gets one line on stdout, "ok ..." or
  * "error ...". End of input only ends the reading, not the broker.
  */
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +22,10 @@
 #include "core/log.h"
 #include "broker.h"
 #include "catalog.h"
+
+#ifndef RC_VERSION
+#define RC_VERSION "unknown"
+#endif
 
 static void usage(FILE *f)
 {
@@ -39,7 +45,10 @@ static void usage(FILE *f)
             "  clear-errors API\n"
             "  coordinator GROUP BROKER           move GROUP's coordinator\n"
             "  leader TOPIC PARTITION BROKER      move a partition's leader\n"
-            "  rtt BROKER MS                      delay BROKER's answers\n",
+            "  rtt BROKER MS                      delay BROKER's answers\n\n"
+            "  -V, --version   versions of this program and librdkafka\n"
+            "Exit status: 0 after SIGTERM/SIGINT, 1 when the broker cannot start, 2 on\n"
+            "usage or configuration errors.\n",
             RC_DEFAULT_SCHEMAS_DIR);
 }
 
@@ -79,6 +88,11 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
+            printf("roomcast-broker %s\nlibrdkafka %s\njansson %s\n", RC_VERSION,
+                   rd_kafka_version_str(), jansson_version_str());
+            return 0;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "roomcast-broker: %s needs a value (see --help)\n", a);
             return 2;
@@ -113,8 +127,8 @@ int main(int argc, char **argv)
 
     rc_catalog *cat = rc_catalog_new(schemas, NULL, err, sizeof err);
     if (!cat) {
-        fprintf(stderr, "roomcast-broker: %s\n", err);
-        return 1;
+        fprintf(stderr, "roomcast-broker: --schemas-dir %s: %s\n", schemas, err);
+        return 2;
     }
     rc_broker_opts bo = {.partitions = partitions, .brokers = brokers, .dlq_topic = dlq};
     rc_broker *b = rc_broker_new_opts(cat, &bo, err, sizeof err);

@@ -443,3 +443,29 @@ const char *rc_catalog_record_for_topic(const rc_catalog *cat, const char *topic
             return cat->recs[i].full_name;
     return NULL;
 }
+
+int rc_catalog_check_topic(const rc_catalog *cat, const char *topic, const char *record,
+                           char *errstr, size_t errlen)
+{
+    const struct record_spec *want = NULL;
+    for (size_t i = 0; i < cat->nrecs; i++)
+        if (strcmp(cat->recs[i].topic, topic) == 0)
+            want = &cat->recs[i];
+    if (!want)
+        return 0; /* not a topic roomcast consumes: nothing to compare */
+    int ambiguous = 0;
+    const struct record_spec *got = rc_cat_find_record(cat, record, strlen(record), &ambiguous);
+    if (got == want)
+        return 0;
+    if (got)
+        return rc_errf(errstr, errlen,
+                       "topic %s carries %s records (schemas/catalog.json), not %s: roomcast "
+                       "would send them to its DLQ; produce %s records to %s, or %s records "
+                       "to %s",
+                       topic, want->short_name, got->short_name, got->short_name, got->topic,
+                       want->short_name, topic);
+    return rc_errf(errstr, errlen,
+                   "topic %s carries %s records (schemas/catalog.json), and %s is not a "
+                   "catalog record: roomcast would send them to its DLQ",
+                   topic, want->short_name, record);
+}

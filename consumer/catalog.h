@@ -47,6 +47,15 @@ int rc_catalog_has_membership(const rc_catalog *cat, size_t i);
 const char *rc_catalog_record_for_topic(const rc_catalog *cat, const char *topic);
 
 /*
+ * Whether records of record (short or full name) belong on topic: 0 when
+ * the catalog consumes topic as that record, or does not consume topic at
+ * all; -1 with errstr naming the record the topic carries and the topic of
+ * record, when roomcast would dead-letter them.
+ */
+int rc_catalog_check_topic(const rc_catalog *cat, const char *topic, const char *record,
+                           char *errstr, size_t errlen);
+
+/*
  * Maps a decoded value of record (reader schema, see codec.h; borrowed, only
  * read) to a new event with one reference transferred to the caller: id,
  * name, rooms, payload, transient flag, membership side effect, occurred_ms.

@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include "core/config.h"
 #include "core/errstr.h"
 #include "core/log.h"
 
@@ -34,12 +35,30 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason,
              reason);
 }
 
+/* Replaces every copy of secret (3 bytes or more) in text with "***". */
+static void hide(char *text, const char *secret)
+{
+    size_t n = strlen(secret);
+    char *p = text;
+    if (n < 3)
+        return;
+    while ((p = strstr(p, secret)) != NULL) {
+        memmove(p + 3, p + n, strlen(p + n) + 1);
+        memcpy(p, "***", 3);
+        p += 3;
+    }
+}
+
 static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v,
                     char *errstr, size_t errlen)
 {
     char kerr[256];
-    if (rd_kafka_conf_set(conf, k, v, kerr, sizeof kerr) != RD_KAFKA_CONF_OK)
+    if (rd_kafka_conf_set(conf, k, v, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
+        /* librdkafka quotes some refused values: never a secret's. */
+        if (rc_config_secret_property(k))
+            hide(kerr, v);
         return rc_errf(errstr, errlen, "kafka property %s: %s", k, kerr);
+    }
     return 0;
 }
 

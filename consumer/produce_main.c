@@ -8,6 +8,10 @@
  * and produces it with a key that keeps one program's (or user's) records in
  * order on one partition. Every delivery report is awaited; the exit status
  * says whether every line was encoded and delivered.
+ *
+ * A topic that roomcast consumes as another record (schemas/catalog.json,
+ * with the --topics overrides roomcast is given) is refused before anything
+ * is produced, unless --force: roomcast would dead-letter every record.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,13 +24,22 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/errstr.h"
+#include "core/log.h"
 #include "core/rand.h"
+#include "catalog.h"
 #include "codec.h"
 #include "codec_json.h"
 #include "kafka_conf.h"
 
 #define PROG "roomcast-produce"
+#ifndef RC_VERSION
+#define RC_VERSION "unknown"
+#endif
+#ifndef RC_AVRO_VERSION
+#define RC_AVRO_VERSION "unknown"
+#endif
 #define MAX_LINE (1024 * 1024)
 
 struct counts {
@@ -58,15 +71,29 @@ static void usage(FILE *out)
             "(default:\n"
             "                          program_id when the line has one, "
             "else user_id)\n"
+            "      --topics LIST       roomcast's topic overrides, "
+            "Record=topic,... (as its\n"
+            "                          --topics), for the check below\n"
+            "      --force             produce even to a topic roomcast "
+            "consumes as another\n"
+            "                          record (its consumer sends such "
+            "records to the DLQ)\n"
             "  -X prop=value           librdkafka property (repeatable), "
-            "e.g. -X acks=1\n"
+            "e.g. -X acks=1;\n"
+            "                          prop=@FILE reads the value from FILE "
+            "(for secrets);\n"
+            "                          ROOMCAST_KAFKA_<PROP> variables are "
+            "read first\n"
+            "  -V, --version           versions of this program and its "
+            "libraries\n"
             "  -h, --help              this text\n"
             "\n"
             "A line without event_id gets a random UUID; one without "
             "occurred_at gets the\n"
             "current time in milliseconds. Exit status 0 when every line "
             "was encoded and\n"
-            "delivered, 1 otherwise, 2 on usage errors.\n",
+            "delivered, 1 otherwise, 2 on usage or configuration errors "
+            "(nothing produced).\n",
             RC_DEFAULT_SCHEMAS_DIR);
 }
 
@@ -221,33 +248,40 @@ int main(int argc, char **argv)
         {"framing", required_argument, NULL, 'f'},
         {"schemas-dir", required_argument, NULL, 's'},
         {"key-field", required_argument, NULL, 'k'},
+        {"topics", required_argument, NULL, 'T'},
+        {"force", no_argument, NULL, 'F'},
+        {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *brokers = NULL, *topic = NULL, *record = NULL;
     const char *schemas_dir = RC_DEFAULT_SCHEMAS_DIR, *key_field = NULL;
-    int framing = RC_FRAMING_SINGLE_OBJECT;
+    const char *topic_overrides = NULL;
+    int framing = RC_FRAMING_SINGLE_OBJECT, force = 0;
     char err[512];
     int status = 2;
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_t *rk = NULL;
     rc_codec *codec = NULL;
+    rc_catalog *cat = NULL;
+    rc_config kafka; /* its kafka_props alone */
     char *line = NULL;
     size_t cap = 0;
     rc_buf out = {0};
     struct counts counts = {0, 0};
-    /* Defaults first; the -X properties (at most one per argument) follow
-     * and override them. */
-    rc_kv *props = calloc((size_t)argc + 1, sizeof *props);
+    /* Defaults first; the ROOMCAST_KAFKA_* and -X properties follow and
+     * override them. */
+    rc_kv *props = NULL;
     size_t nprops = 0;
 
-    if (!props) {
-        fprintf(stderr, PROG ": out of memory\n");
-        return 2;
+    rc_log_set_level("warn"); /* the catalog's info lines are roomcast's */
+    memset(&kafka, 0, sizeof kafka);
+    if (rc_config_kafka_env(&kafka, err, sizeof err) < 0) {
+        fprintf(stderr, PROG ": %s\n", err);
+        goto fail;
     }
-    props[nprops++] = (rc_kv){"message.timeout.ms", "30000"};
     int ch;
-    while ((ch = getopt_long(argc, argv, "b:t:r:f:s:k:X:h", opts, NULL)) !=
+    while ((ch = getopt_long(argc, argv, "b:t:r:f:s:k:X:Vh", opts, NULL)) !=
            -1) {
         switch (ch) {
         case 'b': brokers = optarg; break;
@@ -263,17 +297,19 @@ int main(int argc, char **argv)
                 goto fail;
             }
             break;
-        case 'X': {
-            char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg) {
-                fprintf(stderr, PROG ": -X wants prop=value, got '%s'\n",
-                        optarg);
+        case 'T': topic_overrides = optarg; break;
+        case 'F': force = 1; break;
+        case 'X':
+            if (rc_config_kafka_arg(&kafka, optarg, "-X", err, sizeof err) < 0) {
+                fprintf(stderr, PROG ": %s\n", err);
                 goto fail;
             }
-            *eq = '\0';
-            props[nprops++] = (rc_kv){optarg, eq + 1};
             break;
-        }
+        case 'V':
+            printf(PROG " %s\nlibrdkafka %s\navro-c %s (build)\njansson %s\n", RC_VERSION,
+                   rd_kafka_version_str(), RC_AVRO_VERSION, jansson_version_str());
+            status = 0;
+            goto fail;
         case 'h':
             usage(stdout);
             status = 0;
@@ -299,9 +335,30 @@ int main(int argc, char **argv)
     }
     avro_schema_t schema = rc_codec_schema(codec, record);
     if (!schema) {
-        fprintf(stderr, PROG ": no record %s in %s\n", record, schemas_dir);
+        fprintf(stderr, PROG ": --record %s: no such record in %s (see --help)\n", record,
+                schemas_dir);
         goto fail;
     }
+    if (!(cat = rc_catalog_new(schemas_dir, topic_overrides, err, sizeof err))) {
+        fprintf(stderr, PROG ": %s\n", err);
+        goto fail;
+    }
+    if (rc_catalog_check_topic(cat, topic, record, err, sizeof err) < 0) {
+        if (!force) {
+            fprintf(stderr, PROG ": --topic %s --record %s: %s; --force produces anyway\n",
+                    topic, record, err);
+            goto fail;
+        }
+        fprintf(stderr, PROG ": warning (--force): %s\n", err);
+    }
+    props = calloc(kafka.nkafka_props + 1, sizeof *props);
+    if (!props) {
+        fprintf(stderr, PROG ": out of memory\n");
+        goto fail;
+    }
+    props[nprops++] = (rc_kv){"message.timeout.ms", "30000"};
+    for (size_t i = 0; i < kafka.nkafka_props; i++)
+        props[nprops++] = kafka.kafka_props[i];
     int fill_event_id = avro_schema_record_field_get_index(schema,
                                                            "event_id") >= 0;
     int fill_occurred_at =
@@ -363,8 +420,10 @@ fail:
     if (conf)
         rd_kafka_conf_destroy(conf);
     rc_codec_destroy(codec);
+    rc_catalog_destroy(cat);
     rc_buf_free(&out);
     free(line);
-    free(props);
+    free(props); /* the entries are kafka's */
+    rc_config_free(&kafka);
     return status;
 }

@@ -14,8 +14,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "errstr.h"
+#include "file.h"
 
 #ifndef RC_DEFAULT_SCHEMAS_DIR
 #define RC_DEFAULT_SCHEMAS_DIR "schemas"
@@ -75,8 +77,14 @@ static const struct opt opts[] = {
      "seconds an event stays replayable"},
 
     {"jwt-secret", OPT_STR, O(jwt_secret), "", "Auth",
-     "HS256 shared secret (with --demo and no key, a development secret is "
-     "used and a warning logged)"},
+     "HS256 shared secret, at least 32 bytes; give it through the environment "
+     "or --jwt-secret-file, never as a flag (every local user sees a command "
+     "line); with --demo and no key, a public development secret is used and "
+     "a warning logged"},
+    {"jwt-secret-file", OPT_STR, O(jwt_secret_file), "", "Auth",
+     "file holding the HS256 secret (one trailing newline is stripped; e.g. "
+     "a systemd credential or a Kubernetes secret volume); excludes "
+     "--jwt-secret; read at start-up"},
     {"jwt-alg", OPT_STR, O(jwt_alg), "HS256", "Auth",
      "accepted algorithm(s): HS256, or RS256 and/or ES256 (comma-separated); "
      "a token naming any other algorithm is refused"},
@@ -106,8 +114,12 @@ static const struct opt opts[] = {
      "milliseconds a client has to send its Socket.IO CONNECT"},
     {"queue-max", OPT_INT, O(queue_max), "1024", "Gateway",
      "frames queued for one connection before it is disconnected as too slow"},
-    {"cors-origins", OPT_STR, O(cors_origins), "*", "Gateway",
-     "comma-separated allowed origins for polling and WebSocket, `*` for any"},
+    {"cors-origins", OPT_STR, O(cors_origins), "", "Gateway",
+     "origins of other sites whose pages may connect (polling and "
+     "WebSocket), comma-separated, e.g. `https://app.example.com`: each is "
+     "answered with its own origin and credentials allowed; `*` lets any "
+     "origin in without credentials; empty: same-origin pages only, no CORS "
+     "headers (docs/protocol.md)"},
     {"client-events-per-minute", OPT_INT, O(client_events_per_minute), "100",
      "Gateway",
      "events a socket may emit per minute (token bucket); more are refused "
@@ -220,6 +232,86 @@ oom:
     return -1;
 }
 
+static void env_name(const struct opt *o, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "ROOMCAST_");
+    for (const char *s = o->name; *s && n + 1 < cap; s++)
+        buf[n++] = (*s == '-' || *s == '.') ? '_' : (char)toupper((unsigned char)*s);
+    buf[n] = '\0';
+}
+
+/* Longest value read from a -X PROPERTY=@FILE file. */
+#define KAFKA_VALUE_FILE_MAX (64 * 1024)
+/* Longest HS256 secret read from --jwt-secret-file. */
+#define SECRET_FILE_MAX (64 * 1024)
+
+int rc_config_secret_property(const char *name)
+{
+    static const char *const parts[] = {"password", "secret", ".key.pem", "jaas",
+                                        "oauthbearer.config"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        if (strstr(name, parts[i]))
+            return 1;
+    return 0;
+}
+
+/* Strips one trailing "\n" or "\r\n" (what editors and echo add). */
+static void strip_newline(char *s, size_t *len)
+{
+    if (*len && s[*len - 1] == '\n')
+        s[--*len] = '\0';
+    if (*len && s[*len - 1] == '\r')
+        s[--*len] = '\0';
+}
+
+/* Appends "what" to the comma-separated list of secrets given as flags. */
+static int note_cmdline_secret(rc_config *cfg, const char *what, size_t len)
+{
+    size_t have = cfg->cmdline_secrets ? strlen(cfg->cmdline_secrets) : 0;
+    char *p = realloc(cfg->cmdline_secrets, have + len + 3);
+    if (!p)
+        return -1;
+    if (have)
+        memcpy(p + have, ", ", 2), have += 2;
+    memcpy(p + have, what, len);
+    p[have + len] = '\0';
+    cfg->cmdline_secrets = p;
+    return 0;
+}
+
+/*
+ * Sets kafka property key (keylen bytes) from value as written in origin:
+ * "@PATH" is read from the file PATH. Error messages name the property,
+ * never the value.
+ */
+static int set_kafka_value(rc_config *cfg, const char *key, size_t keylen,
+                           const char *value, const char *origin,
+                           char *errstr, size_t errlen)
+{
+    if (value[0] != '@')
+        return add_kafka_prop(cfg, key, keylen, value, errstr, errlen);
+    char what[160], err[512];
+    size_t len;
+    snprintf(what, sizeof what, "kafka property %.*s", (int)keylen, key);
+    char *text = rc_file_read(value + 1, what, KAFKA_VALUE_FILE_MAX, &len, err,
+                              sizeof err);
+    if (!text)
+        return rc_errf(errstr, errlen, "%s: %s (PROPERTY=@FILE reads the value "
+                       "from FILE: check the path and its permissions)",
+                       origin, err);
+    strip_newline(text, &len);
+    int rc = 0;
+    if (strlen(text) != len)
+        rc = rc_errf(errstr, errlen, "%s: the file of kafka property %.*s (%s) "
+                     "holds a NUL byte: it must be text", origin, (int)keylen,
+                     key, value + 1);
+    else
+        rc = add_kafka_prop(cfg, key, keylen, text, errstr, errlen);
+    memset(text, 0, len);
+    free(text);
+    return rc;
+}
+
 /* "prop=value" from -X / --kafka. */
 static int parse_kafka_assignment(rc_config *cfg, const char *arg,
                                   const char *origin, char *errstr,
@@ -227,7 +319,10 @@ static int parse_kafka_assignment(rc_config *cfg, const char *arg,
 {
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg) {
-        rc_errf(errstr, errlen, "%s: expected PROPERTY=VALUE, got '%s'", origin, arg);
+        /* The argument is not echoed: it may be a secret. */
+        rc_errf(errstr, errlen, "%s: expected PROPERTY=VALUE (e.g. -X "
+                "security.protocol=SASL_SSL, or PROPERTY=@FILE to read the "
+                "value from a file)", origin);
         return -1;
     }
     const char *key = arg;
@@ -236,7 +331,95 @@ static int parse_kafka_assignment(rc_config *cfg, const char *arg,
         key += 6;
         keylen -= 6;
     }
-    return add_kafka_prop(cfg, key, keylen, eq + 1, errstr, errlen);
+    char note[200];
+    int n = snprintf(note, sizeof note, "%s %.*s", origin, (int)keylen, key);
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)keylen, key);
+    if (eq[1] != '@' && rc_config_secret_property(name) && n > 0 &&
+        note_cmdline_secret(cfg, note, (size_t)n < sizeof note ? (size_t)n : sizeof note - 1) < 0)
+        return rc_errf(errstr, errlen, "out of memory");
+    return set_kafka_value(cfg, key, keylen, eq + 1, origin, errstr, errlen);
+}
+
+/*
+ * ROOMCAST_KAFKA_<PROPERTY> variables: the property lower-cased, '_' as
+ * '.'. The variables of the table's own options are theirs.
+ */
+static int load_kafka_env(rc_config *cfg, char *errstr, size_t errlen)
+{
+    static const char prefix[] = "ROOMCAST_KAFKA_";
+    char name[128], prop[128];
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t nlen = eq ? (size_t)(eq - *e) : 0;
+        if (!eq || nlen <= sizeof prefix - 1 || strncmp(*e, prefix, sizeof prefix - 1) != 0)
+            continue;
+        int own = 0;
+        for (size_t i = 0; i < NOPTS && !own; i++) {
+            env_name(&opts[i], name, sizeof name);
+            own = strlen(name) == nlen && !strncmp(name, *e, nlen);
+        }
+        if (own)
+            continue;
+        size_t plen = nlen - (sizeof prefix - 1);
+        if (plen >= sizeof prop)
+            return rc_errf(errstr, errlen, "%.*s: name too long for a librdkafka "
+                           "property", (int)nlen, *e);
+        for (size_t i = 0; i < plen; i++) {
+            char c = (*e)[sizeof prefix - 1 + i];
+            prop[i] = c == '_' ? '.' : (char)tolower((unsigned char)c);
+        }
+        if (add_kafka_prop(cfg, prop, plen, eq + 1, errstr, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int rc_config_kafka_env(rc_config *cfg, char *errstr, size_t errlen)
+{
+    return load_kafka_env(cfg, errstr, errlen);
+}
+
+int rc_config_kafka_arg(rc_config *cfg, const char *arg, const char *origin, char *errstr,
+                        size_t errlen)
+{
+    return parse_kafka_assignment(cfg, arg, origin, errstr, errlen);
+}
+
+/*
+ * What depends on several sources, once all are read: the secret file,
+ * and the values the table cannot check one by one.
+ */
+static int settle(rc_config *cfg, char *errstr, size_t errlen)
+{
+    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
+        return rc_errf(errstr, errlen, "--log-level '%s': expected debug, info, "
+                       "warn or error", cfg->log_level);
+    if (cfg->jwt_secret_file[0]) {
+        if (cfg->jwt_secret[0])
+            return rc_errf(errstr, errlen, "--jwt-secret and --jwt-secret-file are "
+                           "both set: keep one (--jwt-secret-file keeps the secret "
+                           "out of the environment and the command line)");
+        size_t len;
+        char err[512];
+        char *text = rc_file_read(cfg->jwt_secret_file, "jwt-secret", SECRET_FILE_MAX,
+                                  &len, err, sizeof err);
+        if (!text)
+            return rc_errf(errstr, errlen, "--jwt-secret-file: %s (check the path and "
+                           "that this user may read it)", err);
+        strip_newline(text, &len);
+        if (!len || strlen(text) != len) {
+            memset(text, 0, len);
+            free(text);
+            return rc_errf(errstr, errlen, "--jwt-secret-file %s: %s", cfg->jwt_secret_file,
+                           len ? "the secret holds a NUL byte: it must be text"
+                               : "the file is empty: write the HS256 secret in it");
+        }
+        free(cfg->jwt_secret);
+        cfg->jwt_secret = text;
+    }
+    return 0;
 }
 
 static char *trim(char *s)
@@ -254,8 +437,8 @@ static int load_file(rc_config *cfg, const char *path, char *errstr,
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        rc_errf(errstr, errlen, "cannot open config file %s: %s", path,
-                strerror(errno));
+        rc_errf(errstr, errlen, "--config %s: cannot open it: %s (check the path, "
+                "or unset ROOMCAST_CONFIG)", path, strerror(errno));
         return -1;
     }
     char line[4096], origin[512];
@@ -275,14 +458,16 @@ static int load_file(rc_config *cfg, const char *path, char *errstr,
         *eq = '\0';
         char *key = trim(s), *val = trim(eq + 1);
         if (!strncmp(key, "kafka.", 6) && key[6]) {
-            if ((rc = add_kafka_prop(cfg, key + 6, strlen(key + 6), val, errstr,
-                                     errlen)) < 0)
+            if ((rc = set_kafka_value(cfg, key + 6, strlen(key + 6), val, origin,
+                                      errstr, errlen)) < 0)
                 break;
             continue;
         }
         const struct opt *o = find_opt(key, strlen(key));
         if (!o || o->off == O(config_file)) {
-            rc_errf(errstr, errlen, "%s: unknown setting '%s'", origin, key);
+            rc_errf(errstr, errlen, "%s: unknown setting '%s' (names are the flags' "
+                    "without --, see --help; kafka.PROPERTY for librdkafka)",
+                    origin, key);
             rc = -1;
             break;
         }
@@ -291,14 +476,6 @@ static int load_file(rc_config *cfg, const char *path, char *errstr,
     }
     fclose(f);
     return rc;
-}
-
-static void env_name(const struct opt *o, char *buf, size_t cap)
-{
-    size_t n = (size_t)snprintf(buf, cap, "ROOMCAST_");
-    for (const char *s = o->name; *s && n + 1 < cap; s++)
-        buf[n++] = (*s == '-' || *s == '.') ? '_' : (char)toupper((unsigned char)*s);
-    buf[n] = '\0';
 }
 
 int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
@@ -310,17 +487,23 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
         if (set_value(cfg, &opts[i], opts[i].def, "default", errstr, errlen) < 0)
             return -1;
 
-    /* First pass over argv: help, and where the config file is. */
+    /* First pass over argv: help, version, and where the config file is. */
     const char *file = getenv("ROOMCAST_CONFIG");
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-X") || !strcmp(argv[i], "--kafka")) {
+            i++; /* a property, whatever it looks like */
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             rc_config_print_help(stdout, argv[0]);
-            return 1;
+            return RC_CONFIG_PRINTED;
         }
         if (!strcmp(argv[i], "--config-docs")) {
             rc_config_print_markdown(stdout);
-            return 1;
+            return RC_CONFIG_PRINTED;
         }
+        if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V"))
+            return RC_CONFIG_VERSION;
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             file = argv[i + 1];
         else if (!strncmp(argv[i], "--config=", 9))
@@ -335,30 +518,32 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
         if (v && set_value(cfg, &opts[i], v, name, errstr, errlen) < 0)
             return -1;
     }
+    if (load_kafka_env(cfg, errstr, errlen) < 0)
+        return -1;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-X") || !strcmp(a, "--kafka")) {
-            if (i + 1 >= argc) {
-                rc_errf(errstr, errlen, "%s needs PROPERTY=VALUE", a);
-                return -1;
-            }
+            if (i + 1 >= argc)
+                return rc_errf(errstr, errlen, "%s needs PROPERTY=VALUE (or "
+                               "PROPERTY=@FILE)", a);
             if (parse_kafka_assignment(cfg, argv[++i], a, errstr, errlen) < 0)
                 return -1;
             continue;
         }
-        if (strncmp(a, "--", 2) != 0) {
-            rc_errf(errstr, errlen, "unexpected argument '%s' (see --help)", a);
-            return -1;
+        if (!strcmp(a, "--check-config")) {
+            cfg->check_only = 1;
+            continue;
         }
+        if (strncmp(a, "--", 2) != 0)
+            return rc_errf(errstr, errlen, "unexpected argument '%s': options start "
+                           "with -- (see --help)", a);
         const char *nm = a + 2, *eq = strchr(nm, '=');
         size_t nlen = eq ? (size_t)(eq - nm) : strlen(nm);
         const struct opt *o = find_opt(nm, nlen);
-        if (!o) {
-            rc_errf(errstr, errlen, "unknown option '%.*s' (see --help)",
-                    (int)(nlen + 2), a);
-            return -1;
-        }
+        if (!o)
+            return rc_errf(errstr, errlen, "unknown option '%.*s' (see --help)",
+                           (int)(nlen + 2), a);
         const char *v;
         if (eq)
             v = eq + 1;
@@ -366,20 +551,15 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
             v = "true";
         else if (i + 1 < argc)
             v = argv[++i];
-        else {
-            rc_errf(errstr, errlen, "option --%s needs a value", o->name);
-            return -1;
-        }
+        else
+            return rc_errf(errstr, errlen, "option --%s needs a value", o->name);
         if (set_value(cfg, o, v, "command line", errstr, errlen) < 0)
             return -1;
+        if (o->off == O(jwt_secret) && v[0] &&
+            note_cmdline_secret(cfg, "--jwt-secret", 12) < 0)
+            return rc_errf(errstr, errlen, "out of memory");
     }
-    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
-        rc_errf(errstr, errlen, "--log-level: expected debug, info, warn or error, got '%s'",
-                cfg->log_level);
-        return -1;
-    }
-    return 0;
+    return settle(cfg, errstr, errlen);
 }
 
 void rc_config_free(rc_config *cfg)
@@ -397,6 +577,8 @@ void rc_config_free(rc_config *cfg)
     free(cfg->kafka_props);
     cfg->kafka_props = NULL;
     cfg->nkafka_props = 0;
+    free(cfg->cmdline_secrets);
+    cfg->cmdline_secrets = NULL;
 }
 
 static const char *type_name(enum opt_type t)
@@ -439,8 +621,29 @@ void rc_config_print_help(FILE *f, const char *argv0)
                "      passed to librdkafka as is (security.protocol, sasl.*, "
                "ssl.*,\n      partition.assignment.strategy, ...); repeatable. "
                "In the config\n      file: kafka.PROPERTY = VALUE\n"
-               "\n  -h, --help       this text\n"
-               "      --config-docs  the configuration reference in Markdown\n");
+               "  -X PROPERTY=@FILE\n"
+               "      the value is read from FILE (one trailing newline "
+               "stripped): for\n      secrets, which never belong on a "
+               "command line\n"
+               "  [env ROOMCAST_KAFKA_<PROPERTY>]\n"
+               "      the property upper-cased, '.' as '_' "
+               "(ROOMCAST_KAFKA_SASL_PASSWORD\n      is sasl.password); "
+               "-X wins over the environment, which wins over\n      the "
+               "file\n"
+               "\nOther:\n"
+               "      --check-config  validate the whole configuration "
+               "without connecting\n"
+               "                      to anything, print one line, exit 0 "
+               "(2 on an error)\n"
+               "  -V, --version       the versions of roomcast and its "
+               "libraries\n"
+               "  -h, --help          this text\n"
+               "      --config-docs   the configuration reference in "
+               "Markdown\n"
+               "\nExit status: 0 stopped cleanly (or printed what was asked), "
+               "1 could not start\nor run (address in use, Kafka or Redis "
+               "unreachable at start), 2 configuration\nor usage error "
+               "(docs/operations.md).\n");
 }
 
 void rc_config_print_markdown(FILE *f)
@@ -457,9 +660,30 @@ void rc_config_print_markdown(FILE *f)
             "environment, which wins over the file.\n\n"
             "Kafka client properties pass through to librdkafka unchanged: "
             "`-X PROPERTY=VALUE` (or `--kafka PROPERTY=VALUE`) on the command "
-            "line, `kafka.PROPERTY = VALUE` in the file. Use them for "
+            "line, `ROOMCAST_KAFKA_<PROPERTY>` in the environment (the property "
+            "upper-cased, dots as underscores: `ROOMCAST_KAFKA_SASL_PASSWORD` "
+            "sets `sasl.password`), `kafka.PROPERTY = VALUE` in the file; `-X` "
+            "wins over the environment, which wins over the file. Use them for "
             "`security.protocol`, `sasl.*`, `ssl.*`, "
-            "`partition.assignment.strategy` and the like.\n");
+            "`partition.assignment.strategy` and the like. A value written "
+            "`@PATH` (`-X sasl.password=@/run/secrets/kafka`, or in the file) "
+            "is read from the file PATH, one trailing newline stripped; a value "
+            "that really starts with `@` goes through the environment.\n\n"
+            "**Secrets** never belong on a command line, which every local user "
+            "can read (`ps`): give the JWT secret as `--jwt-secret-file PATH` "
+            "or `ROOMCAST_JWT_SECRET`, Kafka passwords as "
+            "`-X PROPERTY=@PATH` or `ROOMCAST_KAFKA_<PROPERTY>`, a Redis "
+            "password inside `ROOMCAST_REDIS`. roomcast warns at start about a "
+            "secret given as a flag, and never logs a secret's value.\n\n"
+            "`roomcast --check-config` (with the same flags, environment and "
+            "file) checks everything that can be checked without connecting "
+            "to Kafka or Redis: every value and combination, the key, secret "
+            "and TLS files, the schemas and the catalog, the Kafka properties, "
+            "the listen address and the Redis URL; it prints one line and "
+            "exits 0, or names the first problem and exits 2, the exit status "
+            "of every configuration error (exit statuses: "
+            "[operations.md](operations.md#exit-status)). `roomcast --version` "
+            "prints the versions of roomcast and its libraries.\n");
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
         if (strcmp(section, o->section)) {

@@ -41,7 +41,9 @@ typedef struct rc_config {
     int history_ttl_s;        /* seconds an event stays replayable */
 
     /* auth */
-    char *jwt_secret;
+    char *jwt_secret;         /* after rc_config_load: from --jwt-secret,
+                                 its environment variable or the file */
+    char *jwt_secret_file;
     char *jwt_alg;
     char *jwt_public_key;     /* comma-separated PEM files */
     char *jwt_jwks;           /* JWKS file */
@@ -56,7 +58,8 @@ typedef struct rc_config {
     long max_payload;
     int connect_timeout_ms;
     int queue_max;            /* frames queued per connection before it is cut */
-    char *cors_origins;       /* comma-separated allow-list, "*" for any */
+    char *cors_origins;       /* comma-separated allow-list, "*" for any
+                                 origin without credentials, "" same-origin */
     int client_events_per_minute; /* token bucket rate per socket */
     int client_event_burst;   /* token bucket size */
     int max_connections_per_ip;   /* 0 = unlimited */
@@ -64,16 +67,51 @@ typedef struct rc_config {
     int recovery_window_ms;   /* connection state recovery window */
     char *tls_cert;           /* "" = plain HTTP */
     char *tls_key;
+
+    /* Not settings: what the command line asked for and noticed. */
+    int check_only;           /* --check-config: validate, report, exit */
+    char *cmdline_secrets;    /* owned: secrets given as flags, for a
+                                 warning ("--jwt-secret, -X sasl.password");
+                                 NULL when none */
 } rc_config;
+
+/* rc_config_load's results besides 0 and -1. */
+#define RC_CONFIG_PRINTED 1 /* --help or --config-docs printed: exit 0 */
+#define RC_CONFIG_VERSION 2 /* --version asked: the program prints it */
 
 /*
  * Fills cfg from defaults, the config file, environment and argv, in that
- * order of increasing precedence. Returns 0, 1 when --help or --config-docs
- * printed something and the process should exit 0, or -1 with errstr set.
+ * order of increasing precedence, then settles what depends on several
+ * sources: --jwt-secret-file is read into jwt_secret (and excludes
+ * --jwt-secret). Kafka properties come, in increasing precedence, from
+ * kafka.* lines of the file, ROOMCAST_KAFKA_<PROPERTY> variables (property
+ * upper-cased, '.' as '_': ROOMCAST_KAFKA_SASL_PASSWORD is sasl.password;
+ * the variables of the table's own options, ROOMCAST_KAFKA_BROKERS, are
+ * not properties) and -X/--kafka. A -X or file value "@PATH" is read from
+ * the file PATH (one trailing newline stripped). Returns 0,
+ * RC_CONFIG_PRINTED, RC_CONFIG_VERSION, or -1 with errstr set: one line
+ * naming the option (and where it was set) and the fix, never a secret's
+ * value. Reads the process environment and files: start-up only.
  */
 int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
                    size_t errlen);
 void rc_config_free(rc_config *cfg);
+
+/*
+ * For programs with flags of their own (roomcast-produce), the Kafka
+ * properties alone, into cfg->kafka_props (cfg zeroed first, freed with
+ * rc_config_free): the ROOMCAST_KAFKA_* variables, then each -X argument
+ * "PROPERTY=VALUE" or "PROPERTY=@FILE" (origin names the flag in errors);
+ * a later one replaces an earlier one. 0, or -1 with errstr set.
+ */
+int rc_config_kafka_env(rc_config *cfg, char *errstr, size_t errlen);
+int rc_config_kafka_arg(rc_config *cfg, const char *arg, const char *origin, char *errstr,
+                        size_t errlen);
+
+/* 1 when the librdkafka property name holds a secret (sasl.password,
+ * ssl.key.password, ssl.key.pem, *secret*, sasl.jaas.config...): its value
+ * is never printed. */
+int rc_config_secret_property(const char *name);
 
 /* Writes the --help text, or the Markdown reference, to f. */
 void rc_config_print_help(FILE *f, const char *argv0);

@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/base64.h"
 #include "core/errstr.h"
@@ -160,6 +161,15 @@ static int parse_algs(const char *list, unsigned *out, char *errstr, size_t errl
         rc_slice name = trim(s, n);
         int a = alg_index(name.p, name.len);
         if (a < 0) {
+            /* Names are case-sensitive, as in a token's header (RFC 7515
+             * 4.1.1): "hs256" is refused, with the hint. */
+            for (int c = 0; c < A_COUNT; c++)
+                if (strlen(alg_table[c].name) == name.len &&
+                    strncasecmp(alg_table[c].name, name.p, name.len) == 0)
+                    return rc_errf(errstr, errlen,
+                                   "jwt-alg \"%.*s\" not supported: did you mean %s? "
+                                   "(algorithm names are case-sensitive, as in tokens)",
+                                   (int)name.len, name.p, alg_table[c].name);
             rc_errf(errstr, errlen,
                     "jwt-alg \"%.*s\" not supported (HS256, or RS256 and/or "
                     "ES256, comma-separated)",

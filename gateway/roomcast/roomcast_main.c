@@ -14,6 +14,14 @@
  * verifier and hands it to the gateway, keeping the old keys when that
  * fails.
  *
+ * Before anything starts, the whole configuration is checked without
+ * connecting anywhere (check_config: values, combinations, key, secret and
+ * TLS files, schemas and catalog, Kafka properties, the listen address,
+ * the Redis URL); --check-config stops there. Exit statuses: 0 a clean
+ * stop (or what was asked was printed), 1 the process could not start or
+ * run (a port in use, Kafka or Redis unreachable at start), 2 a
+ * configuration or usage error, whichever check found it.
+ *
  * Shutdown is bounded: from the signal, the process exits within
  * SHUTDOWN_BOUND_MS whatever Kafka and Redis do. The consumer's group close
  * gets CONSUMER_CLOSE_MS of it and is abandoned after that (consumer.h); a
@@ -23,6 +31,11 @@
  * delivered again and deduplicated by eventId.
  */
 #include <errno.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <librdkafka/rdkafka.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -32,22 +45,43 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "consumer/broker.h"
 #include "consumer/catalog.h"
+#include "consumer/codec.h"
 #include "consumer/consumer.h"
 #include "consumer/demo.h"
+#include "consumer/kafka_conf.h"
 #include "consumer/rebuild.h"
 #include "gateway/roomcast/auth.h"
 #include "gateway/roomcast/gateway.h"
+#include "gateway/server/listen.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/errstr.h"
 #include "core/history.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/redis_url.h"
+
+#ifndef RC_VERSION
+#define RC_VERSION "unknown"
+#endif
+#ifndef RC_AVRO_VERSION
+#define RC_AVRO_VERSION "unknown"
+#endif
+#ifndef RC_JWT_VERSION
+#define RC_JWT_VERSION "unknown"
+#endif
 
 #define DEV_SECRET "roomcast-development-secret"
+/* Shorter HS256 secrets are warned about (RFC 7518 3.2: at least the
+ * hash's size). */
+#define MIN_SECRET_BYTES 32
+/* Exit statuses (docs/operations.md). */
+#define EXIT_START_FAILED 1
+#define EXIT_CONFIG 2
 #define REBUILD_TIMEOUT_MS 60000
 #define SHUTDOWN_BOUND_MS 10000 /* from SIGTERM to exit, whatever the neighbours do */
 #define CONSUMER_CLOSE_MS 5000  /* of which the group close may take */
@@ -269,26 +303,187 @@ static const char *demo_secret(const rc_config *cfg)
     return cfg->jwt_secret;
 }
 
+/* roomcast's version and its libraries', as each reports it (avro-c and
+ * libjwt report none: the version the build found). */
+static void print_versions(void)
+{
+    printf("roomcast %s\n", RC_VERSION);
+    printf("librdkafka %s\n", rd_kafka_version_str());
+    printf("libwebsockets %s\n", lws_get_library_version());
+    printf("avro-c %s (build)\n", RC_AVRO_VERSION);
+    printf("hiredis %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+    printf("libjwt %s (build)\n", RC_JWT_VERSION);
+    printf("jansson %s\n", jansson_version_str());
+    printf("libuv %s\n", uv_version_string());
+    printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+}
+
+static int has(const char *s)
+{
+    return s && s[0];
+}
+
+/* The JWT keys: none at all is an error, except with --demo. */
 static int setup_auth(struct app *a, char *err, size_t errlen)
 {
     rc_config *cfg = &a->cfg;
-    if (!strcmp(cfg->jwt_alg, "HS256") && !*cfg->jwt_secret) {
-        if (!cfg->demo) {
-            rc_errf(err, errlen,
-                    "no JWT key: set --jwt-secret (HS256) or --jwt-alg RS256|ES256 "
-                    "with --jwt-public-key");
-            return -1;
-        }
-        LOG_WARN("main", "demo mode without --jwt-secret: using the public "
-                         "development secret; never do this in production");
+    if (!has(cfg->jwt_secret) && !has(cfg->jwt_public_key) && !has(cfg->jwt_jwks)) {
+        if (!cfg->demo)
+            return rc_errf(err, errlen,
+                           "no JWT key: set --jwt-secret-file PATH or ROOMCAST_JWT_SECRET "
+                           "(HS256; --jwt-secret on the command line works but every local "
+                           "user can read it), --jwt-public-key or --jwt-jwks with --jwt-alg "
+                           "RS256/ES256, or run with --demo for a development secret");
+        if (strcmp(cfg->jwt_alg, "HS256") != 0)
+            return rc_errf(err, errlen,
+                           "--demo signs its tokens with HS256, but --jwt-alg is %s and no "
+                           "key is set: set --jwt-public-key or --jwt-jwks, or leave "
+                           "--jwt-alg at HS256",
+                           cfg->jwt_alg);
+        LOG_WARN("main", "demo mode without a JWT key: using the public development "
+                         "secret; never do this in production");
         free(cfg->jwt_secret);
         cfg->jwt_secret = strdup(DEV_SECRET);
+        if (!cfg->jwt_secret)
+            return rc_errf(err, errlen, "out of memory");
+    } else if (!strcmp(cfg->jwt_alg, "HS256") && has(cfg->jwt_secret) &&
+               strlen(cfg->jwt_secret) < MIN_SECRET_BYTES) {
+        LOG_WARN("main",
+                 "the HS256 secret is %zu bytes long, shorter than %d: a short secret can be "
+                 "guessed offline from any token; use at least %d random bytes, e.g. "
+                 "`openssl rand -base64 48 > FILE` with --jwt-secret-file FILE",
+                 strlen(cfg->jwt_secret), MIN_SECRET_BYTES, MIN_SECRET_BYTES);
     }
     rc_auth_config ac = auth_settings(cfg);
-    a->auth = rc_auth_verifier_new(&ac, err, errlen);
+    char aerr[480];
+    a->auth = rc_auth_verifier_new(&ac, aerr, sizeof aerr);
     if (!a->auth)
+        return rc_errf(err, errlen, "%s", aerr);
+    return 0;
+}
+
+/* The gateway's options, the same for the check and the start. */
+static rc_gateway_options gateway_options(struct app *a)
+{
+    return (rc_gateway_options){
+        .server =
+            {
+                .listen = a->cfg.listen,
+                .tls_cert = a->cfg.tls_cert,
+                .tls_key = a->cfg.tls_key,
+                .ping_interval_ms = a->cfg.ping_interval_ms,
+                .ping_timeout_ms = a->cfg.ping_timeout_ms,
+                .max_payload = a->cfg.max_payload,
+                .queue_max = a->cfg.queue_max,
+                .connect_timeout_ms = a->cfg.connect_timeout_ms,
+                .cors_origins = a->cfg.cors_origins,
+                .max_connections_per_ip = a->cfg.max_connections_per_ip,
+                .client_events_per_minute = a->cfg.client_events_per_minute,
+                .client_event_burst = a->cfg.client_event_burst,
+            },
+        .jwt_leeway_s = a->cfg.jwt_leeway_s,
+        .auth_grace_ms = a->cfg.auth_grace_ms,
+        .max_connections_per_user = a->cfg.max_connections_per_user,
+        .recovery_window_ms = a->cfg.recovery_window_ms,
+        .demo = a->cfg.demo,
+        .demo_secret = demo_secret(&a->cfg),
+        .hooks = {.ud = a, .health = health, .ready = ready},
+    };
+}
+
+/* Every Kafka client's configuration is built (and dropped): librdkafka
+ * checks each property's name and value without connecting. */
+static int check_kafka(struct app *a, char *err, size_t errlen)
+{
+    static const enum rc_kafka_role roles[] = {RC_KAFKA_GROUP, RC_KAFKA_PRODUCER, RC_KAFKA_READER,
+                                               RC_KAFKA_BULK};
+    rc_kafka_opts ko = {.brokers = *a->cfg.kafka_brokers ? a->cfg.kafka_brokers : "127.0.0.1:9092",
+                        .group_id = a->cfg.group_id,
+                        .props = a->cfg.kafka_props,
+                        .nprops = a->cfg.nkafka_props,
+                        .local_broker = !*a->cfg.kafka_brokers};
+    char kerr[400];
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        rd_kafka_conf_t *conf = rc_kafka_conf_new(&ko, roles[i], kerr, sizeof kerr);
+        if (!conf)
+            return rc_errf(err, errlen,
+                           "%s (set by -X, ROOMCAST_KAFKA_<PROPERTY> or kafka.* in the config "
+                           "file; names and values: librdkafka's CONFIGURATION.md)",
+                           kerr);
+        rd_kafka_conf_destroy(conf);
+    }
+    return 0;
+}
+
+/*
+ * Everything that can be checked without connecting to anything. Leaves
+ * the catalog and the token verifier in a for the start; writes a one-line
+ * description to summary. -1 with err naming the option and the fix.
+ */
+static int check_config(struct app *a, char *summary, size_t slen, char *err, size_t errlen)
+{
+    rc_config *cfg = &a->cfg;
+    char e[480];
+    if (cfg->embedded_partitions < 1 || cfg->embedded_partitions > 1000)
+        return rc_errf(err, errlen, "--embedded-partitions %d: expected 1 to 1000",
+                       cfg->embedded_partitions);
+    if (cfg->history_max < 1)
+        return rc_errf(err, errlen, "--history-max 0: keep at least 1 event per room");
+    if (cfg->history_ttl_s < 1)
+        return rc_errf(err, errlen, "--history-ttl 0: events must stay replayable for at "
+                                    "least 1 second");
+    if (cfg->demo && cfg->demo_interval_ms < 10)
+        return rc_errf(err, errlen, "--demo-interval-ms %d: expected 10 or more",
+                       cfg->demo_interval_ms);
+    if (!*cfg->group_id)
+        return rc_errf(err, errlen, "--group-id is empty: name the consumer group every node "
+                                    "shares (default roomcast)");
+    if (!*cfg->dlq_topic)
+        return rc_errf(err, errlen, "--dlq-topic is empty: name the topic for records that "
+                                    "cannot be decoded (default roomcast.dlq)");
+
+    rc_codec *codec = rc_codec_new(cfg->schemas_dir, e, sizeof e);
+    if (!codec)
+        return rc_errf(err, errlen, "--schemas-dir %s: %s", cfg->schemas_dir, e);
+    rc_codec_destroy(codec);
+    if (!(a->cat = rc_catalog_new(cfg->schemas_dir, NULL, e, sizeof e)))
+        return rc_errf(err, errlen, "--schemas-dir %s: %s", cfg->schemas_dir, e);
+    if (*cfg->topics) {
+        rc_catalog_destroy(a->cat);
+        if (!(a->cat = rc_catalog_new(cfg->schemas_dir, cfg->topics, e, sizeof e)))
+            return rc_errf(err, errlen, "--topics '%s': %s (Record=topic,...; records: see "
+                                        "schemas/catalog.json)",
+                           cfg->topics, e);
+    }
+    if (setup_auth(a, err, errlen) < 0)
         return -1;
-    LOG_INFO("main", "tokens: %s", rc_auth_verifier_describe(a->auth));
+    if (check_kafka(a, err, errlen) < 0)
+        return -1;
+    if (*cfg->redis) {
+        rc_redis_url u;
+        if (rc_redis_url_parse(cfg->redis, &u, e, sizeof e) < 0)
+            return rc_errf(err, errlen, "--redis: %s (redis://[[user]:password@]host[:port][/db]; "
+                                        "keep a password in ROOMCAST_REDIS, off the command "
+                                        "line)",
+                           e);
+        rc_redis_url_free(&u);
+    }
+    gw_listen_addr la;
+    if (gw_listen_parse(cfg->listen, &la, e, sizeof e) < 0)
+        return rc_errf(err, errlen, "--listen %s", e);
+    rc_gateway_options go = gateway_options(a);
+    if (gw_server_check(&go.server, e, sizeof e) < 0)
+        return rc_errf(err, errlen, "%s", e);
+
+    snprintf(summary, slen,
+             "configuration OK: listen %s%s, kafka %s, group %s, %zu topics, history %s, "
+             "tokens %s, cors %s%s",
+             *cfg->tls_cert ? "https://" : "http://", cfg->listen,
+             *cfg->kafka_brokers ? cfg->kafka_brokers : "embedded", cfg->group_id,
+             rc_catalog_count(a->cat), *cfg->redis ? "redis" : "memory",
+             rc_auth_verifier_describe(a->auth),
+             *cfg->cors_origins ? cfg->cors_origins : "same-origin only",
+             cfg->demo ? ", demo" : "");
     return 0;
 }
 
@@ -304,7 +499,7 @@ int main(int argc, char **argv)
     struct app a;
     char err[512] = "";
     pthread_t sigthread;
-    int rc = 1, have_sigthread = 0;
+    int rc = EXIT_START_FAILED, have_sigthread = 0;
 
     memset(&a, 0, sizeof a);
     pthread_mutex_init(&a.mu, NULL);
@@ -320,21 +515,56 @@ int main(int argc, char **argv)
     if (crc != 0) {
         if (crc < 0)
             fprintf(stderr, "roomcast: %s\n", err);
+        else if (crc == RC_CONFIG_VERSION)
+            print_versions();
         rc_config_free(&a.cfg);
-        return crc < 0 ? 2 : 0;
+        return crc < 0 ? EXIT_CONFIG : 0;
     }
     rc_log_set_level(a.cfg.log_level);
+    if (a.cfg.cmdline_secrets)
+        LOG_WARN("main",
+                 "secret given on the command line, where every local user can read it "
+                 "(ps, /proc): %s; use --jwt-secret-file or ROOMCAST_JWT_SECRET, and "
+                 "-X PROPERTY=@FILE or ROOMCAST_KAFKA_<PROPERTY>",
+                 a.cfg.cmdline_secrets);
+    if (a.cfg.check_only) {
+        char summary[1024];
+        rc = check_config(&a, summary, sizeof summary, err, sizeof err) < 0 ? EXIT_CONFIG : 0;
+        if (rc)
+            fprintf(stderr, "roomcast: %s\n", err);
+        else
+            printf("roomcast %s: %s\n", RC_VERSION, summary);
+        rc_auth_verifier_unref(a.auth);
+        rc_catalog_destroy(a.cat);
+        rc_config_free(&a.cfg);
+        return rc;
+    }
     if (pthread_create(&sigthread, NULL, signal_main, &a) != 0) {
         rc_errf(err, sizeof err, "cannot start the signal thread");
         goto fail;
     }
     have_sigthread = 1;
 
-    shutdown_waits_for("the event catalog and the token keys");
-    if (!(a.cat = rc_catalog_new(a.cfg.schemas_dir, a.cfg.topics, err, sizeof err)))
-        goto fail;
-    if (setup_auth(&a, err, sizeof err) < 0)
-        goto fail;
+    shutdown_waits_for("the configuration check");
+    {
+        char summary[1024];
+        if (check_config(&a, summary, sizeof summary, err, sizeof err) < 0) {
+            rc = EXIT_CONFIG;
+            goto fail;
+        }
+        LOG_INFO("main", "roomcast %s, %s", RC_VERSION, summary);
+    }
+    /* A port in use is said in words before anything starts (lws would
+     * only log the errno); the configuration is fine, the place is not. */
+    {
+        gw_listen_addr la;
+        char e[400];
+        if (gw_listen_parse(a.cfg.listen, &la, e, sizeof e) == 0 &&
+            gw_listen_probe(&la, e, sizeof e) != 0) {
+            rc_errf(err, sizeof err, "--listen %s: %s", a.cfg.listen, e);
+            goto fail;
+        }
+    }
     STOP_POINT(&a);
     shutdown_waits_for("the history store's first connection");
     if (*a.cfg.redis)
@@ -357,30 +587,7 @@ int main(int argc, char **argv)
     }
     STOP_POINT(&a);
 
-    rc_gateway_options gopts = {
-        .server =
-            {
-                .listen = a.cfg.listen,
-                .tls_cert = a.cfg.tls_cert,
-                .tls_key = a.cfg.tls_key,
-                .ping_interval_ms = a.cfg.ping_interval_ms,
-                .ping_timeout_ms = a.cfg.ping_timeout_ms,
-                .max_payload = a.cfg.max_payload,
-                .queue_max = a.cfg.queue_max,
-                .connect_timeout_ms = a.cfg.connect_timeout_ms,
-                .cors_origins = a.cfg.cors_origins,
-                .max_connections_per_ip = a.cfg.max_connections_per_ip,
-                .client_events_per_minute = a.cfg.client_events_per_minute,
-                .client_event_burst = a.cfg.client_event_burst,
-            },
-        .jwt_leeway_s = a.cfg.jwt_leeway_s,
-        .auth_grace_ms = a.cfg.auth_grace_ms,
-        .max_connections_per_user = a.cfg.max_connections_per_user,
-        .recovery_window_ms = a.cfg.recovery_window_ms,
-        .demo = a.cfg.demo,
-        .demo_secret = demo_secret(&a.cfg),
-        .hooks = {.ud = &a, .health = health, .ready = ready},
-    };
+    rc_gateway_options gopts = gateway_options(&a);
     shutdown_waits_for("the gateway's start");
     if (!(a.gw = rc_gateway_new(&gopts, a.auth, err, sizeof err)))
         goto fail;

@@ -27,8 +27,9 @@ typedef struct rc_routes {
                            there is no HS256 secret (503) */
 } rc_routes;
 
-/* A GET on path req: fills resp and returns 1, or 0 when no route has the
- * path (the server answers 404). Loop thread. */
+/* A GET (or HEAD: the server drops the body) on path req: fills resp and
+ * returns 1, or 0 when no route has the path (the server answers 404).
+ * Loop thread. */
 int rc_routes_answer(const rc_routes *r, gw_server *gw, const gw_http_request *req,
                      gw_http_response *resp);
 

@@ -116,9 +116,10 @@ typedef struct gw_app {
     /* Sessions on the plain Engine.IO path (gw_options.engine_path):
      * one Engine.IO message, text or binary, borrowed for the call. */
     void (*on_engine_message)(void *ud, gw_session *s, const char *data, size_t len, int binary);
-    /* A GET on another path: fill resp and return 1, or return 0 for a
-     * 404. Other methods on other paths get 405. NULL: every such path is
-     * a 404. */
+    /* A GET or HEAD on another path: fill resp and return 1, or return 0
+     * for a 404. The server sends a HEAD response without its body (the
+     * headers, Content-Length included, are GET's). Other methods on other
+     * paths get 405. NULL: every such path is a 404. */
     int (*on_http)(void *ud, gw_server *gw, const gw_http_request *req, gw_http_response *resp);
     /* For holds with a floor (gw_hold_release): 1 when an event of offset
      * was already covered by a replay up to floor (same epoch, at or

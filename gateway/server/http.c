@@ -61,7 +61,7 @@ void gw_http_conn_reset(gw_server *gw, gw_conn *c)
     rc_buf_free(&c->in);
     c->in_active = c->in_binary = c->in_too_big = c->in_chunked = c->in_bad = 0;
     memset(&c->chunk, 0, sizeof c->chunk);
-    c->keep_alive = c->close_after = c->refused = 0;
+    c->keep_alive = c->close_after = c->refused = c->head = 0;
     c->late_poll = c->noop_now = 0;
     c->sid[0] = '\0';
     c->kind = GW_CONN_HTTP;
@@ -124,32 +124,18 @@ char *gw_http_bearer(struct lws *wsi)
     return buf;
 }
 
-/* The request's Origin when it is allowed to see responses ("" when absent);
- * NULL when an Origin is present and not on the allow-list. */
-const char *gw_http_allowed_origin(gw_server *gw, struct lws *wsi, char *buf, size_t cap)
+enum gw_cors gw_http_cors(gw_server *gw, struct lws *wsi, char *buf, size_t cap)
 {
+    char host[GW_MAX_ORIGIN];
     const char *origin = gw_http_header(wsi, WSI_TOKEN_ORIGIN, buf, cap);
-    const char *list = gw->opt.cors_origins ? gw->opt.cors_origins : "*";
     if (!origin) {
+        /* Absent, or too long to be one of ours. */
+        int present = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0;
         buf[0] = '\0';
-        return buf;
+        return present ? GW_CORS_REFUSED : GW_CORS_PLAIN;
     }
-    size_t olen = strlen(origin);
-    for (const char *p = list; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        const char *t = e;
-        while (t > p && t[-1] == ' ')
-            t--;
-        if ((t - p == 1 && *p == '*') ||
-            ((size_t)(t - p) == olen && strncasecmp(p, origin, olen) == 0))
-            return origin;
-        p = e;
-    }
-    return NULL;
+    return gw_cors_check(gw->opt.cors_origins, origin,
+                         gw_http_header(wsi, WSI_TOKEN_HOST, host, sizeof host));
 }
 
 enum gw_method gw_http_method(struct lws *wsi)
@@ -160,6 +146,8 @@ enum gw_method gw_http_method(struct lws *wsi)
         return GW_M_POST;
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI))
         return GW_M_OPTIONS;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI))
+        return GW_M_HEAD;
     return GW_M_OTHER;
 }
 
@@ -389,13 +377,16 @@ int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status, const char *ct
     unsigned char hdr[LWS_PRE + 2048];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
     char obuf[GW_MAX_ORIGIN];
-    const char *origin = gw_http_allowed_origin(gw, wsi, obuf, sizeof obuf);
+    enum gw_cors cors = gw_http_cors(gw, wsi, obuf, sizeof obuf);
+    const char *allow = cors == GW_CORS_ECHO ? obuf : cors == GW_CORS_ANY ? "*" : NULL;
 
-    unsigned char *copy = malloc(LWS_PRE + len + 1);
+    /* A HEAD response says the body's length and sends no body. */
+    size_t send_len = c->head ? 0 : len;
+    unsigned char *copy = malloc(LWS_PRE + send_len + 1);
     if (!copy)
         return -1;
-    if (len)
-        memcpy(copy + LWS_PRE, body, len);
+    if (send_len)
+        memcpy(copy + LWS_PRE, body, send_len);
 
     if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
@@ -406,17 +397,19 @@ int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status, const char *ct
     if (c->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                                        (const unsigned char *)"close", 5, &p, end))
         goto fail;
-    if (origin && origin[0] &&
-        (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
-                                      (const unsigned char *)origin, (int)strlen(origin), &p,
-                                      end) ||
-         lws_add_http_header_by_name(wsi,
+    /* A wildcard never comes with credentials; a listed origin does. */
+    if (allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
+                                              (const unsigned char *)allow, (int)strlen(allow),
+                                              &p, end))
+        goto fail;
+    if (cors == GW_CORS_ECHO &&
+        (lws_add_http_header_by_name(wsi,
                                      (const unsigned char *)"access-control-allow-credentials:",
                                      (const unsigned char *)"true", 4, &p, end) ||
          lws_add_http_header_by_name(
              wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6, &p, end)))
         goto fail;
-    if (status == 204 &&
+    if (status == 204 && allow &&
         (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
                                      (const unsigned char *)"GET, POST", 9, &p, end) ||
          lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
@@ -427,13 +420,13 @@ int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status, const char *ct
         goto fail;
 
     if (now) {
-        int rc = len ? lws_write(wsi, copy + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) : 0;
+        int rc = send_len ? lws_write(wsi, copy + LWS_PRE, send_len, LWS_WRITE_HTTP_FINAL) : 0;
         free(copy);
         return rc < 0 ? -1 : 0;
     }
     gw_http_resp_drop(gw, c);
     c->resp = copy;
-    c->resp_len = len;
+    c->resp_len = send_len;
     c->resp_pending = 1;
     gw->http_pending++;
     lws_callback_on_writable(wsi);
@@ -601,8 +594,10 @@ int gw_http_on_request(struct lws *wsi, gw_conn *c, const char *path)
     int raw = gw_http_engine_route(gw_of(wsi), path);
     if (raw >= 0)
         return gw_polling_on_request(wsi, c, raw);
-    if (m != GW_M_GET)
+    /* HEAD is answered as GET is, without the body (RFC 9110 9.3.2). */
+    if (m != GW_M_GET && m != GW_M_HEAD)
         return gw_http_respond_str(wsi, c, 405, "text/plain", "Method Not Allowed\n");
+    c->head = m == GW_M_HEAD;
     return app_route(wsi, c, path);
 }
 

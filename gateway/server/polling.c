@@ -145,7 +145,7 @@ int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw)
 
     if (m == GW_M_OPTIONS)
         return gw_http_respond(wsi, c, 204, "text/plain", "", 0, 0);
-    if (!gw_http_allowed_origin(gw, wsi, obuf, sizeof obuf))
+    if (gw_http_cors(gw, wsi, obuf, sizeof obuf) == GW_CORS_REFUSED)
         return gw_http_eio_error(wsi, c, GW_EIO_FORBIDDEN, 0);
     enum gw_eio_error err;
     if (gw_http_check_query(wsi, "polling", &err) < 0)

@@ -25,6 +25,8 @@
 
 #include "gateway/server/transport_private.h"
 
+#include "gateway/server/listen.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -55,7 +57,7 @@ struct gw_loop {
     struct lws_context *ctx; /* owned */
     struct lws_vhost *vh;    /* owned by ctx */
     int port;
-    char host[64];
+    char host[72];
     lws_sorted_usec_list_t wheel_sul; /* the wheel's next tick */
     lws_sorted_usec_list_t app_tick;  /* the application's on_tick */
     lws_sorted_usec_list_t stop_sul;  /* the shutdown's deadline */
@@ -352,66 +354,6 @@ static void lws_log_emit(int level, const char *line)
     rc_log_write(level & LLL_ERR ? RC_LOG_ERROR : RC_LOG_WARN, "lws", "%.*s", (int)n, line);
 }
 
-/*
- * Splits the listen option into what lws wants: iface (an IP literal, or NULL for
- * every address), the port and whether IPv6 must be off. Host names are
- * resolved here, once, before the loop exists.
- */
-static int parse_listen(struct gw_loop *l, const char *listen, char *iface, size_t cap, int *port,
-                        int *ipv4_only, char *errstr, size_t errlen)
-{
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    if (!colon) {
-        rc_errf(errstr, errlen, "listen address '%s' is not HOST:PORT", listen ? listen : "");
-        return -1;
-    }
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end || p < 0 || p > 65535) {
-        rc_errf(errstr, errlen, "bad port in listen address '%s'", listen);
-        return -1;
-    }
-    *port = (int)p;
-    size_t hl = (size_t)(colon - listen);
-    char host[256];
-    if (hl >= sizeof host) {
-        rc_errf(errstr, errlen, "host too long in listen address");
-        return -1;
-    }
-    memcpy(host, listen, hl);
-    host[hl] = '\0';
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = '\0';
-    }
-    snprintf(l->host, sizeof l->host, strchr(host, ':') ? "[%s]" : "%s",
-             host[0] ? host : "0.0.0.0");
-
-    unsigned char addr[16];
-    *ipv4_only = 0;
-    iface[0] = '\0';
-    if (!host[0] || strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0) {
-        *ipv4_only = 1;
-    } else if (strcmp(host, "::") == 0) {
-        /* every address, IPv6 and (dual-stack) IPv4 */
-    } else if (inet_pton(AF_INET, host, addr) == 1) {
-        *ipv4_only = 1;
-        snprintf(iface, cap, "%.63s", host); /* an IP literal: short */
-    } else if (inet_pton(AF_INET6, host, addr) == 1) {
-        snprintf(iface, cap, "%.63s", host); /* an IP literal: short */
-    } else {
-        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
-        if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
-            rc_errf(errstr, errlen, "cannot resolve listen host '%s'", host);
-            return -1;
-        }
-        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, iface, (socklen_t)cap);
-        freeaddrinfo(res);
-        *ipv4_only = 1;
-    }
-    return 0;
-}
-
 static void app_tick_cb(lws_sorted_usec_list_t *sul)
 {
     struct gw_loop *l = lws_container_of(sul, struct gw_loop, app_tick);
@@ -509,6 +451,36 @@ static int copy_opt(const char **dst, const char *s)
     return s && !(*dst = strdup(s)) ? -1 : 0;
 }
 
+/* The options' values and paths (what needs neither files nor sockets). */
+static int check_values(const gw_options *opts, char *errstr, size_t errlen)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } positive[] = {
+        {"ping-interval", offsetof(gw_options, ping_interval_ms)},
+        {"ping-timeout", offsetof(gw_options, ping_timeout_ms)},
+        {"queue-max", offsetof(gw_options, queue_max)},
+        {"connect-timeout", offsetof(gw_options, connect_timeout_ms)},
+    };
+    for (size_t i = 0; i < sizeof positive / sizeof positive[0]; i++) {
+        int v = *(const int *)((const char *)opts + positive[i].off);
+        if (v <= 0)
+            return rc_errf(errstr, errlen, "%s must be positive, got %d", positive[i].name, v);
+    }
+    if (opts->max_payload <= 0)
+        return rc_errf(errstr, errlen, "max-payload must be positive, got %ld", opts->max_payload);
+    char *sio = copy_path(opts->socketio_path ? opts->socketio_path : "/socket.io/");
+    char *eng = opts->engine_path ? copy_path(opts->engine_path) : NULL;
+    int bad = !sio || (opts->engine_path && !eng) || (eng && strcmp(eng, sio) == 0);
+    free(sio);
+    free(eng);
+    if (bad)
+        return rc_errf(errstr, errlen, "bad Socket.IO or Engine.IO path (\"/name/\", at most 48 "
+                                       "bytes, the two distinct)");
+    return 0;
+}
+
 gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *errstr, size_t errlen)
 {
     gw_server *gw = calloc(1, sizeof *gw);
@@ -538,23 +510,16 @@ gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *err
     if (copy_opt(&gw->opt.listen, opts->listen) < 0 ||
         copy_opt(&gw->opt.tls_cert, opts->tls_cert) < 0 ||
         copy_opt(&gw->opt.tls_key, opts->tls_key) < 0 ||
-        copy_opt(&gw->opt.cors_origins, opts->cors_origins ? opts->cors_origins : "*") < 0) {
+        copy_opt(&gw->opt.cors_origins, opts->cors_origins ? opts->cors_origins : "") < 0) {
         rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
-    char *sio = copy_path(opts->socketio_path ? opts->socketio_path : "/socket.io/");
-    char *eng = opts->engine_path ? copy_path(opts->engine_path) : NULL;
-    gw->opt.socketio_path = sio;
-    gw->opt.engine_path = eng;
-    if (!sio || (opts->engine_path && !eng) || (eng && strcmp(eng, sio) == 0)) {
-        rc_errf(errstr, errlen, "bad Socket.IO or Engine.IO path");
+    if (check_values(opts, errstr, errlen) < 0)
         goto fail;
-    }
-    if (opts->ping_interval_ms <= 0 || opts->ping_timeout_ms <= 0 || opts->max_payload <= 0 ||
-        opts->queue_max <= 0 || opts->connect_timeout_ms <= 0) {
-        rc_errf(errstr, errlen,
-                "ping-interval, ping-timeout, max-payload, queue-max and "
-                "connect-timeout must be positive");
+    gw->opt.socketio_path = copy_path(opts->socketio_path ? opts->socketio_path : "/socket.io/");
+    gw->opt.engine_path = opts->engine_path ? copy_path(opts->engine_path) : NULL;
+    if (!gw->opt.socketio_path || (opts->engine_path && !gw->opt.engine_path)) {
+        rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
     if (!(gw->rooms = gw_rooms_new()) || !(gw->f_ping = gw_frame_new("2", 1)) ||
@@ -598,10 +563,22 @@ void gw_server_free_core(gw_server *gw)
     free(gw);
 }
 
+int gw_server_check(const gw_options *opts, char *errstr, size_t errlen)
+{
+    char err[400];
+    gw_listen_addr la;
+    if (check_values(opts, errstr, errlen) < 0)
+        return -1;
+    if (gw_listen_parse(opts->listen, &la, err, sizeof err) < 0)
+        return rc_errf(errstr, errlen, "listen %s", err);
+    return tls_check(opts, errstr, errlen) < 0 ? -1 : 0;
+}
+
 gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
 {
-    char iface[64];
-    int port, ipv4_only, tls;
+    char err[400];
+    gw_listen_addr la;
+    int tls;
     gw_server *gw = gw_server_new_core(opts, &lws_io, errstr, errlen);
     if (!gw)
         return NULL;
@@ -619,10 +596,18 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
     uv_check_init(&l->uv, &l->done_check);
     l->done_check.data = gw;
     uv_check_start(&l->done_check, done_check_cb);
-    if (parse_listen(l, gw->opt.listen, iface, sizeof iface, &port, &ipv4_only, errstr, errlen) < 0)
+    if (gw_listen_parse(gw->opt.listen, &la, err, sizeof err) < 0) {
+        rc_errf(errstr, errlen, "listen %s", err);
         goto fail;
+    }
+    snprintf(l->host, sizeof l->host, "%s", la.host);
     if ((tls = tls_check(&gw->opt, errstr, errlen)) < 0)
         goto fail;
+    /* lws would only log "ERROR on binding fd N to port P (-1 98)". */
+    if (gw_listen_probe(&la, err, sizeof err) != 0) {
+        rc_errf(errstr, errlen, "listen %s: %s", gw->opt.listen, err);
+        goto fail;
+    }
 
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     struct lws_context_creation_info info;
@@ -633,7 +618,7 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
      * messages itself and closes with 1007, where lws would drop the
      * connection without a close frame (see websocket.c: ws_close_now). */
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBUV |
-                   (ipv4_only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0) |
+                   (la.ipv4_only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0) |
                    (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info.user = gw;
     info.pcontext = &l->ctx; /* lws clears it once the context is gone */
@@ -645,8 +630,8 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
         rc_errf(errstr, errlen, "libwebsockets context creation failed");
         goto fail;
     }
-    info.port = port;
-    info.iface = iface[0] ? iface : NULL;
+    info.port = la.port;
+    info.iface = la.iface[0] ? la.iface : NULL;
     info.protocols = protocols;
     info.vhost_name = "gw";
     if (tls) {
@@ -662,7 +647,8 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
             rc_errf(errstr, errlen, "cannot listen on %s with TLS (tls-cert %s, tls-key %s)",
                     gw->opt.listen, gw->opt.tls_cert, gw->opt.tls_key);
         else
-            rc_errf(errstr, errlen, "cannot listen on %s", gw->opt.listen);
+            rc_errf(errstr, errlen, "listen %s: cannot listen there (the log has lws' reason)",
+                    gw->opt.listen);
         goto fail;
     }
     l->port = lws_get_vhost_listen_port(l->vh);

@@ -30,8 +30,10 @@ typedef struct gw_options {
     int queue_max;              /* frames a session may have queued (> 0);
                                      beyond, it is disconnected as too slow */
     int connect_timeout_ms;     /* time a session has to send CONNECT (> 0) */
-    const char *cors_origins;   /* comma-separated allow-list, "*" = any;
-                                     NULL = "*" */
+    const char *cors_origins;   /* cross-origin policy (cors.h): a
+                                     comma-separated allow-list of origins,
+                                     "*" for any origin without credentials;
+                                     NULL or "" = same-origin only */
     int max_connections_per_ip; /* open sessions per client address; 0 = no
                                      limit */
     /* Per-socket token bucket for client events: sustained rate and burst;
@@ -45,6 +47,15 @@ typedef struct gw_options {
      * messages go to app->on_engine_message; NULL for none. */
     const char *engine_path;
 } gw_options;
+
+/*
+ * Checks the options as gw_server_new() does, without binding or starting
+ * anything: the values, the paths, the listen address (a host name is
+ * resolved) and the TLS files. 0, or -1 with errstr set, naming the option
+ * by its field's name with dashes ("listen ...", "tls-key ..."). Blocking
+ * file I/O: at start-up only.
+ */
+int gw_server_check(const gw_options *opts, char *errstr, size_t errlen);
 
 /*
  * Checks the options, binds the listener and sets up the loop. Everything

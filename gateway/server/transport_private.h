@@ -15,6 +15,7 @@
 
 #include <libwebsockets.h>
 
+#include "gateway/server/cors.h"
 #include "gateway/server/server_private.h"
 
 /* Bounds on strings read from request headers and query strings. */
@@ -60,6 +61,7 @@ typedef struct gw_conn {
                                request after this one */
     int close_after;         /* close the connection after this response */
     int refused;             /* GW_CONN_WS: close it at the first writable */
+    int head;                /* a HEAD request: its response has headers only */
     int late_poll;           /* GW_CONN_POLL: arrived while an upgrade probe
                                was under way */
     int noop_now;            /* GW_CONN_POLL: its grace period is over */
@@ -74,7 +76,7 @@ static inline gw_server *gw_of(struct lws *wsi)
 
 /* ---- http.c ---- */
 
-enum gw_method { GW_M_GET, GW_M_POST, GW_M_OPTIONS, GW_M_OTHER };
+enum gw_method { GW_M_GET, GW_M_POST, GW_M_OPTIONS, GW_M_HEAD, GW_M_OTHER };
 
 /* Engine.IO's error answers: HTTP 400 (403 for FORBIDDEN) with
  * {"code":N,"message":"..."}. */
@@ -96,9 +98,10 @@ const char *gw_http_query_arg(struct lws *wsi, const char *name, char *buf, size
 /* The token of an "Authorization: Bearer <token>" header, heap-allocated,
  * or NULL. */
 char *gw_http_bearer(struct lws *wsi);
-/* The request's Origin when it may see responses ("" when absent); NULL
- * when an Origin is present and not on the allow-list. */
-const char *gw_http_allowed_origin(gw_server *gw, struct lws *wsi, char *buf, size_t cap);
+/* The request's cross-origin verdict (cors.h) under the server's policy;
+ * buf receives its Origin ("" when none). An Origin too long to read is
+ * refused. */
+enum gw_cors gw_http_cors(gw_server *gw, struct lws *wsi, char *buf, size_t cap);
 /* The client address of wsi (an IPv4-mapped IPv6 address as plain IPv4),
  * or NULL when unknown. */
 const char *gw_http_peer_addr(struct lws *wsi, char *buf, size_t cap);

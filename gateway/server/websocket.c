@@ -49,7 +49,7 @@ int gw_ws_confirm_upgrade(struct lws *wsi)
     } else if (gw->stopping) {
         rc = gw_http_respond(wsi, &scratch, 503, "application/json", shutting_down,
                              sizeof shutting_down - 1, 1);
-    } else if (!gw_http_allowed_origin(gw, wsi, obuf, sizeof obuf)) {
+    } else if (gw_http_cors(gw, wsi, obuf, sizeof obuf) == GW_CORS_REFUSED) {
         rc = gw_http_eio_error(wsi, &scratch, GW_EIO_FORBIDDEN, 1);
     } else if (gw_http_check_query(wsi, "websocket", &err) < 0) {
         rc = gw_http_eio_error(wsi, &scratch, err, 1);

@@ -399,3 +399,22 @@ test("two nodes behind nginx: events once everywhere; a node killed with -9, its
     assertOnceInOrder(c, program, [...first, ...missed, ...later], `client ${i}`);
   for (const c of clients) c.close();
 });
+
+test("without connection state recovery (--recovery-window 0) there is no pid, and stored events still carry their offset", async () => {
+  const node = await startRoomcast(["--recovery-window", "0"]);
+  try {
+    const program = "p-norecovery";
+    const s = await connect(node.url, { auth: { token: token("nr", { programs: [program] }) } });
+    extra.push(s);
+    const [r] = records(program, 1);
+    await send(node.bootstrap, [r]);
+    const got = await waitFor(() => s.received.find((e) => e.args[0]?.eventId === r.event_id), { what: "the event" });
+    assert.equal(got.args.length, 2);
+    assert.match(got.args[1], /^[0-9a-f]+-\d+$/);
+    // socket.io-client keeps a pid only when the CONNECT reply has one
+    assert.equal(s._pid, undefined);
+  } finally {
+    const exit = await node.stop();
+    assert.equal(exit.code, 0);
+  }
+});

@@ -1083,6 +1083,43 @@ static void test_new_family(void)
     rc_catalog_destroy(cat);
 }
 
+/* roomcast-produce's check: the record a topic carries, overrides included. */
+static void test_check_topic(void)
+{
+    char err[512] = "";
+    rc_catalog *cat = rc_catalog_new(schemas_dir, NULL, err, sizeof err);
+    CHECK(cat != NULL);
+    if (!cat)
+        return;
+    CHECK_INT(rc_catalog_check_topic(cat, "requests.mutations", "RequestMutation", err,
+                                     sizeof err),
+              0);
+    CHECK_INT(rc_catalog_check_topic(cat, "requests.mutations",
+                                     "io.roomcast.mutations.RequestMutation", err, sizeof err),
+              0);
+    /* a topic roomcast does not consume: nothing to compare */
+    CHECK_INT(rc_catalog_check_topic(cat, "elsewhere", "CommentMutation", err, sizeof err), 0);
+    err[0] = '\0';
+    CHECK_INT(rc_catalog_check_topic(cat, "requests.mutations", "CommentMutation", err,
+                                     sizeof err),
+              -1);
+    CHECK(strstr(err, "topic requests.mutations carries RequestMutation records") != NULL);
+    CHECK(strstr(err, "produce CommentMutation records to comments.mutations") != NULL);
+    CHECK_INT(rc_catalog_check_topic(cat, "jobs.events", "NoSuchRecord", err, sizeof err), -1);
+    CHECK(strstr(err, "NoSuchRecord is not a catalog record") != NULL);
+    rc_catalog_destroy(cat);
+
+    cat = rc_catalog_new(schemas_dir, "RequestMutation=prod.requests", err, sizeof err);
+    CHECK(cat != NULL);
+    if (!cat)
+        return;
+    CHECK_INT(rc_catalog_check_topic(cat, "prod.requests", "RequestMutation", err, sizeof err),
+              0);
+    CHECK_INT(rc_catalog_check_topic(cat, "prod.requests", "JobEvent", err, sizeof err), -1);
+    CHECK(strstr(err, "JobEvent records to jobs.events") != NULL);
+    rc_catalog_destroy(cat);
+}
+
 int main(void)
 {
     const char *src = getenv("RC_SOURCE_DIR");
@@ -1105,6 +1142,7 @@ int main(void)
     test_timestamps_and_errors(cat);
     rc_catalog_destroy(cat);
 
+    test_check_topic();
     tmpdir_make();
     test_validation();
     test_topics();
