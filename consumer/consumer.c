@@ -86,6 +86,7 @@ struct rc_consumer {
     int close_timeout_ms;
     atomic_int stop;
     atomic_int assigned;
+    atomic_int joined; /* a first assignment came (possibly empty) */
     atomic_int paused;
     atomic_int abandoned; /* the group close did not finish in time */
 
@@ -195,6 +196,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 rd_kafka_resume_partitions(rk, parts);
         }
         LOG_INFO("consumer", "assigned %d partition(s)", parts->cnt);
+        atomic_store(&c->joined, 1);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         if (c->pending_msg &&
             rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(c->pending_msg->rkt),
@@ -608,6 +610,11 @@ void rc_consumer_destroy(rc_consumer *c)
 int rc_consumer_assigned(const rc_consumer *c)
 {
     return atomic_load(&((rc_consumer *)c)->assigned);
+}
+
+int rc_consumer_joined(const rc_consumer *c)
+{
+    return atomic_load(&((rc_consumer *)c)->joined);
 }
 
 int rc_consumer_paused(const rc_consumer *c)
