@@ -41,8 +41,8 @@
  * turned off, the callback asks for an asynchronous commit. Resuming the
  * remaining partitions after a revoke is left to the consumer loop.
  *
- * Close: rd_kafka_consumer_close_queue() and our own polling of the queue,
- * so that the wait has a deadline (rd_kafka_consumer_close() can wait about
+ * Close: rd_kafka_consumer_close_queue() and our own polling of the queue
+ * as events (close_event), so that the wait has a deadline (rd_kafka_consumer_close() can wait about
  * session.timeout.ms for a coordinator that is gone). A close abandoned at
  * the deadline leaves the handle undestroyed (see consumer.h).
  */
@@ -86,6 +86,7 @@ struct rc_consumer {
     int close_timeout_ms;
     atomic_int stop;
     atomic_int assigned;
+    atomic_int joined; /* a first assignment came (possibly empty) */
     atomic_int paused;
     atomic_int abandoned; /* the group close did not finish in time */
 
@@ -195,6 +196,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 rd_kafka_resume_partitions(rk, parts);
         }
         LOG_INFO("consumer", "assigned %d partition(s)", parts->cnt);
+        atomic_store(&c->joined, 1);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         if (c->pending_msg &&
             rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(c->pending_msg->rkt),
@@ -406,6 +408,29 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
 }
 
 /*
+ * One event of the close queue. Events, not callbacks: the queue the close
+ * forwards to also gets what was fetched meanwhile, which the callback
+ * mode of rd_kafka_queue_poll_callback() cannot hand back (librdkafka
+ * asserts); rd_kafka_consumer_close() itself drops such ops.
+ */
+static void close_event(rc_consumer *c, rd_kafka_event_t *ev)
+{
+    switch (rd_kafka_event_type(ev)) {
+    case RD_KAFKA_EVENT_REBALANCE:
+        on_rebalance(c->rk, rd_kafka_event_error(ev),
+                     (rd_kafka_topic_partition_list_t *)rd_kafka_event_topic_partition_list(ev), c);
+        break;
+    case RD_KAFKA_EVENT_OFFSET_COMMIT:
+        on_commit(c->rk, rd_kafka_event_error(ev),
+                  (rd_kafka_topic_partition_list_t *)rd_kafka_event_topic_partition_list(ev), c);
+        break;
+    default: /* records fetched before the close, errors: not ours any more */
+        break;
+    }
+    rd_kafka_event_destroy(ev);
+}
+
+/*
  * Closes the group within close_timeout_ms: the revoke (and librdkafka's
  * commit of the stored offsets), then LeaveGroup. Returns 0 when closed,
  * -1 when abandoned at the deadline.
@@ -437,7 +462,9 @@ static int close_group(rc_consumer *c)
             rc = -1;
             break;
         }
-        rd_kafka_queue_poll_callback(q, left < POLL_MS ? (int)left : POLL_MS);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left < POLL_MS ? (int)left : POLL_MS);
+        if (ev)
+            close_event(c, ev);
     }
     rd_kafka_queue_destroy(q);
     return rc;
@@ -608,6 +635,11 @@ void rc_consumer_destroy(rc_consumer *c)
 int rc_consumer_assigned(const rc_consumer *c)
 {
     return atomic_load(&((rc_consumer *)c)->assigned);
+}
+
+int rc_consumer_joined(const rc_consumer *c)
+{
+    return atomic_load(&((rc_consumer *)c)->joined);
 }
 
 int rc_consumer_paused(const rc_consumer *c)

@@ -85,6 +85,10 @@ void rc_consumer_destroy(rc_consumer *c);
 /* Partitions currently assigned to this member (any thread). */
 int rc_consumer_assigned(const rc_consumer *c);
 
+/* 1 once the group gave this member its first assignment, even an empty
+ * one (more members than partitions): it is in the group (any thread). */
+int rc_consumer_joined(const rc_consumer *c);
+
 /* 1 while paused because the sink refused an event (any thread). */
 int rc_consumer_paused(const rc_consumer *c);
 

@@ -27,6 +27,7 @@
 #include "kafka_conf.h"
 
 #define SLICE_MS 250
+#define WAIT_LOG_MS 5000 /* between two log lines while the brokers do not answer */
 
 struct part {
     const char *topic; /* borrowed from the catalog */
@@ -69,9 +70,15 @@ static int add_topic(rd_kafka_t *rk, const char *topic, int64_t deadline, const 
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     rd_kafka_resp_err_t err;
+    int64_t next_log = rc_clock_mono_ms() + WAIT_LOG_MS;
     while (retriable(err = rd_kafka_metadata(rk, 0, rkt, &md, slice(deadline))) &&
-           remaining(deadline) && !stopping(stop))
-        ;
+           remaining(deadline) && !stopping(stop)) {
+        if (rc_clock_mono_ms() >= next_log) {
+            LOG_WARN("rebuild", "waiting for Kafka to describe %s: %s; retrying", topic,
+                     rd_kafka_err2str(err));
+            next_log = rc_clock_mono_ms() + WAIT_LOG_MS;
+        }
+    }
     rd_kafka_topic_destroy(rkt);
     if (stopping(stop)) {
         if (md)

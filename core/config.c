@@ -53,6 +53,13 @@ static const struct opt opts[] = {
      "produce plausible demo mutations and serve demo tokens at /demo/token"},
     {"demo-interval-ms", OPT_INT, O(demo_interval_ms), "1500", "Service",
      "pause between two demo records"},
+    {"startup-timeout", OPT_INT, O(startup_timeout_ms), "0", "Service",
+     "ms start-up may wait for Kafka and the history store before giving up "
+     "(exit 1, naming what is unreachable); 0 waits for ever, /readyz saying why"},
+    {"drain-delay", OPT_INT, O(drain_delay_ms), "0", "Service",
+     "ms between a stop signal and the stop itself: /readyz answers 503 at "
+     "once while clients are still served, so load balancers can take the "
+     "node out first"},
 
     {"kafka-brokers", OPT_STR, O(kafka_brokers), "", "Kafka",
      "bootstrap servers; empty runs an embedded Kafka-protocol broker "

@@ -25,6 +25,8 @@ typedef struct rc_config {
     char *schemas_dir;
     int demo;                 /* run the demo producer and demo token route */
     int demo_interval_ms;
+    int startup_timeout_ms; /* 0: start-up waits for its neighbours for ever */
+    int drain_delay_ms;     /* from a stop signal to the stop */
 
     /* kafka */
     char *kafka_brokers;      /* "" = embedded broker */

@@ -671,14 +671,10 @@ const gw_app *rc_app_callbacks(rc_app *a)
     return &a->app;
 }
 
-int rc_app_add_membership(rc_app *a, const char *user, const char *program)
+void rc_app_adopt_members(rc_app *a, rc_membership *m)
 {
-    return rc_membership_add(a->members, user, program);
-}
-
-void rc_app_remove_membership(rc_app *a, const char *user, const char *program)
-{
-    rc_membership_remove(a->members, user, program);
+    rc_membership_destroy(a->members);
+    a->members = m;
 }
 
 void rc_app_set_history(rc_app *a, rc_history *h, int recovery_window_ms)

@@ -36,6 +36,7 @@
 #include "core/history.h"
 #include "gateway/server/app.h"
 #include "gateway/roomcast/auth.h"
+#include "gateway/roomcast/membership.h"
 #include "gateway/roomcast/routes.h"
 
 typedef struct rc_app rc_app;
@@ -54,10 +55,9 @@ const gw_app *rc_app_callbacks(rc_app *a);
  * sockets on gw first, and recovery notes the offset. */
 void rc_app_publish(rc_app *a, gw_server *gw, const rc_event *ev);
 
-/* Records a membership (1 added, 0 known, -1 out of memory). */
-int rc_app_add_membership(rc_app *a, const char *user, const char *program);
-/* Forgets one (before the gateway runs: live sockets are not moved). */
-void rc_app_remove_membership(rc_app *a, const char *user, const char *program);
+/* Takes m as the membership table in place of the current one (at the end
+ * of start-up, before clients are admitted: live sockets are not moved). */
+void rc_app_adopt_members(rc_app *a, rc_membership *m);
 
 /* The history for connection state recovery and catch-up (recovery.h:
  * rc_recovery_set_history), or NULL to detach it. */

@@ -152,21 +152,48 @@ void rc_gateway_stop(rc_gateway *g)
     gw_server_stop(g->srv);
 }
 
-/* ---- before and after the loop ---- */
+/* The start-up hand-over (rc_gateway_open). */
+struct open_task {
+    gw_task task; /* first: the posted task */
+    rc_gateway *g;
+    rc_history *h;          /* borrowed */
+    rc_membership *members; /* owned until adopted */
+};
 
-void rc_gateway_set_history(rc_gateway *g, rc_history *h)
+static void open_task_run(gw_task *t, gw_server *srv)
 {
-    rc_app_set_history(g->app, h, g->recovery_window_ms);
+    struct open_task *ot = (struct open_task *)t;
+    if (srv) {
+        rc_app_set_history(ot->g->app, ot->h, ot->g->recovery_window_ms);
+        if (ot->members)
+            rc_app_adopt_members(ot->g->app, ot->members);
+        ot->members = NULL;
+        gw_server_admit(srv);
+    }
+    rc_membership_destroy(ot->members);
+    free(ot);
 }
 
-int rc_gateway_add_membership(rc_gateway *g, const char *user, const char *program)
+int rc_gateway_open(rc_gateway *g, rc_history *h, rc_membership *members)
 {
-    return rc_app_add_membership(g->app, user, program) < 0 ? -1 : 0;
+    struct open_task *ot = calloc(1, sizeof *ot);
+    if (!ot) {
+        rc_membership_destroy(members);
+        return -1;
+    }
+    ot->task.run = open_task_run;
+    ot->g = g;
+    ot->h = h;
+    ot->members = members;
+    gw_post(g->srv, &ot->task);
+    return 0;
 }
 
-void rc_gateway_remove_membership(rc_gateway *g, const char *user, const char *program)
+/* ---- after the loop ---- */
+
+void rc_gateway_forget_history(rc_gateway *g)
 {
-    rc_app_remove_membership(g->app, user, program);
+    rc_app_set_history(g->app, NULL, g->recovery_window_ms);
 }
 
 int rc_gateway_port(const rc_gateway *g)
@@ -205,6 +232,7 @@ rc_gateway *rc_gateway_new(const rc_gateway_options *opts, rc_auth_verifier *aut
     so.app = rc_app_callbacks(g->app);
     so.socketio_path = "/socket.io/";
     so.engine_path = NULL;
+    so.start_closed = 1; /* until rc_gateway_open() */
     if (!(g->srv = gw_server_new(&so, errstr, errlen)))
         goto fail;
     return g;

@@ -17,6 +17,7 @@
 #include "core/history.h"
 #include "core/slice.h"
 #include "gateway/roomcast/auth.h"
+#include "gateway/roomcast/membership.h"
 #include "gateway/roomcast/routes.h"
 #include "gateway/server/server.h"
 
@@ -68,15 +69,18 @@ void rc_gateway_resync(rc_gateway *g);
  * Returns 0 or -1 when out of memory. */
 int rc_gateway_set_verifier(rc_gateway *g, rc_auth_verifier *v);
 
-/* Before rc_gateway_run() only: the history (borrowed) for connection state
- * recovery and catch-up; NULL once the loop has returned, before
- * rc_history_destroy(). */
-void rc_gateway_set_history(rc_gateway *g, rc_history *h);
+/*
+ * The end of start-up, from any thread, once: on the loop, the history
+ * (borrowed) is used for connection state recovery and catch-up, members
+ * (taken; may be NULL) becomes the membership table, and new clients are
+ * admitted (until then their handshakes are refused with 503, while
+ * /healthz and /readyz answer). Returns 0, or -1 when out of memory
+ * (members is then destroyed).
+ */
+int rc_gateway_open(rc_gateway *g, rc_history *h, rc_membership *members);
 
-/* Before rc_gateway_run() only: a membership known at start (loaded from
- * the history store or rebuilt from the topic), or its removal. 0 or -1
- * when out of memory. */
-int rc_gateway_add_membership(rc_gateway *g, const char *user, const char *program);
-void rc_gateway_remove_membership(rc_gateway *g, const char *user, const char *program);
+/* After rc_gateway_run() returned, before rc_history_destroy(): the
+ * history is no longer used. */
+void rc_gateway_forget_history(rc_gateway *g);
 
 #endif

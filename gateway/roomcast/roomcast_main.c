@@ -2,17 +2,17 @@
  * roomcast_main.c - the roomcast process: wires consumer, history and
  * gateway. The one file that includes from both consumer/ and gateway/.
  *
- * Threads: the main thread starts everything, then runs the gateway loop;
- * the consumer, the demo producer and the embedded broker run threads of
- * their own; a signal thread, started first, waits for SIGTERM/SIGINT. Once
- * the process serves, it performs the orderly stop: stop consuming (the
- * record in flight is finished and stored offsets are committed), then
- * close clients with a reconnect hint and leave the loop, then exit 0.
- * During start-up it only raises `stopping`: the main thread checks it
- * between steps, the membership rebuild polls it, and start-up unwinds and
- * exits 0. On SIGHUP the same thread re-reads the JWT key files into a new
- * verifier and hands it to the gateway, keeping the old keys when that
- * fails.
+ * Threads: the main thread reads the configuration, loads the catalog and
+ * the token keys, binds the gateway and runs its loop from then on, so
+ * /healthz answers from the first moment. The start-up thread does what may
+ * wait on the neighbours: the history store, the embedded broker, the
+ * membership rebuild (memory) or load (Redis), the consumer and the demo
+ * producer; it retries what is unreachable, logging what it waits for every
+ * few seconds (and /readyz says it), up to --startup-timeout when set. The
+ * gateway admits clients once the history and the memberships are handed
+ * over (rc_gateway_open). The consumer, the demo producer and the embedded
+ * broker run threads of their own; a signal thread, started first, waits
+ * for SIGTERM/SIGINT.
  *
  * Before anything starts, the whole configuration is checked without
  * connecting anywhere (check_config: values, combinations, key, secret and
@@ -22,8 +22,17 @@
  * run (a port in use, Kafka or Redis unreachable at start), 2 a
  * configuration or usage error, whichever check found it.
  *
- * Shutdown is bounded: from the signal, the process exits within
- * SHUTDOWN_BOUND_MS whatever Kafka and Redis do. The consumer's group close
+ * Stop: the signal thread raises `stopping` (start-up steps poll it and
+ * unwind), makes /readyz answer 503 and, once serving, waits --drain-delay
+ * while clients are still served; then it waits for the start-up thread,
+ * stops consuming (the record in flight is finished and stored offsets are
+ * committed), closes clients with a reconnect hint and ends the loop; main
+ * frees everything and exits 0. On SIGHUP the same thread re-reads the JWT
+ * key files into a new verifier and hands it to the gateway, keeping the
+ * old keys when that fails.
+ *
+ * Shutdown is bounded: from the signal (and the drain delay), the process
+ * exits within SHUTDOWN_BOUND_MS whatever Kafka and Redis do. The consumer's group close
  * gets CONSUMER_CLOSE_MS of it and is abandoned after that (consumer.h); a
  * watchdog thread, armed by the signal, logs what the shutdown was still
  * waiting for when the bound passes and ends the process with status 0:
@@ -36,6 +45,8 @@
 #include <libwebsockets.h>
 #include <librdkafka/rdkafka.h>
 #include <openssl/crypto.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -56,6 +67,7 @@
 #include "consumer/rebuild.h"
 #include "gateway/roomcast/auth.h"
 #include "gateway/roomcast/gateway.h"
+#include "gateway/roomcast/membership.h"
 #include "gateway/server/listen.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -82,26 +94,40 @@
 /* Exit statuses (docs/operations.md). */
 #define EXIT_START_FAILED 1
 #define EXIT_CONFIG 2
-#define REBUILD_TIMEOUT_MS 60000
-#define SHUTDOWN_BOUND_MS 10000 /* from SIGTERM to exit, whatever the neighbours do */
+#define SHUTDOWN_BOUND_MS 10000 /* from SIGTERM (and the drain) to exit, whatever the neighbours do */
 #define CONSUMER_CLOSE_MS 5000  /* of which the group close may take */
+#define RETRY_MS 1000           /* start-up: between two attempts at an unreachable neighbour */
+#define RETRY_LOG_MS 5000       /* start-up: between two log lines about it */
 
 struct app {
     rc_config cfg;
     rc_catalog *cat;
-    rc_broker *broker;   /* NULL unless embedded */
-    const char *brokers; /* borrowed: cfg or broker */
     rc_auth_verifier *auth;
-    rc_history *history;
     rc_gateway *gw;
-    rc_consumer *consumer;
-    rc_demo *demo;
     sigset_t sigs;
     atomic_int stopping;   /* a stop signal arrived (or main asked to stop) */
     atomic_int self_wake;  /* the stop was main's, not a signal's */
-    pthread_mutex_t mu;    /* guards serving and the gateway hand-over */
-    int serving;           /* under mu: started; the signal thread stops it */
-    rc_gateway *gw_reload; /* under mu: the gateway SIGHUP may reload */
+    atomic_int draining;   /* stopping, and /readyz says so */
+    atomic_int exit_code;  /* what the process exits with */
+    int64_t startup_deadline; /* monotonic ms; 0: none */
+
+    /* Written by the start-up thread; read elsewhere only once the flag
+     * after them is set (release/acquire through the atomics). */
+    rc_history *history;
+    rc_broker *broker;   /* NULL unless embedded */
+    const char *brokers; /* borrowed: cfg or broker */
+    atomic_int have_history;
+    rc_consumer *consumer;
+    rc_demo *demo;
+    atomic_int started; /* start-up finished: consumer and demo running */
+    rc_membership *members; /* start-up thread: the table being built */
+
+    pthread_mutex_t mu;    /* guards what follows */
+    int have_starter;      /* the start-up thread exists; joined by the signal thread */
+    pthread_t starter;
+    rc_gateway *gw_reload; /* the gateway once it runs: SIGHUP reloads its
+                              keys, the stop stops it */
+    char step[256];        /* start-up: what it is doing or waiting for */
 };
 
 /*
@@ -161,20 +187,33 @@ static void on_history_gap(void *ud)
     rc_gateway_resync(a->gw);
 }
 
+/* Start-up thread: what it does or waits for, for /readyz and the logs. */
+static void set_step(struct app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_step(struct app *a, const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&a->mu);
+    va_start(ap, fmt);
+    vsnprintf(a->step, sizeof a->step, fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Memberships known at start, into the table handed to the gateway. */
 static int load_membership(void *ud, const char *user, const char *program)
 {
     struct app *a = ud;
-    return rc_gateway_add_membership(a->gw, user, program);
+    return rc_membership_add(a->members, user, program) < 0 ? -1 : 0;
 }
 
 static int replay_membership(void *ud, enum rc_member_op op, const char *user, const char *program)
 {
     struct app *a = ud;
     if (op == RC_MEMBER_REMOVE) {
-        rc_gateway_remove_membership(a->gw, user, program);
+        rc_membership_remove(a->members, user, program);
         return 0;
     }
-    return rc_gateway_add_membership(a->gw, user, program);
+    return load_membership(a, user, program);
 }
 
 static int consumer_sink(void *ud, rc_event *ev)
@@ -191,25 +230,68 @@ static int consumer_sink(void *ud, rc_event *ev)
 static void health(void *ud, rc_buf *out)
 {
     struct app *a = ud;
-    rc_buf_printf(out, "\"kafka\":{\"embedded\":%s,\"bootstrap\":", a->broker ? "true" : "false");
-    rc_buf_json_string(out, a->brokers, strlen(a->brokers));
+    int started = atomic_load(&a->started);
+    rc_buf_printf(out, "\"started\":%s,", started ? "true" : "false");
+    if (!started) {
+        pthread_mutex_lock(&a->mu);
+        rc_buf_puts(out, "\"startup\":");
+        rc_buf_json_string(out, a->step, strlen(a->step));
+        pthread_mutex_unlock(&a->mu);
+        rc_buf_puts(out, ",");
+    }
+    rc_buf_printf(out, "\"kafka\":{\"embedded\":%s,\"bootstrap\":",
+                  !*a->cfg.kafka_brokers ? "true" : "false");
+    const char *bs = started ? a->brokers : *a->cfg.kafka_brokers ? a->cfg.kafka_brokers : NULL;
+    if (bs)
+        rc_buf_json_string(out, bs, strlen(bs));
+    else
+        rc_buf_puts(out, "null"); /* the embedded broker is not up yet */
     rc_buf_printf(out, ",\"group\":");
     rc_buf_json_string(out, a->cfg.group_id, strlen(a->cfg.group_id));
-    rc_buf_printf(
-        out,
-        ",\"assigned\":%d,\"paused\":%s},\"history\":{\"backend\":\"%s\",\"ready\":%s,\"epoch\":",
-        a->consumer ? rc_consumer_assigned(a->consumer) : 0,
-        a->consumer && rc_consumer_paused(a->consumer) ? "true" : "false",
-        rc_history_backend(a->history), rc_history_ready(a->history) ? "true" : "false");
+    rc_buf_printf(out, ",\"joined\":%s,\"assigned\":%d,\"paused\":%s}",
+                  started && rc_consumer_joined(a->consumer) ? "true" : "false",
+                  started ? rc_consumer_assigned(a->consumer) : 0,
+                  started && rc_consumer_paused(a->consumer) ? "true" : "false");
+    if (!atomic_load(&a->have_history)) {
+        rc_buf_printf(out, ",\"history\":{\"backend\":\"%s\",\"ready\":false}",
+                      *a->cfg.redis ? "redis" : "memory");
+        return;
+    }
+    rc_buf_printf(out, ",\"history\":{\"backend\":\"%s\",\"ready\":%s,\"epoch\":",
+                  rc_history_backend(a->history), rc_history_ready(a->history) ? "true" : "false");
     const char *epoch = rc_history_epoch(a->history);
     rc_buf_json_string(out, epoch, strlen(epoch));
     rc_buf_puts(out, "}");
 }
 
-static int ready(void *ud)
+static int ready(void *ud, rc_buf *why)
 {
     struct app *a = ud;
-    return a->consumer && !rc_consumer_paused(a->consumer) && rc_history_ready(a->history);
+    if (atomic_load(&a->draining)) {
+        rc_routes_reason(why, "stopping: draining for %d ms before the stop", a->cfg.drain_delay_ms);
+        return 0;
+    }
+    if (!atomic_load(&a->started)) {
+        pthread_mutex_lock(&a->mu);
+        rc_routes_reason(why, "starting: %s", a->step);
+        pthread_mutex_unlock(&a->mu);
+        return 0;
+    }
+    int ok = 1;
+    if (!rc_consumer_joined(a->consumer)) {
+        rc_routes_reason(why, "kafka: waiting for the consumer group %s to assign partitions "
+                              "(brokers %s)", a->cfg.group_id, a->brokers);
+        ok = 0;
+    }
+    if (!rc_history_ready(a->history)) {
+        rc_routes_reason(why, "history: the %s store is unreachable", rc_history_backend(a->history));
+        ok = 0;
+    }
+    if (rc_consumer_paused(a->consumer)) {
+        rc_routes_reason(why, "kafka: consumption paused: a record could not be stored; retrying");
+        ok = 0;
+    }
+    return ok;
 }
 
 /* The Kafka clients' settings: brokers, group and kafka.* properties. */
@@ -269,28 +351,60 @@ static void reload_auth(struct app *a)
     LOG_INFO("main", "SIGHUP: keys reloaded: %s", rc_auth_verifier_describe(v));
 }
 
+/* Sleeps ms, or less once a stop is requested. 1 when stopping. */
+static int nap(struct app *a, int ms)
+{
+    for (int64_t end = rc_clock_mono_ms() + ms; !atomic_load(&a->stopping);) {
+        int64_t left = end - rc_clock_mono_ms();
+        if (left <= 0)
+            return 0;
+        struct timespec ts = {0, (left < 100 ? left : 100) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 1;
+}
+
 static void *signal_main(void *arg)
 {
     struct app *a = arg;
     int sig = 0;
     while (sigwait(&a->sigs, &sig) == 0 && sig == SIGHUP)
         reload_auth(a);
-    if (!atomic_load(&a->self_wake))
+    int self = atomic_load(&a->self_wake);
+    if (!self)
         LOG_INFO("main", "%s received: stopping", strsignal(sig));
+    /* The drain: /readyz says 503 while clients are still served, so that
+     * load balancers take the node out before it stops. Only once serving:
+     * during start-up no client is there to drain. */
+    int drain = !self && atomic_load(&a->started) && a->cfg.drain_delay_ms > 0;
+    if (drain) {
+        atomic_store(&a->draining, 1);
+        LOG_INFO("main", "draining for %d ms before the stop (/readyz answers 503)",
+                 a->cfg.drain_delay_ms);
+        struct timespec ts = {a->cfg.drain_delay_ms / 1000, (a->cfg.drain_delay_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
     arm_watchdog();
     pthread_mutex_lock(&a->mu);
     atomic_store(&a->stopping, 1);
-    int serving = a->serving;
+    int have_starter = a->have_starter;
+    a->have_starter = 0;
     pthread_mutex_unlock(&a->mu);
-    if (!serving)
-        return NULL; /* start-up unwinds on the main thread */
+    if (have_starter) /* shutdown_step names its step meanwhile */
+        pthread_join(a->starter, NULL);
+    /* What start-up made, if it got that far (it has ended: no race). */
     shutdown_waits_for("the demo producer");
     rc_demo_destroy(a->demo);
     a->demo = NULL;
     shutdown_waits_for("the consumer's group close");
     rc_consumer_stop(a->consumer);
     shutdown_waits_for("the gateway closing its clients");
-    rc_gateway_stop(a->gw);
+    pthread_mutex_lock(&a->mu);
+    rc_gateway *gw = a->gw_reload;
+    pthread_mutex_unlock(&a->mu);
+    if (gw)
+        rc_gateway_stop(gw);
     return NULL;
 }
 
@@ -494,15 +608,178 @@ static int check_config(struct app *a, char *summary, size_t slen, char *err, si
             goto stopped;                                                                          \
     } while (0)
 
+/* Start-up thread: ms left before --startup-timeout (INT_MAX when none). */
+static int startup_left(const struct app *a)
+{
+    if (!a->startup_deadline)
+        return INT_MAX;
+    int64_t left = a->startup_deadline - rc_clock_mono_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+/*
+ * Start-up thread: the memberships stored in the history (Redis), retried
+ * while the store is unreachable. 0, or -1 when stopped or out of time.
+ */
+static int load_memberships(struct app *a, char *err, size_t errlen)
+{
+    int64_t next_log = 0;
+    for (;;) {
+        if (rc_history_memberships(a->history, load_membership, a) == 0)
+            return 0;
+        rc_membership_destroy(a->members); /* a partial load: start over */
+        if (!(a->members = rc_membership_new()))
+            return rc_errf(err, errlen, "out of memory");
+        set_step(a, "loading the memberships: the history store (%s) is unreachable; retrying",
+                 rc_history_backend(a->history));
+        if (rc_clock_mono_ms() >= next_log) {
+            LOG_WARN("main", "start-up: cannot load the memberships, the history store (%s) is "
+                             "unreachable; retrying (/readyz answers 503 meanwhile)",
+                     rc_history_backend(a->history));
+            next_log = rc_clock_mono_ms() + RETRY_LOG_MS;
+        }
+        int left = startup_left(a);
+        if (left == 0)
+            return rc_errf(err, errlen,
+                           "start-up gave up after --startup-timeout %d ms: the history store "
+                           "(%s at %s) is unreachable",
+                           a->cfg.startup_timeout_ms, rc_history_backend(a->history),
+                           a->cfg.redis);
+        if (nap(a, left < RETRY_MS ? left : RETRY_MS))
+            return -1;
+    }
+}
+
+/* Start-up thread: the membership table rebuilt from Kafka (memory). */
+static int rebuild_memberships(struct app *a, char *err, size_t errlen)
+{
+    set_step(a, "rebuilding the memberships from Kafka (%s)", a->brokers);
+    rc_rebuild_opts ro = {.schemas_dir = a->cfg.schemas_dir,
+                          .kafka = kafka_opts(a),
+                          .timeout_ms = startup_left(a),
+                          .stop = &a->stopping};
+    if (rc_rebuild_memberships(&ro, a->cat, replay_membership, a, err, errlen) >= 0)
+        return 0;
+    if (a->startup_deadline && startup_left(a) == 0) {
+        char why[256];
+        rc_errf(why, sizeof why, "%s", err);
+        rc_errf(err, errlen, "start-up gave up after --startup-timeout %d ms: %s (Kafka at %s)",
+                a->cfg.startup_timeout_ms, why, a->brokers);
+    }
+    return -1;
+}
+
+/*
+ * The start-up steps that wait on the neighbours. On failure: logged, the
+ * exit code set to 1 and the gateway stopped. On a stop signal: unwinds.
+ */
+static void *starter_main(void *arg)
+{
+    struct app *a = arg;
+    char err[512] = "";
+
+#define STEP(what)                                                                                 \
+    do {                                                                                           \
+        if (atomic_load(&a->stopping))                                                             \
+            goto stopped;                                                                          \
+        shutdown_waits_for(what);                                                                  \
+        set_step(a, "%s", what);                                                                   \
+    } while (0)
+
+    STEP("the history store's first connection");
+    if (*a->cfg.redis)
+        a->history = rc_history_new_redis(a->cfg.redis, a->cfg.history_max, a->cfg.history_ttl_s,
+                                          err, sizeof err);
+    else
+        a->history = rc_history_new_memory(a->cfg.history_max, a->cfg.history_ttl_s, err,
+                                           sizeof err);
+    if (!a->history)
+        goto fail;
+    atomic_store(&a->have_history, 1);
+
+    if (*a->cfg.kafka_brokers) {
+        a->brokers = a->cfg.kafka_brokers;
+    } else {
+        STEP("the embedded broker's start");
+        if (!(a->broker = rc_broker_new(a->cat, a->cfg.dlq_topic, a->cfg.embedded_partitions, err,
+                                        sizeof err)))
+            goto fail;
+        a->brokers = rc_broker_bootstraps(a->broker);
+    }
+
+    if (!(a->members = rc_membership_new())) {
+        rc_errf(err, sizeof err, "out of memory");
+        goto fail;
+    }
+    /* In memory, memberships died with the last process: the membership
+     * topic is their changelog. A stop signal cuts the rebuild short. */
+    if (!*a->cfg.redis) {
+        STEP("the membership rebuild");
+        if (rebuild_memberships(a, err, sizeof err) < 0)
+            goto fail;
+    }
+    STEP("the memberships stored in the history");
+    if (load_memberships(a, err, sizeof err) < 0)
+        goto fail;
+
+    /* Clients are admitted from here on. */
+    STEP("the gateway's opening");
+    rc_membership *members = a->members;
+    a->members = NULL;
+    if (rc_gateway_open(a->gw, a->history, members) < 0) {
+        rc_errf(err, sizeof err, "out of memory");
+        goto fail;
+    }
+    rc_history_on_gap(a->history, on_history_gap, a);
+    rc_history_subscribe(a->history, on_history_event, a);
+
+    STEP("the consumer's start");
+    rc_consumer_opts co = {.schemas_dir = a->cfg.schemas_dir,
+                           .dlq_topic = a->cfg.dlq_topic,
+                           .kafka = kafka_opts(a),
+                           .close_timeout_ms = CONSUMER_CLOSE_MS};
+    if (!(a->consumer = rc_consumer_new(&co, a->cat, consumer_sink, a, err, sizeof err)))
+        goto fail;
+    if (rc_consumer_start(a->consumer) < 0) {
+        rc_errf(err, sizeof err, "cannot start the consumer thread");
+        goto fail;
+    }
+    if (a->cfg.demo) {
+        STEP("the demo producer's start");
+        if (!(a->demo = rc_demo_new(a->brokers, a->cat, a->cfg.schemas_dir,
+                                    a->cfg.demo_interval_ms, err, sizeof err)))
+            goto fail;
+    }
+    atomic_store(&a->started, 1);
+    set_step(a, "started");
+    LOG_INFO("main", "roomcast started on port %d (kafka %s%s, history %s)", rc_gateway_port(a->gw),
+             a->broker ? "embedded at " : "", a->brokers, rc_history_backend(a->history));
+    return NULL;
+#undef STEP
+
+fail:
+    if (atomic_load(&a->stopping))
+        goto stopped; /* the step failed because it was stopped */
+    LOG_ERROR("main", "%s", err);
+    fprintf(stderr, "roomcast: %s\n", err);
+    atomic_store(&a->exit_code, EXIT_START_FAILED);
+    rc_gateway_stop(a->gw);
+    return NULL;
+stopped:
+    LOG_INFO("main", "stopped during start-up, in %s", atomic_load(&shutdown_step));
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     struct app a;
     char err[512] = "";
     pthread_t sigthread;
-    int rc = EXIT_START_FAILED, have_sigthread = 0;
+    int have_sigthread = 0;
 
     memset(&a, 0, sizeof a);
     pthread_mutex_init(&a.mu, NULL);
+    atomic_init(&a.exit_code, EXIT_START_FAILED);
     /* Signals are taken by the signal thread only, from the start: one that
      * comes before it runs waits for it. */
     sigemptyset(&a.sigs);
@@ -529,7 +806,7 @@ int main(int argc, char **argv)
                  a.cfg.cmdline_secrets);
     if (a.cfg.check_only) {
         char summary[1024];
-        rc = check_config(&a, summary, sizeof summary, err, sizeof err) < 0 ? EXIT_CONFIG : 0;
+        int rc = check_config(&a, summary, sizeof summary, err, sizeof err) < 0 ? EXIT_CONFIG : 0;
         if (rc)
             fprintf(stderr, "roomcast: %s\n", err);
         else
@@ -539,6 +816,8 @@ int main(int argc, char **argv)
         rc_config_free(&a.cfg);
         return rc;
     }
+    if (a.cfg.startup_timeout_ms > 0)
+        a.startup_deadline = rc_clock_mono_ms() + a.cfg.startup_timeout_ms;
     if (pthread_create(&sigthread, NULL, signal_main, &a) != 0) {
         rc_errf(err, sizeof err, "cannot start the signal thread");
         goto fail;
@@ -549,7 +828,7 @@ int main(int argc, char **argv)
     {
         char summary[1024];
         if (check_config(&a, summary, sizeof summary, err, sizeof err) < 0) {
-            rc = EXIT_CONFIG;
+            atomic_store(&a.exit_code, EXIT_CONFIG);
             goto fail;
         }
         LOG_INFO("main", "roomcast %s, %s", RC_VERSION, summary);
@@ -565,86 +844,31 @@ int main(int argc, char **argv)
             goto fail;
         }
     }
-    STOP_POINT(&a);
-    shutdown_waits_for("the history store's first connection");
-    if (*a.cfg.redis)
-        a.history = rc_history_new_redis(a.cfg.redis, a.cfg.history_max, a.cfg.history_ttl_s, err,
-                                         sizeof err);
-    else
-        a.history = rc_history_new_memory(a.cfg.history_max, a.cfg.history_ttl_s, err, sizeof err);
-    if (!a.history)
-        goto fail;
-    STOP_POINT(&a);
-
-    if (*a.cfg.kafka_brokers) {
-        a.brokers = a.cfg.kafka_brokers;
-    } else {
-        shutdown_waits_for("the embedded broker's start");
-        if (!(a.broker = rc_broker_new(a.cat, a.cfg.dlq_topic, a.cfg.embedded_partitions, err,
-                                       sizeof err)))
-            goto fail;
-        a.brokers = rc_broker_bootstraps(a.broker);
-    }
-    STOP_POINT(&a);
 
     rc_gateway_options gopts = gateway_options(&a);
     shutdown_waits_for("the gateway's start");
+    if (atomic_load(&a.stopping))
+        goto stopped;
     if (!(a.gw = rc_gateway_new(&gopts, a.auth, err, sizeof err)))
         goto fail;
-    pthread_mutex_lock(&a.mu);
-    a.gw_reload = a.gw;
-    pthread_mutex_unlock(&a.mu);
-    rc_gateway_set_history(a.gw, a.history);
-    /* In memory, memberships died with the last process: the membership
-     * topic is their changelog. A stop signal cuts the rebuild short. */
-    shutdown_waits_for("the membership rebuild");
-    rc_rebuild_opts ro = {.schemas_dir = a.cfg.schemas_dir,
-                          .kafka = kafka_opts(&a),
-                          .timeout_ms = REBUILD_TIMEOUT_MS,
-                          .stop = &a.stopping};
-    if (!*a.cfg.redis &&
-        rc_rebuild_memberships(&ro, a.cat, replay_membership, &a, err, sizeof err) < 0)
-        goto fail;
-    STOP_POINT(&a);
-    shutdown_waits_for("the memberships stored in the history");
-    if (rc_history_memberships(a.history, load_membership, &a) < 0) {
-        rc_errf(err, sizeof err,
-                "cannot load memberships: the history store "
-                "(%s) is unreachable",
-                rc_history_backend(a.history));
-        goto fail;
-    }
-    STOP_POINT(&a);
-    rc_history_on_gap(a.history, on_history_gap, &a);
-    rc_history_subscribe(a.history, on_history_event, &a);
+    set_step(&a, "starting");
 
-    shutdown_waits_for("the consumer's start");
-    rc_consumer_opts co = {.schemas_dir = a.cfg.schemas_dir,
-                           .dlq_topic = a.cfg.dlq_topic,
-                           .kafka = kafka_opts(&a),
-                           .close_timeout_ms = CONSUMER_CLOSE_MS};
-    if (!(a.consumer = rc_consumer_new(&co, a.cat, consumer_sink, &a, err, sizeof err)))
-        goto fail;
-    if (rc_consumer_start(a.consumer) < 0) {
-        rc_errf(err, sizeof err, "cannot start the consumer thread");
-        goto fail;
-    }
-    if (a.cfg.demo && !(a.demo = rc_demo_new(a.brokers, a.cat, a.cfg.schemas_dir,
-                                             a.cfg.demo_interval_ms, err, sizeof err)))
-        goto fail;
-
-    /* From here on the signal thread stops what runs. */
+    /* The rest of start-up runs beside the loop; the signal thread joins it. */
     pthread_mutex_lock(&a.mu);
     if (atomic_load(&a.stopping)) {
         pthread_mutex_unlock(&a.mu);
         goto stopped;
     }
-    a.serving = 1;
+    a.gw_reload = a.gw;
+    if (pthread_create(&a.starter, NULL, starter_main, &a) != 0) {
+        pthread_mutex_unlock(&a.mu);
+        rc_errf(err, sizeof err, "cannot start the start-up thread");
+        goto fail;
+    }
+    a.have_starter = 1;
+    atomic_store(&a.exit_code, 0);
     pthread_mutex_unlock(&a.mu);
-    LOG_INFO("main", "roomcast ready on port %d (kafka %s%s, history %s)", rc_gateway_port(a.gw),
-             a.broker ? "embedded at " : "", a.brokers, rc_history_backend(a.history));
     rc_gateway_run(a.gw);
-    rc = 0;
     goto done;
 
 fail:
@@ -655,11 +879,12 @@ fail:
     goto done;
 stopped:
     LOG_INFO("main", "stopped during start-up, in %s", atomic_load(&shutdown_step));
-    rc = 0;
+    atomic_store(&a.exit_code, 0);
 done:
     if (have_sigthread) {
         /* Not stopped by a signal (the loop ended on its own, or start-up
-         * failed): wake the thread, which then stops what runs. */
+         * failed): wake the thread, which then stops what runs and joins
+         * the start-up thread. */
         if (!atomic_load(&a.stopping)) {
             atomic_store(&a.self_wake, 1);
             pthread_kill(sigthread, SIGTERM);
@@ -673,16 +898,18 @@ done:
     rc_consumer_destroy(a.consumer);
     shutdown_waits_for("the history store");
     if (a.gw) /* sessions are no longer stored once the history is gone */
-        rc_gateway_set_history(a.gw, NULL);
+        rc_gateway_forget_history(a.gw);
     rc_history_destroy(a.history);
     shutdown_waits_for("the gateway");
     rc_gateway_destroy(a.gw);
     shutdown_waits_for("the embedded broker");
     rc_broker_destroy(a.broker);
+    rc_membership_destroy(a.members);
     rc_auth_verifier_unref(a.auth);
     rc_catalog_destroy(a.cat);
     rc_config_free(&a.cfg);
     pthread_mutex_destroy(&a.mu);
+    int rc = atomic_load(&a.exit_code);
     if (rc == 0)
         LOG_INFO("main", "bye");
     return rc;

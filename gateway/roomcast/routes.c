@@ -9,7 +9,9 @@
  */
 #include "gateway/roomcast/routes.h"
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,11 +63,36 @@ static int route_healthz(const rc_routes *r, gw_server *gw, gw_http_response *re
     return rc_buf_puts(b, "}") < 0 ? -1 : 1;
 }
 
+int rc_routes_reason(rc_buf *why, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (why->len && rc_buf_puts(why, ",") < 0)
+        return -1;
+    return rc_buf_json_string(why, text, strlen(text));
+}
+
 static int route_readyz(const rc_routes *r, gw_server *gw, gw_http_response *resp)
 {
-    int ready = gw_server_stopping(gw) ? 0 : r->hooks.ready ? r->hooks.ready(r->hooks.ud) : 1;
-    return answer_str(resp, ready ? 200 : 503, "application/json",
-                      ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}");
+    rc_buf why = {0};
+    int ready = 1;
+    if (gw_server_stopping(gw)) {
+        ready = 0;
+        rc_routes_reason(&why, "stopping: clients are told to reconnect elsewhere");
+    } else if (r->hooks.ready) {
+        ready = r->hooks.ready(r->hooks.ud, &why);
+    }
+    resp->status = ready ? 200 : 503;
+    resp->content_type = "application/json";
+    rc_buf_reset(&resp->body);
+    int rc = ready ? rc_buf_puts(&resp->body, "{\"status\":\"ready\"}")
+                   : rc_buf_printf(&resp->body, "{\"status\":\"not ready\",\"reasons\":[%.*s]}",
+                                   (int)why.len, why.len ? why.p : "");
+    rc_buf_free(&why);
+    return rc < 0 ? -1 : 1;
 }
 
 static int route_metrics(gw_http_response *resp)

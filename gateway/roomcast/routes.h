@@ -15,10 +15,16 @@ typedef struct rc_routes_hooks {
      * "\"kafka\":{\"embedded\":true}" without surrounding braces or leading
      * comma. Called on the loop. */
     void (*health)(void *ud, rc_buf *out);
-    /* 1 when the node should receive traffic (consumer assigned, history
-     * reachable); /readyz answers 200 or 503. Called on the loop. */
-    int (*ready)(void *ud);
+    /* 1 when the node should receive traffic (started, consumer in its
+     * group, history reachable); else 0, with each reason appended to why
+     * by rc_routes_reason(). /readyz answers 200, or 503 with the reasons.
+     * Called on the loop. */
+    int (*ready)(void *ud, rc_buf *why);
 } rc_routes_hooks;
+
+/* Appends one reason for not being ready (printf-style) to why, as /readyz
+ * lists them. 0, or -1 when out of memory. */
+int rc_routes_reason(rc_buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef struct rc_routes {
     rc_routes_hooks hooks;

@@ -158,6 +158,9 @@ int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw)
         if (gw->stopping) /* existing sessions still get their last polls */
             return gw_http_respond_str(wsi, c, 503, "application/json",
                                        "{\"code\":3,\"message\":\"Server shutting down\"}");
+        if (gw->closed)
+            return gw_http_respond_str(wsi, c, 503, "application/json",
+                                       "{\"code\":3,\"message\":\"Server starting\"}");
         char addr[GW_ADDR_LEN];
         if (!gw_http_admit(wsi, addr, sizeof addr))
             return gw_http_respond_str(wsi, c, 429, "application/json", GW_TOO_MANY_CONNECTIONS);

@@ -231,6 +231,18 @@ int gw_server_stopping(const gw_server *gw)
     return gw->stopping;
 }
 
+void gw_server_admit(gw_server *gw)
+{
+    if (gw->closed)
+        LOG_INFO(FAC, "accepting clients");
+    gw->closed = 0;
+}
+
+int gw_server_admitting(const gw_server *gw)
+{
+    return !gw->closed && !gw->stopping;
+}
+
 void gw_server_stats(const gw_server *gw, gw_stats *out)
 {
     out->sessions = gw->nopen;
@@ -498,6 +510,7 @@ gw_server *gw_server_new_core(const gw_options *opts, const gw_io *io, char *err
         gw->opt.client_event_burst = 1;
     pthread_mutex_init(&gw->task_mu, NULL);
     atomic_init(&gw->stop_requested, 0);
+    gw->closed = opts->start_closed != 0;
     hmap_init(&gw->sessions, HMAP_STR);
     hmap_init(&gw->addrs, HMAP_STR);
     gw_wheel_init(&gw->wheel, gw_server_now(gw));

@@ -46,6 +46,9 @@ typedef struct gw_options {
     /* Path of plain Engine.IO sessions without the Socket.IO layer, whose
      * messages go to app->on_engine_message; NULL for none. */
     const char *engine_path;
+    /* Nonzero: new Engine.IO sessions are refused (503, "Server starting")
+     * until gw_server_admit(); the other HTTP routes answer meanwhile. */
+    int start_closed;
 } gw_options;
 
 /*
@@ -84,6 +87,13 @@ void gw_server_stop(gw_server *gw);
 
 /* Loop thread: 1 once the shutdown has begun. */
 int gw_server_stopping(const gw_server *gw);
+
+/* Loop thread: from now on new Engine.IO sessions are accepted (a server
+ * built with start_closed). */
+void gw_server_admit(gw_server *gw);
+
+/* Loop thread: 1 while new sessions are accepted (open and not stopping). */
+int gw_server_admitting(const gw_server *gw);
 
 /* What the server carries now (loop thread). */
 typedef struct gw_stats {

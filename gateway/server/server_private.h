@@ -229,6 +229,7 @@ struct gw_server {
     atomic_int stop_requested;   /* set by gw_server_stop() */
 
     int stopping;        /* loop side: shutdown under way */
+    int closed;          /* loop side: new sessions refused until gw_server_admit() */
     int done;            /* loop side: leave gw_server_run() */
     int destroying;      /* gw_server_destroy() in progress */
     size_t http_pending; /* HTTP responses with a body to write */

@@ -32,6 +32,7 @@
 int gw_ws_confirm_upgrade(struct lws *wsi)
 {
     static const char shutting_down[] = "{\"code\":3,\"message\":\"Server shutting down\"}";
+    static const char starting[] = "{\"code\":3,\"message\":\"Server starting\"}";
     static const char not_found[] = "Not Found\n";
     gw_server *gw = gw_of(wsi);
     char path[64], obuf[GW_MAX_ORIGIN], sbuf[GW_MAX_ARG];
@@ -57,9 +58,12 @@ int gw_ws_confirm_upgrade(struct lws *wsi)
         const char *sid = gw_http_query_arg(wsi, "sid=", sbuf, sizeof sbuf);
         gw_session *s = sid ? gw_session_find(gw, sid) : NULL;
         char addr[GW_ADDR_LEN];
-        if (!sid && gw_http_admit(wsi, addr, sizeof addr))
+        if (!sid && !gw->closed && gw_http_admit(wsi, addr, sizeof addr))
             return 0; /* a new gw_session */
-        if (!sid)
+        if (!sid && gw->closed)
+            rc = gw_http_respond(wsi, &scratch, 503, "application/json", starting,
+                                 sizeof starting - 1, 1);
+        else if (!sid)
             rc = gw_http_respond(wsi, &scratch, 429, "application/json", GW_TOO_MANY_CONNECTIONS,
                                  sizeof GW_TOO_MANY_CONNECTIONS - 1, 1);
         else if (!s || s->raw != gw_http_engine_route(gw, path))

@@ -53,7 +53,7 @@ test("SIGTERM at any moment of start-up or serving: exit 0 within the bound", as
     const node = spawnRoomcast([]);
     await waitFor(() => node.logs.length > 0 || node.exited, { what: "the first log line" });
     if (delay === "ready")
-      await waitFor(() => node.logs.some((l) => l.includes("roomcast ready")) || node.exited, { what: "serving" });
+      await waitFor(() => node.logs.some((l) => l.includes("roomcast started")) || node.exited, { what: "serving" });
     else
       await sleep(delay);
     const exit = await stopTimed(node);

@@ -49,7 +49,8 @@ test("the listener says https:// and serves /healthz, /readyz and /metrics over 
   const h = await get(`${node.url}/healthz`, { ca });
   assert.equal(h.status, 200);
   assert.equal(JSON.parse(h.body).status, "ok");
-  assert.equal((await get(`${node.url}/readyz`, { ca })).status, 200);
+  // Ready once the consumer is in its group (the first assignment).
+  await waitFor(async () => (await get(`${node.url}/readyz`, { ca })).status === 200, { what: "/readyz 200" });
   assert.match((await get(`${node.url}/metrics`, { ca })).body, /^roomcast_sockets \d+$/m);
   // The certificate is what the server presents: without it as CA the
   // client refuses it.

@@ -69,15 +69,19 @@ export async function startLogged(name, args, { env = {}, timeoutMs = 20000, onL
 }
 
 // Starts build/roomcast with the given extra arguments. Resolves once the
-// gateway listens and (embedded mode) the broker address is known.
-export async function startRoomcast(args = [], { env = {}, timeoutMs = 20000 } = {}) {
+// gateway admits clients (start-up handed the history and memberships over)
+// and (embedded mode) the broker address is known; with { admitted: false },
+// once it listens.
+export async function startRoomcast(args = [], { env = {}, timeoutMs = 20000, admitted = true } = {}) {
   return startLogged("roomcast", ["--listen", "127.0.0.1:0", "--jwt-secret", SECRET, ...args], {
     env, timeoutMs,
     onLine: (node, msg) => {
       const m = /embedded Kafka broker listening on (\S+)/.exec(msg);
       if (m) node.bootstrap = m[1];
+      if (msg === "accepting clients") node.admitted = true;
     },
-    isReady: (node) => node.port && (node.bootstrap || args.includes("--kafka-brokers")),
+    isReady: (node) => node.port && (!admitted ||
+      (node.admitted && (node.bootstrap || args.includes("--kafka-brokers")))),
   });
 }
 
