@@ -156,7 +156,7 @@ describe("--check-config", () => {
 function start(args, env) {
   return startLogged("roomcast", ["--listen", "127.0.0.1:0", ...args], {
     env: { ...Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith("ROOMCAST_")).map((k) => [k, ""])), ...env },
-    isReady: (node) => node.port && node.logs.some((l) => /roomcast ready on port/.test(l)),
+    isReady: (node) => node.port && node.logs.some((l) => /roomcast started on port/.test(l)),
   });
 }
 

@@ -47,7 +47,7 @@ before(async () => {
       const m = /embedded Kafka broker listening on (\S+)/.exec(msg);
       if (m) n.bootstrap = m[1];
     },
-    isReady: (n) => n.port && n.bootstrap && n.logs.some((l) => /roomcast ready on port/.test(l)),
+    isReady: (n) => n.port && n.bootstrap && n.logs.some((l) => /roomcast started on port/.test(l)),
   });
 });
 
