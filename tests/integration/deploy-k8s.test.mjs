@@ -356,8 +356,8 @@ test("the container's command, environment and Secret file run roomcast", { time
     }
     const env = { ...configMap.data };
     for (const e of container.env) env[e.name] = e.value.startsWith("/") ? remap(e.value) : e.value;
-    // Kafka is not reachable (a closed port): the start, the probes and the
-    // shutdown must not depend on it. Redis is a real one. Flags win over
+    // Kafka is not reachable (a closed port): the start, the liveness probe
+    // and the shutdown must not depend on it. Redis is a real one. Flags win over
     // the ConfigMap's variables.
     const nokafka = await freePort();
     const script = container.command[2].replace(/\/usr\/bin\/roomcast/, path.join(BUILD_DIR, "roomcast"));
@@ -370,11 +370,18 @@ test("the container's command, environment and Secret file run roomcast", { time
     const limits = fs.readFileSync(`/proc/${node.proc.pid}/limits`, "utf8");
     const [, soft, hard] = /Max open files\s+(\S+)\s+(\S+)/.exec(limits);
     assert.equal(soft, hard, "soft open-files limit raised to the hard limit");
-    assert.ok(node.logs.some((l) => /tokens: HS256/.test(l)), "the JWT secret came from the Secret's file");
-    for (const kind of ["startupProbe", "livenessProbe", "readinessProbe"]) {
+    assert.ok(node.logs.some((l) => /tokens:? HS256/.test(l)), "the JWT secret came from the Secret's file");
+    for (const kind of ["startupProbe", "livenessProbe"]) {
       const p = container[kind].httpGet.path;
       await waitFor(async () => (await fetch(`${node.url}${p}`)).status === 200, { what: `${kind} ${p} answering 200` });
     }
+    // Ready needs the consumer in its group: with Kafka unreachable the
+    // readiness probe fails, saying why, while the liveness probe passes.
+    const p = container.readinessProbe.httpGet.path;
+    const r = await fetch(`${node.url}${p}`);
+    const body = await r.json();
+    assert.equal(r.status, 503, `readinessProbe ${p}`);
+    assert.ok(body.reasons.some((x) => x.startsWith("kafka: waiting for the consumer group")), JSON.stringify(body));
     const { code, ms } = await stopTimed(node);
     assert.equal(code, 0, "exit 0 on SIGTERM");
     assert.ok(ms < shutdownBoundS() * 1000 + 1000, `exited within the bound (${ms} ms)`);
