@@ -45,6 +45,14 @@ static int poll_take(gw_session *s, rc_buf *body)
     gw_frame *f;
     while ((f = gw_frame_queue_peek(&s->q)) &&
            (body->len == 0 || body->len + gw_frame_len(f) / 3 * 4 + 8 < GW_POLL_BATCH)) {
+        /* The reconnect hint goes alone, in a poll of its own: socket.io-
+         * client hands decoded packets to its sockets a tick later
+         * (nextTick), so events batched before a CLOSE would reach a
+         * socket already disconnected, which buffers them for after its
+         * reconnect without counting them in the offset it recovers from:
+         * they would arrive twice. */
+        if (f == s->gw->f_close && body->len)
+            break;
         const char *d = (const char *)gw_frame_data(f);
         int rc = d[0] == 'b' ? eio_payload_append(body, EIO_MESSAGE, 1, d + 1, gw_frame_len(f) - 1)
                              : eio_payload_append_encoded(body, d, gw_frame_len(f));

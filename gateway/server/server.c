@@ -199,9 +199,15 @@ size_t gw_server_reconnect_all(gw_server *gw, const char *reason)
         if (s->state != GW_SESSION_OPEN)
             continue;
         n++;
-        /* An Engine.IO CLOSE: socket.io-client reconnects after a transport
-         * close (it would not after a Socket.IO DISCONNECT). */
-        gw_session_send(s, gw->f_close);
+        /* A transport close: socket.io-client reconnects after one (it
+         * would not after a Socket.IO DISCONNECT). Over polling, an
+         * Engine.IO CLOSE in a poll of its own (polling.c); over
+         * WebSocket, the close frame after what was queued, as the
+         * reference server does: a CLOSE packet read in the same chunk as
+         * the events before it would overtake them in socket.io-client,
+         * which delivers decoded packets a tick later. */
+        if (s->transport == GW_TR_POLLING)
+            gw_session_send(s, gw->f_close);
         gw_session_close(s, reason, GW_CLOSE_GOING_AWAY, 1);
     }
     return n;

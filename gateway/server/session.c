@@ -233,6 +233,13 @@ void gw_session_release(gw_session *s, void *conn)
     } else if (conn == s->poll) {
         s->poll = NULL;
     }
+    /* A closing polling session with frames left (the CLOSE, which goes in
+     * a poll of its own) waits for its client's next poll. */
+    if (s->state == GW_SESSION_CLOSING && s->transport == GW_TR_POLLING && s->flush_on_close &&
+        gw_frame_queue_len(&s->q)) {
+        gw_session_schedule_free(s, s->gw->opt.ping_timeout_ms);
+        return;
+    }
     gw_session_schedule_free(s, 0);
 }
 

@@ -7,7 +7,7 @@
 // owner, which kafka-faults.test.mjs checks is deduplicated).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { metric, produce, startRoomcast, waitFor, sleep } from "./lib/fixtures.mjs";
+import { connect, metric, produce, startRoomcast, token, waitFor, sleep } from "./lib/fixtures.mjs";
 import { freePort, startBroker, startRedis } from "./lib/cluster.mjs";
 import { SHUTDOWN_BOUND_MS, roomEventIds, spawnRoomcast, startSilentServer, stopTimed } from "./lib/lifecycle.mjs";
 
@@ -107,5 +107,40 @@ test("SIGTERM while the group rebalances, broker unreachable and Redis stalled: 
     for (const x of nodes) if (!x.exited) x.proc.kill("SIGKILL");
     await redis.destroy();
     await broker.stop();
+  }
+});
+
+test("the stop's reconnect hint reaches a polling client in a poll of its own, after its events", async () => {
+  // socket.io-client hands decoded packets to its socket a tick later: an
+  // Engine.IO CLOSE batched after events would disconnect the socket first,
+  // and the events, buffered for after the reconnect, would come again by
+  // recovery. So the last events go in one poll and the CLOSE in the next.
+  const node = await startRoomcast([]);
+  try {
+    const base = `${node.url}/socket.io/?EIO=4&transport=polling`;
+    const sid = JSON.parse((await (await fetch(base)).text()).slice(1)).sid;
+    const url = `${base}&sid=${sid}`;
+    const post = (body) => fetch(url, { method: "POST", body });
+    assert.equal((await post(`40${JSON.stringify({ token: token("poller", { programs: ["hp"] }) })}`)).status, 200);
+    assert.match(await (await fetch(url)).text(), /^40\{"sid"/);
+    // A witness in the same room: once it has the events, so has the
+    // poller's queue (one broadcast).
+    const witness = await connect(node.url, { auth: { token: token("witness", { programs: ["hp"] }) } });
+    const ids = [`hp-1-${process.pid}`, `hp-2-${process.pid}`];
+    await produce(node.bootstrap, "requests.mutations", "RequestMutation", ids.map((id, i) => ({
+      event_id: id, occurred_at: Date.now() + i, performed_by: { user_id: "u0", name: null }, action: "CREATED",
+      program_id: "hp", request_id: `r${i}`, title: "t" })));
+    await waitFor(() => ids.every((id) => witness.received.some((e) => e.args[0]?.eventId === id)), { what: "the events broadcast" });
+    node.proc.kill("SIGTERM");
+    await waitFor(() => node.logs.some((l) => l.includes("stopping: closing")), { what: "the gateway stopping" });
+    const first = (await (await fetch(url)).text()).split("\x1e");
+    assert.deepEqual(first.map((p) => p.slice(0, 2)), ["42", "42"], `the events, and nothing after them: ${first}`);
+    assert.ok(ids.every((id) => first.some((p) => p.includes(id))));
+    const second = await fetch(url);
+    assert.deepEqual([second.status, await second.text()], [200, "1"], "the CLOSE, alone in the next poll");
+    const exit = await stopTimed(node);
+    assert.equal(exit.code, 0);
+  } finally {
+    if (!node.exited) node.proc.kill("SIGKILL");
   }
 });
