@@ -653,6 +653,13 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
     info.iface = la.iface[0] ? la.iface : NULL;
     info.protocols = protocols;
     info.vhost_name = "gw";
+    /* No lws idle validity timer per connection: Engine.IO's heartbeat
+     * (wheel.c) already finds dead peers, and lws keeps those timers in
+     * one sorted list, so each arm (every connection, every pong) walked
+     * every open connection: handshakes cost grew with the connections
+     * open. A policy whose hangup is 0 arms none. */
+    static const lws_retry_bo_t no_validity_timer = {0};
+    info.retry_and_idle_policy = &no_validity_timer;
     if (tls) {
         /* HTTPS and WSS on the one port. HTTP/1.1 only: long-polling and
          * the WebSocket upgrade are HTTP/1.1 exchanges. */
