@@ -119,11 +119,14 @@ int rc_registry_parse_answer(long status, const char *body, size_t len,
             rc_errf(err, errlen, "schema id %" PRId32 " from the registry refers to "
                                  "other schemas (references), which roomcast does "
                                  "not resolve", id);
-        } else if (!(*schema = strndup(json_string_value(s), json_string_length(s)))) {
+        } else if (!(*schema = malloc(json_string_length(s) + 1))) {
             rc = RC_REGISTRY_UNAVAILABLE;
             rc_errf(err, errlen, "out of memory");
         } else {
+            /* All of it, NULs included: the schema parser refuses those. */
             *schema_len = json_string_length(s);
+            memcpy(*schema, json_string_value(s), *schema_len);
+            (*schema)[*schema_len] = '\0';
             rc = RC_REGISTRY_OK;
         }
     } else if (status == 404 &&
