@@ -308,7 +308,7 @@ struct entry *rc_codec_find_file(const rc_codec *c, const char *file)
     return NULL;
 }
 
-static struct entry *find_id(const rc_codec *c, int32_t id)
+struct entry *rc_codec_find_id(const rc_codec *c, int32_t id)
 {
     for (size_t i = 0; i < c->nentries; i++)
         if (c->entries[i]->has_id && c->entries[i]->id == id)
@@ -360,7 +360,7 @@ static int load_registry(rc_codec *c, const char *dir, char *err,
                  id, file);
             goto done;
         }
-        if (find_id(c, id)) {
+        if (rc_codec_find_id(c, id)) {
             rc_errf(err, errlen, "%s: id %" PRId32 " used twice", path, id);
             goto done;
         }
@@ -471,7 +471,7 @@ int rc_codec_register(rc_codec *c, int32_t id, const char *json, size_t len,
     struct entry *e = entry_new(label, json, len, err, errlen);
     if (!e)
         return -1;
-    struct entry *old = find_id(c, id);
+    struct entry *old = rc_codec_find_id(c, id);
     if (old) {
         int same = old->fingerprint == e->fingerprint;
         entry_free(e, 0);
@@ -544,7 +544,7 @@ int rc_codec_unknown_id(const rc_codec *c, const void *buf, size_t len,
         return 0;
     uint32_t u = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
                  (uint32_t)b[3] << 8 | b[4];
-    if (u > INT32_MAX || find_id(c, (int32_t)u))
+    if (u > INT32_MAX || rc_codec_find_id(c, (int32_t)u))
         return 0;
     *id = (int32_t)u;
     return 1;
@@ -570,7 +570,7 @@ int rc_codec_decode(rc_codec *c, const char *record, const void *buf,
                         len);
         uint32_t id = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
                       (uint32_t)b[3] << 8 | b[4];
-        writer = id <= INT32_MAX ? find_id(c, (int32_t)id) : NULL;
+        writer = id <= INT32_MAX ? rc_codec_find_id(c, (int32_t)id) : NULL;
         if (!writer)
             return rc_errf(err, errlen, "unknown schema id %" PRIu32, id);
         hdr = 5;

@@ -363,9 +363,10 @@ int rc_codec_store_json(rc_codec *c, const struct entry *e, avro_value_t *dst,
 /* ------------------------------------------------------------------ */
 /* Encoding                                                             */
 
+/* id: the Confluent id written, or -1 for e's own. */
 static int encode_with(rc_codec *c, struct entry *e, const char *json,
-                       size_t len, enum rc_framing framing, rc_buf *out,
-                       char *err, size_t errlen)
+                       size_t len, enum rc_framing framing, int64_t id,
+                       rc_buf *out, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *root = NULL;
@@ -373,7 +374,7 @@ static int encode_with(rc_codec *c, struct entry *e, const char *json,
     if (framing != RC_FRAMING_BARE && framing != RC_FRAMING_SINGLE_OBJECT &&
         framing != RC_FRAMING_CONFLUENT)
         return rc_errf(err, errlen, "no framing given");
-    if (framing == RC_FRAMING_CONFLUENT && !e->has_id)
+    if (framing == RC_FRAMING_CONFLUENT && id < 0 && !e->has_id)
         return rc_errf(err, errlen, "%s has no schema id in registry.json",
                     e->label);
     if (!e->enc_iface) {
@@ -407,12 +408,12 @@ static int encode_with(rc_codec *c, struct entry *e, const char *json,
     unsigned char hdr[10];
     size_t hlen = 0;
     if (framing == RC_FRAMING_CONFLUENT) {
-        uint32_t id = (uint32_t)e->id;
+        uint32_t u = (uint32_t)(id < 0 ? e->id : id);
         hdr[0] = 0x00;
-        hdr[1] = (unsigned char)(id >> 24);
-        hdr[2] = (unsigned char)(id >> 16);
-        hdr[3] = (unsigned char)(id >> 8);
-        hdr[4] = (unsigned char)id;
+        hdr[1] = (unsigned char)(u >> 24);
+        hdr[2] = (unsigned char)(u >> 16);
+        hdr[3] = (unsigned char)(u >> 8);
+        hdr[4] = (unsigned char)u;
         hlen = 5;
     } else if (framing == RC_FRAMING_SINGLE_OBJECT) {
         hdr[0] = 0xC3;
@@ -449,7 +450,7 @@ int rc_codec_encode_json(rc_codec *c, const char *record, const char *json,
     struct entry *e = rc_codec_find_reader(c, record);
     if (!e)
         return rc_errf(err, errlen, "unknown record %s", record ? record : "");
-    return encode_with(c, e, json, len, framing, out, err, errlen);
+    return encode_with(c, e, json, len, framing, -1, out, err, errlen);
 }
 
 int rc_codec_encode_json_as(rc_codec *c, const char *schema_file,
@@ -461,5 +462,30 @@ int rc_codec_encode_json_as(rc_codec *c, const char *schema_file,
     if (!e)
         return rc_errf(err, errlen, "unknown schema file %s",
                     schema_file ? schema_file : "");
-    return encode_with(c, e, json, len, framing, out, err, errlen);
+    return encode_with(c, e, json, len, framing, -1, out, err, errlen);
+}
+
+int rc_codec_encode_json_id(rc_codec *c, const char *record, int32_t id,
+                            const char *writer_json, size_t writer_len,
+                            const char *json, size_t len, rc_buf *out,
+                            char *err, size_t errlen)
+{
+    struct entry *r = rc_codec_find_reader(c, record);
+    if (!r)
+        return rc_errf(err, errlen, "unknown record %s", record ? record : "");
+    if (id < 0)
+        return rc_errf(err, errlen, "invalid schema id %" PRId32, id);
+    struct entry *w = r;
+    if (writer_json) {
+        if (rc_codec_register(c, id, writer_json, writer_len, err, errlen) < 0)
+            return -1;
+        w = rc_codec_find_id(c, id);
+        if (!w)
+            return rc_errf(err, errlen, "schema id %" PRId32 " was not registered", id);
+        if (strcmp(w->fullname, r->fullname) != 0)
+            return rc_errf(err, errlen, "the writer schema is %s, not %s",
+                           w->fullname, r->fullname);
+    }
+    return encode_with(c, w, json, len, RC_FRAMING_CONFLUENT, id, out, err,
+                       errlen);
 }

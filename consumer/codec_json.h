@@ -36,4 +36,17 @@ int rc_codec_encode_json_as(rc_codec *c, const char *schema_file,
                             enum rc_framing framing, rc_buf *out, char *err,
                             size_t errlen);
 
+/*
+ * Encodes like rc_codec_encode_json, in Confluent framing with schema id id
+ * in the header, as a producer whose Schema Registry handed out that id
+ * would: the writer is writer_json (schema text, borrowed, writer_len
+ * bytes), which is added to c under id (refused when id already names
+ * another schema), or with writer_json NULL the record's current schema.
+ * The writer must define record (same full name).
+ */
+int rc_codec_encode_json_id(rc_codec *c, const char *record, int32_t id,
+                            const char *writer_json, size_t writer_len,
+                            const char *json, size_t len, rc_buf *out,
+                            char *err, size_t errlen);
+
 #endif

@@ -86,6 +86,8 @@ const json_t *rc_codec_field_default(const struct entry *e, avro_schema_t rec,
 struct entry *rc_codec_find_reader(const rc_codec *c, const char *record);
 /* The schema loaded from file (relative to the schemas directory), or NULL. */
 struct entry *rc_codec_find_file(const rc_codec *c, const char *file);
+/* The schema with Confluent id id (registry.json or registered), or NULL. */
+struct entry *rc_codec_find_id(const rc_codec *c, int32_t id);
 
 /* ---- codec_plan.c ---- */
 

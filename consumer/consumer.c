@@ -19,6 +19,21 @@
  * barrier), so nothing is skipped. If the pending record's partition is
  * revoked, the record is dropped unstored; the next owner reads it again.
  *
+ * Schema Registry waits: a Confluent-framed record whose schema id neither
+ * the codec nor the registry's cache knows is resolved through the registry
+ * before it is decoded (registry.h). When the registry does not answer, the
+ * record is kept as a `wait` and its partition alone is paused: other
+ * partitions go on, and since librdkafka resumes a partition after the last
+ * record poll returned, the partition's later records follow the waiting
+ * one in order. There is at most one wait per partition. Waits are retried
+ * when the registry's backoff allows (one request per backoff period
+ * whatever the number of waits), oldest first; while a sink refusal is
+ * pending they are left alone (everything is paused then), and resuming
+ * after it skips the partitions that still wait. A revoked partition's wait
+ * is dropped unstored, like a pending record. The request blocks this
+ * thread for at most --schema-registry-timeout; librdkafka's heartbeats run
+ * on its own threads, and max.poll.interval.ms (300 s) is far off.
+ *
  * DLQ: an undecodable or unmappable record is produced, unchanged (key,
  * value), to the DLQ topic with headers roomcast.error, roomcast.topic,
  * roomcast.partition, roomcast.offset, roomcast.timestamp; its offset is
@@ -68,6 +83,13 @@
 #define BACKOFF_MAX_MS 5000
 #define DLQ_TIMEOUT_MS 10000
 #define CLOSE_TIMEOUT_MS 5000
+#define WAIT_LOG_MS 5000 /* a warning this often while records wait for the registry */
+
+/* A record whose partition waits for the Schema Registry. */
+struct wait {
+    rd_kafka_message_t *msg; /* owned */
+    int32_t id;              /* the schema id it needs */
+};
 
 struct rc_consumer {
     char *dlq_topic;        /* owned */
@@ -75,6 +97,7 @@ struct rc_consumer {
     rc_consumer_sink sink;
     void *ud;
     rc_codec *codec;        /* owned; used on the consumer thread only */
+    rc_registry *registry;  /* borrowed, or NULL; the consumer thread's once started */
     rd_kafka_t *rk;         /* owned consumer */
     rd_kafka_t *dlq;        /* owned producer for the DLQ topic */
     pthread_t thread;
@@ -89,6 +112,7 @@ struct rc_consumer {
     atomic_int joined; /* a first assignment came (possibly empty) */
     atomic_int paused;
     atomic_int abandoned; /* the group close did not finish in time */
+    atomic_int nwaiting;  /* nwaits, for other threads */
 
     /* consumer thread only */
     rd_kafka_topic_partition_list_t *parts; /* owned: the assignment */
@@ -96,9 +120,12 @@ struct rc_consumer {
     int resume_needed;                      /* resume parts once the rebalance callback returned */
     rd_kafka_message_t *pending_msg; /* owned while retrying */
     rc_event *pending_ev;            /* owned; NULL: pending is a DLQ write */
-    char pending_err[256];
+    char pending_err[512];
     int backoff_ms;
     int64_t retry_at_ms;
+    struct wait *waits;   /* owned, in arrival order: one per partition at most */
+    size_t nwaits, capwaits;
+    int64_t wait_log_at;  /* next "still waiting" warning */
 };
 
 /* DLQ delivery outcome, written by the delivery report callback. */
@@ -120,15 +147,80 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     }
 }
 
+/* The wait of topic [partition], or -1. */
+static long wait_find(const rc_consumer *c, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < c->nwaits; i++)
+        if (c->waits[i].msg->partition == partition &&
+            strcmp(rd_kafka_topic_name(c->waits[i].msg->rkt), topic) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Pauses (or resumes) the one partition topic [partition]. */
+static void pause_one(rd_kafka_t *rk, const char *topic, int32_t partition, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    if (pause)
+        rd_kafka_pause_partitions(rk, l);
+    else
+        rd_kafka_resume_partitions(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Resumes the partitions of list that wait for no schema. */
+static void resume_free(rc_consumer *c, rd_kafka_t *rk,
+                        const rd_kafka_topic_partition_list_t *list)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(list->cnt);
+    for (int i = 0; i < list->cnt; i++)
+        if (wait_find(c, list->elems[i].topic, list->elems[i].partition) < 0)
+            rd_kafka_topic_partition_list_add(l, list->elems[i].topic, list->elems[i].partition);
+    if (l->cnt)
+        rd_kafka_resume_partitions(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Takes wait i out (keeping the order of the others); returns its record. */
+static rd_kafka_message_t *wait_take(rc_consumer *c, size_t i)
+{
+    rd_kafka_message_t *m = c->waits[i].msg;
+    memmove(&c->waits[i], &c->waits[i + 1], (c->nwaits - i - 1) * sizeof *c->waits);
+    c->nwaits--;
+    atomic_store(&c->nwaiting, (int)c->nwaits);
+    rc_metric_add(RC_M_SCHEMA_WAITS, -1);
+    return m;
+}
+
+/* Drops the waits of the partitions in list (all of them when NULL),
+ * unstored: their next owner, or this member later, reads them again. */
+static void drop_waits(rc_consumer *c, const rd_kafka_topic_partition_list_t *list)
+{
+    for (size_t i = c->nwaits; i-- > 0;) {
+        const rd_kafka_message_t *w = c->waits[i].msg;
+        if (list && !rd_kafka_topic_partition_list_find(list, rd_kafka_topic_name(w->rkt),
+                                                        w->partition))
+            continue;
+        if (list)
+            LOG_WARN("consumer",
+                     "%s [%d] revoked while offset %" PRId64 " waited for schema id %" PRId32
+                     "; its next owner reads it again",
+                     rd_kafka_topic_name(w->rkt), w->partition, w->offset, c->waits[i].id);
+        rd_kafka_message_destroy(wait_take(c, i));
+    }
+}
+
 /* Pauses or resumes every assigned partition (consumer thread, outside the
- * rebalance callback). */
+ * rebalance callback); resuming leaves the partitions that wait for the
+ * Schema Registry paused. */
 static void pause_all(rc_consumer *c, int pause)
 {
     if (c->parts->cnt) {
         if (pause)
             rd_kafka_pause_partitions(c->rk, c->parts);
         else
-            rd_kafka_resume_partitions(c->rk, c->parts);
+            resume_free(c, c->rk, c->parts);
     }
     atomic_store(&c->paused, pause);
     c->resume_needed = 0;
@@ -193,7 +285,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (c->pending_msg)
                 rd_kafka_pause_partitions(rk, parts);
             else
-                rd_kafka_resume_partitions(rk, parts);
+                resume_free(c, rk, parts);
         }
         LOG_INFO("consumer", "assigned %d partition(s)", parts->cnt);
         atomic_store(&c->joined, 1);
@@ -208,6 +300,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                      c->pending_msg->offset);
             drop_pending(c);
         }
+        drop_waits(c, parts);
         /* With auto commit, librdkafka commits the stored offsets of the
          * partitions it removes; without, ask for it, asynchronously. */
         if (!c->auto_commit && !rd_kafka_assignment_lost(rk))
@@ -232,6 +325,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         aerr = rd_kafka_assign(rk, NULL);
         parts_clear(c);
         drop_pending(c);
+        drop_waits(c, NULL);
         atomic_store(&c->paused, 0);
     }
     if (error) {
@@ -373,14 +467,20 @@ static int retry_pending(rc_consumer *c)
     return 0;
 }
 
-/* Handles one record; takes ownership of m. */
-static void handle(rc_consumer *c, rd_kafka_message_t *m)
+/*
+ * Decodes, maps and hands over m, or sends it to the DLQ: with the reason
+ * bad (an answer of the Schema Registry) when not NULL. Takes ownership of
+ * m; a refusal makes it the pending record.
+ */
+static void settle(rc_consumer *c, rd_kafka_message_t *m, const char *bad)
 {
-    char err[256];
+    char err[512];
     const char *topic = rd_kafka_topic_name(m->rkt);
-    rc_metric_inc(RC_M_RECORDS_CONSUMED);
-
-    rc_event *ev = to_event(c, m, err, sizeof err);
+    rc_event *ev = NULL;
+    if (bad)
+        rc_errf(err, sizeof err, "undecodable: %s", bad);
+    else
+        ev = to_event(c, m, err, sizeof err);
     int rc;
     if (ev) {
         rc = c->sink(c->ud, ev);
@@ -405,6 +505,97 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
     c->backoff_ms = BACKOFF_MIN_MS;
     c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
     pause_all(c, 1);
+}
+
+/* Keeps m (owned) until the registry answers for schema id, pausing its
+ * partition. */
+static void wait_add(rc_consumer *c, rd_kafka_message_t *m, int32_t id, const char *why)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (c->nwaits == c->capwaits) {
+        size_t cap = c->capwaits ? c->capwaits * 2 : 8;
+        struct wait *v = realloc(c->waits, cap * sizeof *v);
+        if (!v) {
+            /* Nothing is lost: the offset is not stored, the record comes
+             * again after the restart. */
+            LOG_ERROR("consumer", "out of memory keeping %s [%d] offset %" PRId64
+                      " until the schema registry answers: aborting", topic, m->partition,
+                      m->offset);
+            abort();
+        }
+        c->waits = v;
+        c->capwaits = cap;
+    }
+    c->waits[c->nwaits++] = (struct wait){m, id};
+    atomic_store(&c->nwaiting, (int)c->nwaits);
+    rc_metric_add(RC_M_SCHEMA_WAITS, 1);
+    pause_one(c->rk, topic, m->partition, 1);
+    LOG_WARN("consumer",
+             "pausing %s [%d] at offset %" PRId64 ": schema id %" PRId32
+             " is not known here and the schema registry is unavailable (%s); the "
+             "record waits and is retried, nothing is skipped",
+             topic, m->partition, m->offset, id, why);
+    c->wait_log_at = rc_clock_mono_ms() + WAIT_LOG_MS;
+}
+
+/* Handles one record; takes ownership of m. */
+static void handle(rc_consumer *c, rd_kafka_message_t *m)
+{
+    char why[384];
+    int32_t id;
+    rc_metric_inc(RC_M_RECORDS_CONSUMED);
+    if (c->registry && m->payload && rc_codec_unknown_id(c->codec, m->payload, m->len, &id)) {
+        int rc = rc_registry_resolve(c->registry, c->codec, id, rc_clock_mono_ms(), why,
+                                     sizeof why);
+        if (rc == RC_REGISTRY_UNAVAILABLE) {
+            wait_add(c, m, id, why);
+            return;
+        }
+        if (rc != RC_REGISTRY_OK) {
+            settle(c, m, why);
+            return;
+        }
+    }
+    settle(c, m, NULL);
+}
+
+/*
+ * Retries the waits, oldest first, once the registry's backoff allows:
+ * each settled record is handled and its partition resumed. Stops at the
+ * first the registry still cannot answer, or when a record becomes pending.
+ */
+static void retry_waits(rc_consumer *c)
+{
+    int64_t now = rc_clock_mono_ms();
+    if (!c->nwaits || c->pending_msg || now < rc_registry_retry_at(c->registry))
+        return;
+    while (c->nwaits && !c->pending_msg && !atomic_load(&c->stop)) {
+        char why[384], topic[256];
+        const rd_kafka_message_t *w = c->waits[0].msg;
+        int32_t id = c->waits[0].id;
+        int rc = rc_registry_resolve(c->registry, c->codec, id, rc_clock_mono_ms(), why,
+                                     sizeof why);
+        if (rc == RC_REGISTRY_UNAVAILABLE) {
+            if (now >= c->wait_log_at) {
+                LOG_WARN("consumer",
+                         "the schema registry is still unavailable (%s): %zu partition(s) "
+                         "paused, the first %s [%d] at offset %" PRId64
+                         " waiting for schema id %" PRId32 "; retrying",
+                         why, c->nwaits, rd_kafka_topic_name(w->rkt), w->partition, w->offset,
+                         id);
+                c->wait_log_at = now + WAIT_LOG_MS;
+            }
+            return;
+        }
+        int32_t partition = w->partition;
+        snprintf(topic, sizeof topic, "%s", rd_kafka_topic_name(w->rkt));
+        LOG_INFO("consumer", "resuming %s [%d] at offset %" PRId64 ": schema id %" PRId32 " %s",
+                 topic, partition, w->offset, id,
+                 rc == RC_REGISTRY_OK ? "resolved through the schema registry" : why);
+        settle(c, wait_take(c, 0), rc == RC_REGISTRY_OK ? NULL : why);
+        if (!c->pending_msg)
+            pause_one(c->rk, topic, partition, 0);
+    }
 }
 
 /*
@@ -478,6 +669,7 @@ static void *consumer_main(void *arg)
             retry_pending(c);
         else if (c->resume_needed && !c->pending_msg)
             pause_all(c, 0);
+        retry_waits(c);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_MS);
         if (!m)
             continue;
@@ -487,7 +679,7 @@ static void *consumer_main(void *arg)
             rd_kafka_message_destroy(m);
             continue;
         }
-        if (c->pending_msg) {
+        if (c->pending_msg || wait_find(c, rd_kafka_topic_name(m->rkt), m->partition) >= 0) {
             /* Fetched before the pause took effect: put it back. */
             rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
             rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
@@ -502,6 +694,7 @@ static void *consumer_main(void *arg)
         handle(c, m);
     }
     drop_pending(c);
+    drop_waits(c, NULL);
     if (close_group(c) == 0)
         LOG_INFO("consumer", "left the group");
     return NULL;
@@ -528,6 +721,7 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
         return NULL;
     }
     c->cat = cat;
+    c->registry = opts->registry;
     c->sink = sink;
     c->ud = ud;
     c->close_timeout_ms = opts->close_timeout_ms > 0 ? opts->close_timeout_ms : CLOSE_TIMEOUT_MS;
@@ -625,6 +819,8 @@ void rc_consumer_destroy(rc_consumer *c)
         rd_kafka_destroy(c->dlq);
     }
     drop_pending(c);
+    drop_waits(c, NULL);
+    free(c->waits);
     if (c->parts)
         rd_kafka_topic_partition_list_destroy(c->parts);
     rc_codec_destroy(c->codec);
@@ -645,4 +841,9 @@ int rc_consumer_joined(const rc_consumer *c)
 int rc_consumer_paused(const rc_consumer *c)
 {
     return atomic_load(&((rc_consumer *)c)->paused);
+}
+
+int rc_consumer_schema_waits(const rc_consumer *c)
+{
+    return atomic_load(&((rc_consumer *)c)->nwaiting);
 }

@@ -21,6 +21,14 @@
  * When the sink refuses an event (history unreachable) the consumer pauses
  * its partitions, keeps the event, retries with backoff and resumes when the
  * sink accepts it: nothing is skipped, nothing is buffered without bound.
+ *
+ * With a Schema Registry (opts->registry), a Confluent-framed record whose
+ * schema id the codec does not know is resolved through it first
+ * (registry.h). An id the registry does not have, or a schema it cannot
+ * read, sends the record to the DLQ with that reason; a registry that does
+ * not answer pauses the record's partition alone, keeps the record and
+ * retries (the registry's backoff) until it answers: other partitions go
+ * on, and the partition resumes in order.
  */
 #ifndef RC_CONSUMER_H
 #define RC_CONSUMER_H
@@ -30,6 +38,7 @@
 #include "core/event.h"
 #include "catalog.h"
 #include "kafka_conf.h"
+#include "registry.h"
 
 typedef struct rc_consumer rc_consumer;
 
@@ -52,6 +61,10 @@ typedef struct rc_consumer_opts {
     /* how long rc_consumer_stop waits for the group close before it gives
      * up on it, in ms; 0: 5000 */
     int close_timeout_ms;
+    /* the Schema Registry for schema ids the local id map lacks, or NULL
+     * (borrowed; must outlive the consumer; used on the consumer thread
+     * only once started) */
+    rc_registry *registry;
 } rc_consumer_opts;
 
 /*
@@ -91,5 +104,8 @@ int rc_consumer_joined(const rc_consumer *c);
 
 /* 1 while paused because the sink refused an event (any thread). */
 int rc_consumer_paused(const rc_consumer *c);
+
+/* Partitions paused waiting for the Schema Registry (any thread). */
+int rc_consumer_schema_waits(const rc_consumer *c);
 
 #endif

@@ -7,7 +7,10 @@
  * line lacks them, encodes the object with the codec in the chosen framing
  * and produces it with a key that keeps one program's (or user's) records in
  * order on one partition. Every delivery report is awaited; the exit status
- * says whether every line was encoded and delivered.
+ * says whether every line was encoded and delivered. With --schema-id the
+ * records are Confluent-framed under that id, written with --writer-schema
+ * (or the record's current schema), as a producer using a Schema Registry
+ * writes them.
  *
  * A topic that roomcast consumes as another record (schemas/catalog.json,
  * with the --topics overrides roomcast is given) is refused before anything
@@ -26,6 +29,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/errstr.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/rand.h"
 #include "catalog.h"
@@ -66,6 +70,15 @@ static void usage(FILE *out)
             "                          JobEvent, ...)\n"
             "  -f, --framing F         bare | single-object | confluent "
             "(default single-object)\n"
+            "  -i, --schema-id N       Confluent framing with schema id N "
+            "in the header\n"
+            "                          (e.g. an id a Schema Registry gave); "
+            "the writer is\n"
+            "                          --writer-schema, else the record's "
+            "current schema\n"
+            "  -w, --writer-schema F   Avro schema file (.avsc) the records "
+            "are written with;\n"
+            "                          needs --schema-id\n"
             "  -s, --schemas-dir DIR   schemas directory (default %s)\n"
             "  -k, --key-field FIELD   field whose value is the message key "
             "(default:\n"
@@ -165,8 +178,16 @@ static int blank(const char *s)
  * librdkafka, -1 (reported on stderr) when the line is bad or the produce
  * call failed.
  */
+/* How records are framed: a framing, or Confluent under an explicit id. */
+struct framing_opts {
+    enum rc_framing framing;
+    int64_t schema_id;        /* -1: the framing's own */
+    const char *writer;       /* --writer-schema's text, or NULL */
+    size_t writer_len;
+};
+
 static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
-                        const char *record, enum rc_framing framing,
+                        const char *record, const struct framing_opts *fo,
                         const char *key_field, int fill_event_id,
                         int fill_occurred_at, long lineno, const char *line,
                         size_t len, rc_buf *out)
@@ -209,8 +230,12 @@ static int produce_line(rd_kafka_t *rk, rc_codec *codec, const char *topic,
      * parentheses, so a conditional there would be cast half-way. */
     const char *keyp = keyn ? key : NULL;
     rc_buf_reset(out);
-    if (rc_codec_encode_json(codec, record, text, strlen(text), framing, out,
-                             err, sizeof err) < 0)
+    if ((fo->schema_id >= 0
+             ? rc_codec_encode_json_id(codec, record, (int32_t)fo->schema_id, fo->writer,
+                                       fo->writer_len, text, strlen(text), out, err,
+                                       sizeof err)
+             : rc_codec_encode_json(codec, record, text, strlen(text), fo->framing, out,
+                                    err, sizeof err)) < 0)
         goto done;
     for (;;) {
         rd_kafka_resp_err_t kerr = rd_kafka_producev(
@@ -248,6 +273,8 @@ int main(int argc, char **argv)
         {"framing", required_argument, NULL, 'f'},
         {"schemas-dir", required_argument, NULL, 's'},
         {"key-field", required_argument, NULL, 'k'},
+        {"schema-id", required_argument, NULL, 'i'},
+        {"writer-schema", required_argument, NULL, 'w'},
         {"topics", required_argument, NULL, 'T'},
         {"force", no_argument, NULL, 'F'},
         {"version", no_argument, NULL, 'V'},
@@ -257,7 +284,11 @@ int main(int argc, char **argv)
     const char *brokers = NULL, *topic = NULL, *record = NULL;
     const char *schemas_dir = RC_DEFAULT_SCHEMAS_DIR, *key_field = NULL;
     const char *topic_overrides = NULL;
-    int framing = RC_FRAMING_SINGLE_OBJECT, force = 0;
+    int framing = RC_FRAMING_SINGLE_OBJECT, force = 0, framing_given = 0;
+    const char *writer_file = NULL;
+    int64_t schema_id = -1;
+    char *writer = NULL;
+    size_t writer_len = 0;
     char err[512];
     int status = 2;
     rd_kafka_conf_t *conf = NULL;
@@ -281,7 +312,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     int ch;
-    while ((ch = getopt_long(argc, argv, "b:t:r:f:s:k:X:Vh", opts, NULL)) !=
+    while ((ch = getopt_long(argc, argv, "b:t:r:f:s:k:i:w:X:Vh", opts, NULL)) !=
            -1) {
         switch (ch) {
         case 'b': brokers = optarg; break;
@@ -289,7 +320,21 @@ int main(int argc, char **argv)
         case 'r': record = optarg; break;
         case 's': schemas_dir = optarg; break;
         case 'k': key_field = optarg; break;
+        case 'w': writer_file = optarg; break;
+        case 'i': {
+            char *end;
+            errno = 0;
+            long long v = strtoll(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 0 || v > INT32_MAX) {
+                fprintf(stderr, PROG ": --schema-id wants 0..2147483647, got '%s'\n",
+                        optarg);
+                goto fail;
+            }
+            schema_id = v;
+            break;
+        }
         case 'f':
+            framing_given = 1;
             framing = rc_framing_parse(optarg);
             if (framing < 0) {
                 fprintf(stderr, PROG ": unknown framing '%s' (bare, "
@@ -326,6 +371,21 @@ int main(int argc, char **argv)
     if (!brokers || !topic || !record) {
         fprintf(stderr, PROG ": --brokers, --topic and --record are required "
                 "(see --help)\n");
+        goto fail;
+    }
+    if (schema_id >= 0 && framing_given && framing != RC_FRAMING_CONFLUENT) {
+        fprintf(stderr, PROG ": --schema-id is Confluent framing: drop --framing or "
+                "use --framing confluent\n");
+        goto fail;
+    }
+    if (writer_file && schema_id < 0) {
+        fprintf(stderr, PROG ": --writer-schema needs --schema-id (the id the "
+                "records carry)\n");
+        goto fail;
+    }
+    if (writer_file && !(writer = rc_file_read(writer_file, "writer schema", 1024 * 1024,
+                                               &writer_len, err, sizeof err))) {
+        fprintf(stderr, PROG ": %s\n", err);
         goto fail;
     }
     codec = rc_codec_new(schemas_dir, err, sizeof err);
@@ -378,6 +438,7 @@ int main(int argc, char **argv)
     }
     conf = NULL; /* owned by rk now */
 
+    struct framing_opts fo = {(enum rc_framing)framing, schema_id, writer, writer_len};
     status = 0;
     long lineno = 0, produced = 0, bad = 0;
     ssize_t n;
@@ -391,7 +452,7 @@ int main(int argc, char **argv)
         }
         if (blank(line))
             continue;
-        if (produce_line(rk, codec, topic, record, (enum rc_framing)framing,
+        if (produce_line(rk, codec, topic, record, &fo,
                          key_field, fill_event_id, fill_occurred_at, lineno,
                          line, (size_t)n, &out) < 0)
             bad++;
@@ -420,6 +481,7 @@ fail:
     if (conf)
         rd_kafka_conf_destroy(conf);
     rc_codec_destroy(codec);
+    free(writer);
     rc_catalog_destroy(cat);
     rc_buf_free(&out);
     free(line);

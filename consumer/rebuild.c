@@ -10,7 +10,9 @@
  *
  * Every wait on librdkafka (metadata, watermarks, poll) is cut into slices
  * of at most SLICE_MS and retried until the deadline, so that a stop request
- * is seen promptly even while the brokers are unreachable.
+ * is seen promptly even while the brokers are unreachable. The same holds
+ * for a record that waits for the Schema Registry: it is retried (as the
+ * registry's backoff allows) until the deadline, in slices.
  */
 #include "rebuild.h"
 
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/errstr.h"
@@ -53,6 +56,47 @@ static int slice(int64_t deadline)
 static int stopping(const atomic_int *stop)
 {
     return stop && atomic_load(stop);
+}
+
+/*
+ * Makes the Confluent schema id of m known to codec through the registry,
+ * waiting while it is unavailable. Returns 0 (known, or not Confluent), 1
+ * when the record is to be skipped (reason in why), -1 at the deadline or
+ * on a stop (errstr set).
+ */
+static int await_schema(const rc_rebuild_opts *o, rc_codec *codec, const rd_kafka_message_t *m,
+                        int64_t deadline, char *why, size_t whylen, char *errstr,
+                        size_t errlen)
+{
+    int32_t id;
+    int64_t warn_at = 0;
+    if (!o->registry || !m->payload || !rc_codec_unknown_id(codec, m->payload, m->len, &id))
+        return 0;
+    for (;;) {
+        int64_t now = rc_clock_mono_ms();
+        int rc = rc_registry_resolve(o->registry, codec, id, now, why, whylen);
+        if (rc == RC_REGISTRY_OK)
+            return 0;
+        if (rc != RC_REGISTRY_UNAVAILABLE)
+            return 1;
+        if (now >= warn_at) {
+            LOG_WARN("rebuild", "offset %" PRId64 " of %s [%d] waits for schema id %" PRId32
+                     ": the schema registry is unavailable (%s); retrying",
+                     m->offset, rd_kafka_topic_name(m->rkt), m->partition, id, why);
+            warn_at = now + 5000;
+        }
+        if (stopping(o->stop))
+            return rc_errf(errstr, errlen, "membership rebuild: stopped");
+        if (remaining(deadline) == 0)
+            return rc_errf(errstr, errlen, "membership rebuild: timed out waiting for the "
+                                           "schema registry (%s)", why);
+        int64_t wait = rc_registry_retry_at(o->registry) - rc_clock_mono_ms();
+        int ms = slice(deadline);
+        if (wait < ms)
+            ms = wait > 0 ? (int)wait : 0;
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* Errors that mean "not yet": the broker is unreachable or slow. */
@@ -131,7 +175,7 @@ long rc_rebuild_memberships(const rc_rebuild_opts *opts, const rc_catalog *cat,
                             size_t errlen)
 {
     int timeout_ms = opts->timeout_ms;
-    char kerr[512], why[256];
+    char kerr[512], why[384];
     int64_t deadline = rc_clock_mono_ms() + timeout_ms;
     long changes = -1, records = 0;
     struct part *parts = NULL;
@@ -188,7 +232,15 @@ long rc_rebuild_memberships(const rc_rebuild_opts *opts, const rc_catalog *cat,
             const char *record = rc_catalog_record_for_topic(cat, topic);
             avro_value_t *value;
             rc_event *ev = NULL;
-            if (!record ||
+            int skip = record ? await_schema(opts, codec, m, deadline, why, sizeof why, errstr,
+                                             errlen)
+                              : 0;
+            if (skip < 0) {
+                rd_kafka_message_destroy(m);
+                changes = -1;
+                goto done;
+            }
+            if (!record || skip ||
                 rc_codec_decode(codec, record, m->payload, m->len, &value, NULL, why,
                                 sizeof why) < 0 ||
                 rc_catalog_map(cat, record, value, &ev, why, sizeof why) < 0) {

@@ -17,6 +17,7 @@
 #include "core/event.h"
 #include "catalog.h"
 #include "kafka_conf.h"
+#include "registry.h"
 
 /* Called for each membership change, in partition order; return 0 to go on. */
 typedef int (*rc_rebuild_cb)(void *ud, enum rc_member_op op, const char *user,
@@ -33,13 +34,19 @@ typedef struct rc_rebuild_opts {
     /* read while waiting: once nonzero, the rebuild stops within about
      * 250 ms (borrowed; may be NULL) */
     const atomic_int *stop;
+    /* the Schema Registry for schema ids the local id map lacks, or NULL
+     * (borrowed); while it is unavailable the rebuild waits for it (within
+     * timeout_ms) */
+    rc_registry *registry;
 } rc_rebuild_opts;
 
 /*
  * Reads the membership topics of cat (borrowed) within opts->timeout_ms.
  * Returns the number of changes replayed, or -1 with errstr set (brokers
  * unreachable, timeout, *opts->stop set). Undecodable records are skipped
- * with a warning (the live consumer sends them to the DLQ).
+ * with a warning (the live consumer sends them to the DLQ); so are records
+ * whose schema id the registry does not have or whose schema it cannot
+ * read.
  */
 long rc_rebuild_memberships(const rc_rebuild_opts *opts, const rc_catalog *cat,
                             rc_rebuild_cb cb, void *ud, char *errstr,

@@ -75,6 +75,39 @@ static const struct opt opts[] = {
     {"embedded-partitions", OPT_INT, O(embedded_partitions), "3", "Kafka",
      "partitions per topic on the embedded broker"},
 
+    {"schema-registry", OPT_STR, O(schema_registry), "", "Schema Registry",
+     "Confluent Schema Registry base URL(s), `http://` or `https://`, "
+     "comma-separated to try in turn: Confluent-framed records whose schema id "
+     "the local id map (schemas/registry.json) lacks are resolved there "
+     "(`GET /schemas/ids/{id}`). `user:password@` in a URL is accepted and "
+     "redacted in logs. Empty: the local id map only"},
+    {"schema-registry-user", OPT_STR, O(schema_registry_user), "", "Schema Registry",
+     "basic auth user name for the registry; with --schema-registry-password "
+     "or --schema-registry-password-file"},
+    {"schema-registry-password", OPT_STR, O(schema_registry_password), "",
+     "Schema Registry",
+     "basic auth password for the registry; give it through the environment "
+     "or --schema-registry-password-file, never as a flag (every local user "
+     "sees a command line)"},
+    {"schema-registry-password-file", OPT_STR, O(schema_registry_password_file), "",
+     "Schema Registry",
+     "file holding the registry password (one trailing newline is stripped; "
+     "e.g. a systemd credential or a Kubernetes secret volume); excludes "
+     "--schema-registry-password; read at start-up"},
+    {"schema-registry-ca", OPT_STR, O(schema_registry_ca), "", "Schema Registry",
+     "PEM CA certificate(s) that verify an https registry (default: the "
+     "system's CA store); the registry's certificate and host name are always "
+     "verified"},
+    {"schema-registry-cert", OPT_STR, O(schema_registry_cert), "", "Schema Registry",
+     "PEM client certificate for a registry that asks for one (mutual TLS)"},
+    {"schema-registry-key", OPT_STR, O(schema_registry_key), "", "Schema Registry",
+     "PEM private key for --schema-registry-cert"},
+    {"schema-registry-timeout", OPT_INT, O(schema_registry_timeout_ms), "5000",
+     "Schema Registry",
+     "milliseconds one registry request may take, connecting included; a "
+     "registry that does not answer in time counts as unavailable (the "
+     "record's partition waits)"},
+
     {"redis", OPT_STR, O(redis), "", "History",
      "redis://host:port/db for shared history, membership and the bus; empty "
      "keeps them in memory (single node)"},
@@ -394,7 +427,41 @@ int rc_config_kafka_arg(rc_config *cfg, const char *arg, const char *origin, cha
 }
 
 /*
- * What depends on several sources, once all are read: the secret file,
+ * The secret of option name from --name-file (file: its path, "" when
+ * unset) into *value, which the file excludes; what names the secret in
+ * messages.
+ */
+static int secret_file(char **value, const char *file, const char *name, const char *what,
+                       char *errstr, size_t errlen)
+{
+    if (!file[0])
+        return 0;
+    if ((*value)[0])
+        return rc_errf(errstr, errlen, "--%s and --%s-file are both set: keep one "
+                       "(--%s-file keeps the secret out of the environment and the "
+                       "command line)", name, name, name);
+    size_t len;
+    char err[512];
+    char *text = rc_file_read(file, name, SECRET_FILE_MAX, &len, err, sizeof err);
+    if (!text)
+        return rc_errf(errstr, errlen, "--%s-file: %s (check the path and that this "
+                       "user may read it)", name, err);
+    strip_newline(text, &len);
+    if (!len || strlen(text) != len) {
+        memset(text, 0, len);
+        free(text);
+        return rc_errf(errstr, errlen, "--%s-file %s: %s%s%s", name, file,
+                       len ? "the secret holds a NUL byte: it must be text"
+                           : "the file is empty: write ", len ? "" : what,
+                       len ? "" : " in it");
+    }
+    free(*value);
+    *value = text;
+    return 0;
+}
+
+/*
+ * What depends on several sources, once all are read: the secret files,
  * and the values the table cannot check one by one.
  */
 static int settle(rc_config *cfg, char *errstr, size_t errlen)
@@ -403,29 +470,12 @@ static int settle(rc_config *cfg, char *errstr, size_t errlen)
         strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
         return rc_errf(errstr, errlen, "--log-level '%s': expected debug, info, "
                        "warn or error", cfg->log_level);
-    if (cfg->jwt_secret_file[0]) {
-        if (cfg->jwt_secret[0])
-            return rc_errf(errstr, errlen, "--jwt-secret and --jwt-secret-file are "
-                           "both set: keep one (--jwt-secret-file keeps the secret "
-                           "out of the environment and the command line)");
-        size_t len;
-        char err[512];
-        char *text = rc_file_read(cfg->jwt_secret_file, "jwt-secret", SECRET_FILE_MAX,
-                                  &len, err, sizeof err);
-        if (!text)
-            return rc_errf(errstr, errlen, "--jwt-secret-file: %s (check the path and "
-                           "that this user may read it)", err);
-        strip_newline(text, &len);
-        if (!len || strlen(text) != len) {
-            memset(text, 0, len);
-            free(text);
-            return rc_errf(errstr, errlen, "--jwt-secret-file %s: %s", cfg->jwt_secret_file,
-                           len ? "the secret holds a NUL byte: it must be text"
-                               : "the file is empty: write the HS256 secret in it");
-        }
-        free(cfg->jwt_secret);
-        cfg->jwt_secret = text;
-    }
+    if (secret_file(&cfg->jwt_secret, cfg->jwt_secret_file, "jwt-secret",
+                    "the HS256 secret", errstr, errlen) < 0 ||
+        secret_file(&cfg->schema_registry_password, cfg->schema_registry_password_file,
+                    "schema-registry-password", "the registry password", errstr,
+                    errlen) < 0)
+        return -1;
     return 0;
 }
 
@@ -562,9 +612,12 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
             return rc_errf(errstr, errlen, "option --%s needs a value", o->name);
         if (set_value(cfg, o, v, "command line", errstr, errlen) < 0)
             return -1;
-        if (o->off == O(jwt_secret) && v[0] &&
-            note_cmdline_secret(cfg, "--jwt-secret", 12) < 0)
-            return rc_errf(errstr, errlen, "out of memory");
+        if ((o->off == O(jwt_secret) || o->off == O(schema_registry_password)) && v[0]) {
+            char note[96];
+            int n = snprintf(note, sizeof note, "--%s", o->name);
+            if (note_cmdline_secret(cfg, note, (size_t)n) < 0)
+                return rc_errf(errstr, errlen, "out of memory");
+        }
     }
     return settle(cfg, errstr, errlen);
 }

@@ -37,6 +37,17 @@ typedef struct rc_config {
     rc_kv *kafka_props;       /* kafka.* pass-through, owned (keys and values too) */
     size_t nkafka_props;
 
+    /* schema registry */
+    char *schema_registry;    /* comma-separated base URLs, "" = local id map only */
+    char *schema_registry_user;
+    char *schema_registry_password; /* after rc_config_load: from the flag,
+                                       its environment variable or the file */
+    char *schema_registry_password_file;
+    char *schema_registry_ca;
+    char *schema_registry_cert;
+    char *schema_registry_key;
+    int schema_registry_timeout_ms;
+
     /* history */
     char *redis;              /* "" = in-memory history and bus */
     int history_max;          /* events kept per room */
@@ -73,7 +84,8 @@ typedef struct rc_config {
     /* Not settings: what the command line asked for and noticed. */
     int check_only;           /* --check-config: validate, report, exit */
     char *cmdline_secrets;    /* owned: secrets given as flags, for a
-                                 warning ("--jwt-secret, -X sasl.password");
+                                 warning ("--jwt-secret, -X sasl.password",
+                                 "--schema-registry-password");
                                  NULL when none */
 } rc_config;
 
@@ -85,7 +97,8 @@ typedef struct rc_config {
  * Fills cfg from defaults, the config file, environment and argv, in that
  * order of increasing precedence, then settles what depends on several
  * sources: --jwt-secret-file is read into jwt_secret (and excludes
- * --jwt-secret). Kafka properties come, in increasing precedence, from
+ * --jwt-secret), --schema-registry-password-file into
+ * schema_registry_password (and excludes --schema-registry-password). Kafka properties come, in increasing precedence, from
  * kafka.* lines of the file, ROOMCAST_KAFKA_<PROPERTY> variables (property
  * upper-cased, '.' as '_': ROOMCAST_KAFKA_SASL_PASSWORD is sasl.password;
  * the variables of the table's own options, ROOMCAST_KAFKA_BROKERS, are

@@ -30,6 +30,9 @@ static const struct {
     [RC_M_CATCHUPS] = {"roomcast_catchups_total", "counter", "Explicit catch-ups (lastOffset, lastEventTimestamp) completed"},
     [RC_M_CATCHUPS_TRUNCATED] = {"roomcast_catchups_truncated_total", "counter", "Explicit catch-ups beyond the window: nothing replayed"},
     [RC_M_EVENTS_REPLAYED] = {"roomcast_events_replayed_total", "counter", "Events sent by recovery or catch-up"},
+    [RC_M_REGISTRY_REQUESTS] = {"roomcast_schema_registry_requests_total", "counter", "Schema Registry requests for unknown schema ids"},
+    [RC_M_REGISTRY_FAILURES] = {"roomcast_schema_registry_failures_total", "counter", "Schema Registry requests without a usable answer (unreachable, timeout, 5xx, refused credentials)"},
+    [RC_M_SCHEMA_WAITS] = {"roomcast_schema_waits", "gauge", "Partitions paused until the Schema Registry answers for their next record"},
 };
 
 void rc_metric_add(enum rc_metric m, long delta)

@@ -28,6 +28,9 @@ enum rc_metric {
     RC_M_CATCHUPS,           /* explicit catch-ups completed */
     RC_M_CATCHUPS_TRUNCATED, /* explicit catch-ups beyond the window */
     RC_M_EVENTS_REPLAYED,    /* events sent by recovery or catch-up */
+    RC_M_REGISTRY_REQUESTS,  /* Schema Registry requests made */
+    RC_M_REGISTRY_FAILURES,  /* of which got no usable answer */
+    RC_M_SCHEMA_WAITS,       /* gauge: partitions paused waiting for the registry */
     RC_M__COUNT
 };
 

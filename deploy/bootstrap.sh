@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config git
       librdkafka-dev libwebsockets-dev libwebsockets-evlib-uv libavro-dev
-      libhiredis-dev libjwt-dev libssl-dev libjansson-dev libuv1-dev)
+      libhiredis-dev libjwt-dev libssl-dev libjansson-dev libuv1-dev
+      libcurl4-openssl-dev)
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 if [ $want_test = 1 ]; then

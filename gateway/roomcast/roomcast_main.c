@@ -65,6 +65,7 @@
 #include "consumer/demo.h"
 #include "consumer/kafka_conf.h"
 #include "consumer/rebuild.h"
+#include "consumer/registry.h"
 #include "gateway/roomcast/auth.h"
 #include "gateway/roomcast/gateway.h"
 #include "gateway/roomcast/membership.h"
@@ -103,6 +104,9 @@ struct app {
     rc_config cfg;
     rc_catalog *cat;
     rc_auth_verifier *auth;
+    rc_registry *registry; /* NULL without --schema-registry; made by the check,
+                              used by the membership rebuild (start-up thread),
+                              then by the consumer thread */
     rc_gateway *gw;
     sigset_t sigs;
     atomic_int stopping;   /* a stop signal arrived (or main asked to stop) */
@@ -248,10 +252,11 @@ static void health(void *ud, rc_buf *out)
         rc_buf_puts(out, "null"); /* the embedded broker is not up yet */
     rc_buf_printf(out, ",\"group\":");
     rc_buf_json_string(out, a->cfg.group_id, strlen(a->cfg.group_id));
-    rc_buf_printf(out, ",\"joined\":%s,\"assigned\":%d,\"paused\":%s}",
+    rc_buf_printf(out, ",\"joined\":%s,\"assigned\":%d,\"paused\":%s,\"schema_waits\":%d}",
                   started && rc_consumer_joined(a->consumer) ? "true" : "false",
                   started ? rc_consumer_assigned(a->consumer) : 0,
-                  started && rc_consumer_paused(a->consumer) ? "true" : "false");
+                  started && rc_consumer_paused(a->consumer) ? "true" : "false",
+                  started ? rc_consumer_schema_waits(a->consumer) : 0);
     if (!atomic_load(&a->have_history)) {
         rc_buf_printf(out, ",\"history\":{\"backend\":\"%s\",\"ready\":false}",
                       *a->cfg.redis ? "redis" : "memory");
@@ -476,6 +481,45 @@ static int setup_auth(struct app *a, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * The Schema Registry client, when --schema-registry is set: its options
+ * are checked (and a password file read) without connecting. Without it,
+ * its other options are a mistake worth saying.
+ */
+static int setup_registry(struct app *a, char *err, size_t errlen)
+{
+    const rc_config *cfg = &a->cfg;
+    if (!*cfg->schema_registry) {
+        const char *stray = *cfg->schema_registry_user       ? "--schema-registry-user"
+                            : *cfg->schema_registry_password ? "--schema-registry-password"
+                            : *cfg->schema_registry_ca       ? "--schema-registry-ca"
+                            : *cfg->schema_registry_cert     ? "--schema-registry-cert"
+                            : *cfg->schema_registry_key      ? "--schema-registry-key"
+                                                             : NULL;
+        if (stray)
+            return rc_errf(err, errlen, "%s is set but --schema-registry is not: set the "
+                                        "registry's URL, or drop %s", stray, stray);
+        return 0;
+    }
+    rc_registry_opts ro = {.urls = cfg->schema_registry,
+                           .user = cfg->schema_registry_user,
+                           .password = cfg->schema_registry_password,
+                           .ca_file = cfg->schema_registry_ca,
+                           .cert_file = cfg->schema_registry_cert,
+                           .key_file = cfg->schema_registry_key,
+                           .timeout_ms = cfg->schema_registry_timeout_ms,
+                           .stop = &a->stopping};
+    if (!(a->registry = rc_registry_new(&ro, err, errlen)))
+        return -1;
+    for (size_t i = 0; i < rc_registry_url_count(a->registry); i++) {
+        const char *user = rc_registry_user(a->registry, i);
+        LOG_INFO("main", "schema ids the local id map lacks are resolved through %s%s%s",
+                 rc_registry_url(a->registry, i), user ? ", basic auth as " : "",
+                 user ? user : "");
+    }
+    return 0;
+}
+
 /* The gateway's options, the same for the check and the start. */
 static rc_gateway_options gateway_options(struct app *a)
 {
@@ -569,7 +613,7 @@ static int check_config(struct app *a, char *summary, size_t slen, char *err, si
                                         "schemas/catalog.json)",
                            cfg->topics, e);
     }
-    if (setup_auth(a, err, errlen) < 0)
+    if (setup_auth(a, err, errlen) < 0 || setup_registry(a, err, errlen) < 0)
         return -1;
     if (check_kafka(a, err, errlen) < 0)
         return -1;
@@ -591,13 +635,13 @@ static int check_config(struct app *a, char *summary, size_t slen, char *err, si
 
     snprintf(summary, slen,
              "configuration OK: listen %s%s, kafka %s, group %s, %zu topics, history %s, "
-             "tokens %s, cors %s%s",
+             "tokens %s, cors %s%s%s",
              *cfg->tls_cert ? "https://" : "http://", cfg->listen,
              *cfg->kafka_brokers ? cfg->kafka_brokers : "embedded", cfg->group_id,
              rc_catalog_count(a->cat), *cfg->redis ? "redis" : "memory",
              rc_auth_verifier_describe(a->auth),
              *cfg->cors_origins ? cfg->cors_origins : "same-origin only",
-             cfg->demo ? ", demo" : "");
+             a->registry ? ", schema registry" : "", cfg->demo ? ", demo" : "");
     return 0;
 }
 
@@ -657,7 +701,8 @@ static int rebuild_memberships(struct app *a, char *err, size_t errlen)
     rc_rebuild_opts ro = {.schemas_dir = a->cfg.schemas_dir,
                           .kafka = kafka_opts(a),
                           .timeout_ms = startup_left(a),
-                          .stop = &a->stopping};
+                          .stop = &a->stopping,
+                          .registry = a->registry};
     if (rc_rebuild_memberships(&ro, a->cat, replay_membership, a, err, errlen) >= 0)
         return 0;
     if (a->startup_deadline && startup_left(a) == 0) {
@@ -737,7 +782,8 @@ static void *starter_main(void *arg)
     rc_consumer_opts co = {.schemas_dir = a->cfg.schemas_dir,
                            .dlq_topic = a->cfg.dlq_topic,
                            .kafka = kafka_opts(a),
-                           .close_timeout_ms = CONSUMER_CLOSE_MS};
+                           .close_timeout_ms = CONSUMER_CLOSE_MS,
+                           .registry = a->registry};
     if (!(a->consumer = rc_consumer_new(&co, a->cat, consumer_sink, a, err, sizeof err)))
         goto fail;
     if (rc_consumer_start(a->consumer) < 0) {
@@ -801,8 +847,9 @@ int main(int argc, char **argv)
     if (a.cfg.cmdline_secrets)
         LOG_WARN("main",
                  "secret given on the command line, where every local user can read it "
-                 "(ps, /proc): %s; use --jwt-secret-file or ROOMCAST_JWT_SECRET, and "
-                 "-X PROPERTY=@FILE or ROOMCAST_KAFKA_<PROPERTY>",
+                 "(ps, /proc): %s; use --jwt-secret-file or ROOMCAST_JWT_SECRET, "
+                 "-X PROPERTY=@FILE or ROOMCAST_KAFKA_<PROPERTY>, and "
+                 "--schema-registry-password-file or ROOMCAST_SCHEMA_REGISTRY_PASSWORD",
                  a.cfg.cmdline_secrets);
     if (a.cfg.check_only) {
         char summary[1024];
@@ -812,6 +859,7 @@ int main(int argc, char **argv)
         else
             printf("roomcast %s: %s\n", RC_VERSION, summary);
         rc_auth_verifier_unref(a.auth);
+        rc_registry_destroy(a.registry);
         rc_catalog_destroy(a.cat);
         rc_config_free(&a.cfg);
         return rc;
@@ -896,6 +944,7 @@ done:
     rc_demo_destroy(a.demo);
     shutdown_waits_for("the consumer's group close");
     rc_consumer_destroy(a.consumer);
+    rc_registry_destroy(a.registry);
     shutdown_waits_for("the history store");
     if (a.gw) /* sessions are no longer stored once the history is gone */
         rc_gateway_forget_history(a.gw);

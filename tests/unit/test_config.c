@@ -2,7 +2,8 @@
  * test_config.c - the configuration table's sources and what is settled
  * across them: Kafka properties from ROOMCAST_KAFKA_* variables, -X and
  * the file in their order, PROPERTY=@FILE, --jwt-secret-file (newline
- * stripped, exclusive with --jwt-secret), the secrets noticed on the
+ * stripped, exclusive with --jwt-secret), the Schema Registry settings and
+ * --schema-registry-password-file likewise, the secrets noticed on the
  * command line, --version and --check-config, the safe CORS default, and
  * error messages that name the option and never carry a secret.
  */
@@ -219,6 +220,61 @@ static void test_secret_file(void)
     rc_config_free(&cfg);
 }
 
+static void test_schema_registry(void)
+{
+    rc_config cfg;
+    char err[512];
+    CHECK_INT(load(&cfg, err, sizeof err, (const char *[]){"roomcast", NULL}), 0);
+    CHECK_STR(cfg.schema_registry, "");
+    CHECK_STR(cfg.schema_registry_password, "");
+    CHECK_INT(cfg.schema_registry_timeout_ms, 5000);
+    rc_config_free(&cfg);
+
+    /* The password from the environment, or from its file (one newline
+     * stripped), which excludes it; neither is a command-line secret. */
+    setenv("ROOMCAST_SCHEMA_REGISTRY_PASSWORD", "from-env", 1);
+    CHECK_INT(load(&cfg, err, sizeof err,
+                   (const char *[]){"roomcast", "--schema-registry", "https://reg:8081",
+                                    "--schema-registry-user", "ops",
+                                    "--schema-registry-timeout=750", NULL}),
+              0);
+    CHECK_STR(cfg.schema_registry, "https://reg:8081");
+    CHECK_STR(cfg.schema_registry_user, "ops");
+    CHECK_STR(cfg.schema_registry_password, "from-env");
+    CHECK_INT(cfg.schema_registry_timeout_ms, 750);
+    CHECK(cfg.cmdline_secrets == NULL);
+    rc_config_free(&cfg);
+    const char *f = put("registry-password", "from-file\n");
+    CHECK_INT(load(&cfg, err, sizeof err,
+                   (const char *[]){"roomcast", "--schema-registry-password-file", f, NULL}),
+              -1);
+    CHECK(strstr(err, "--schema-registry-password and --schema-registry-password-file") != NULL);
+    CHECK(strstr(err, "from-env") == NULL);
+    rc_config_free(&cfg);
+    unsetenv("ROOMCAST_SCHEMA_REGISTRY_PASSWORD");
+    CHECK_INT(load(&cfg, err, sizeof err,
+                   (const char *[]){"roomcast", "--schema-registry-password-file", f, NULL}),
+              0);
+    CHECK_STR(cfg.schema_registry_password, "from-file");
+    CHECK(cfg.cmdline_secrets == NULL);
+    rc_config_free(&cfg);
+    f = put("registry-empty", "\n");
+    CHECK_INT(load(&cfg, err, sizeof err,
+                   (const char *[]){"roomcast", "--schema-registry-password-file", f, NULL}),
+              -1);
+    CHECK(strstr(err, "--schema-registry-password-file") && strstr(err, "empty") &&
+          strstr(err, "the registry password"));
+    rc_config_free(&cfg);
+
+    /* As a flag it works, and is noted for the start-up warning. */
+    CHECK_INT(load(&cfg, err, sizeof err,
+                   (const char *[]){"roomcast", "--jwt-secret", "x",
+                                    "--schema-registry-password=hunter2", NULL}),
+              0);
+    CHECK_STR(cfg.cmdline_secrets, "--jwt-secret, --schema-registry-password");
+    rc_config_free(&cfg);
+}
+
 static void test_errors_name_the_option(void)
 {
     rc_config cfg;
@@ -261,11 +317,15 @@ int main(void)
     unsetenv("ROOMCAST_JWT_SECRET");
     unsetenv("ROOMCAST_JWT_SECRET_FILE");
     unsetenv("ROOMCAST_CORS_ORIGINS");
+    unsetenv("ROOMCAST_SCHEMA_REGISTRY");
+    unsetenv("ROOMCAST_SCHEMA_REGISTRY_PASSWORD");
+    unsetenv("ROOMCAST_SCHEMA_REGISTRY_PASSWORD_FILE");
     test_defaults();
     test_modes();
     test_kafka_env();
     test_kafka_value_files();
     test_secret_file();
+    test_schema_registry();
     test_errors_name_the_option();
     test_secret_properties();
     char cmd[128];
