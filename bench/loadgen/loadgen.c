@@ -43,6 +43,7 @@
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -89,6 +90,8 @@ static int g_clients = 500;
 static int g_per_room = 100;
 static int g_concurrency = 256;
 static const char *g_secret = "bench-secret";
+static EVP_PKEY *g_rsa;       /* --rsa-key: RS256 tokens instead of HS256 */
+static char **g_token_cache;  /* RS256: one token per connection slot, signed once */
 static const char *g_run_id = "run";
 static long g_events = 0; /* fanout: events the producer sends */
 static double g_duration = 30;
@@ -295,25 +298,54 @@ static size_t b64(const unsigned char *in, size_t n, char *out, int url)
     return o;
 }
 
-/* Writes a token for user u<idx> in program p<room>; returns its length. */
+/* Signs in (RS256 with g_rsa, else HS256 with g_secret) into sig; its length. */
+static size_t sign(const char *in, size_t n, unsigned char *sig, size_t cap)
+{
+    if (!g_rsa) {
+        unsigned int maclen = 0;
+        HMAC(EVP_sha256(), g_secret, (int)strlen(g_secret), (const unsigned char *)in, n, sig,
+             &maclen);
+        return maclen;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t len = cap;
+    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, g_rsa) != 1 ||
+        EVP_DigestSign(md, sig, &len, (const unsigned char *)in, n) != 1)
+        die("RS256 signing failed");
+    EVP_MD_CTX_free(md);
+    return len;
+}
+
+/* Writes a token for user u<idx> in program p<room>; returns its length.
+ * RS256 tokens are signed once per slot (signing is the costly part, and
+ * the server's cost, verifying, is what is measured). */
 static size_t make_token(int idx, int room, char *out, size_t cap)
 {
+    if (g_rsa && g_token_cache && idx >= 0 && idx < g_nconns && g_token_cache[idx]) {
+        size_t n = strlen(g_token_cache[idx]);
+        if (n + 1 > cap)
+            die("token too long");
+        memcpy(out, g_token_cache[idx], n + 1);
+        return n;
+    }
     char claims[256], sig_in[1024];
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
+    unsigned char mac[1024];
     long now = (long)time(NULL);
     int cl = snprintf(claims, sizeof claims, "{\"sub\":\"u%d\",\"programs\":[\"p%d\"],\"iat\":%ld,\"exp\":%ld}",
                       idx, room, now, now + 86400);
-    size_t o = b64((const unsigned char *)"{\"alg\":\"HS256\",\"typ\":\"JWT\"}", 27, sig_in, 1);
+    const char *hdr = g_rsa ? "{\"alg\":\"RS256\",\"typ\":\"JWT\"}" : "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    size_t o = b64((const unsigned char *)hdr, strlen(hdr), sig_in, 1);
     sig_in[o++] = '.';
     o += b64((const unsigned char *)claims, (size_t)cl, sig_in + o, 1);
-    HMAC(EVP_sha256(), g_secret, (int)strlen(g_secret), (unsigned char *)sig_in, o, mac, &maclen);
-    if (o + 2 + 64 > cap)
+    size_t maclen = sign(sig_in, o, mac, sizeof mac);
+    if (o + 2 + (maclen + 2) / 3 * 4 > cap)
         die("token too long");
     memcpy(out, sig_in, o);
     out[o++] = '.';
     o += b64(mac, maclen, out + o, 1);
     out[o] = 0;
+    if (g_rsa && g_token_cache && idx >= 0 && idx < g_nconns)
+        g_token_cache[idx] = strdup(out);
     return o;
 }
 
@@ -565,7 +597,7 @@ static void on_message(struct conn *c, const char *p, size_t n)
     switch (c->st) {
     case S_EIO:
         if (p[0] == '0') {
-            char tok[512], pkt[600];
+            char tok[1024], pkt[1100];
             make_token(c->idx, c->room, tok, sizeof tok);
             int l = snprintf(pkt, sizeof pkt, "40{\"token\":\"%s\"}", tok);
             c->st = S_SIO;
@@ -799,6 +831,8 @@ static void usage(void)
             "  --concurrency N        handshakes in flight while connecting (default 256);\n"
             "                         in churn mode the number of looping clients\n"
             "  --secret S             HS256 secret (default bench-secret)\n"
+            "  --rsa-key PEM          sign RS256 tokens with this private key instead\n"
+            "                         (each connection slot's token is signed once)\n"
             "  --run-id ID            fanout: event ids are ID-<seq>\n"
             "  --events N             fanout: events the producer sends (seq 0..N-1)\n"
             "  --event NAME           fanout: event name (default request:created)\n"
@@ -822,6 +856,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"mode", 1, 0, 'm'},        {"url", 1, 0, 'u'},         {"clients", 1, 0, 'n'},
         {"per-room", 1, 0, 'r'},    {"concurrency", 1, 0, 'c'}, {"secret", 1, 0, 's'},
+        {"rsa-key", 1, 0, 'K'},
         {"run-id", 1, 0, 'i'},      {"events", 1, 0, 'e'},      {"timeout", 1, 0, 't'},
         {"duration", 1, 0, 'd'},    {"settle", 1, 0, 'S'},      {"linger", 1, 0, 'l'},
         {"src-ips", 1, 0, 'I'},     {"server-pid", 1, 0, 'p'},  {"ready-file", 1, 0, 'f'},
@@ -855,6 +890,13 @@ int main(int argc, char **argv)
         case 'r': g_per_room = atoi(optarg); break;
         case 'c': g_concurrency = atoi(optarg); break;
         case 's': g_secret = optarg; break;
+        case 'K': {
+            FILE *f = fopen(optarg, "r");
+            if (!f || !(g_rsa = PEM_read_PrivateKey(f, NULL, NULL, NULL)))
+                die("--rsa-key %s: cannot read a PEM private key", optarg);
+            fclose(f);
+            break;
+        }
         case 'i': g_run_id = optarg; break;
         case 'e': g_events = atol(optarg); break;
         case 't': g_timeout = atof(optarg); break;
@@ -899,6 +941,8 @@ int main(int argc, char **argv)
     g_rng ^= (uint64_t)wall_us() ^ ((uint64_t)getpid() << 32);
 
     g_nconns = nconns;
+    if (g_rsa && !(g_token_cache = calloc((size_t)nconns, sizeof *g_token_cache)))
+        die("out of memory");
     g_conns = calloc((size_t)nconns, sizeof *g_conns);
     if (!g_conns)
         die("out of memory");
