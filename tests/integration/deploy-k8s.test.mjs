@@ -378,10 +378,13 @@ test("the container's command, environment and Secret file run roomcast", { time
     // Ready needs the consumer in its group: with Kafka unreachable the
     // readiness probe fails, saying why, while the liveness probe passes.
     const p = container.readinessProbe.httpGet.path;
-    const r = await fetch(`${node.url}${p}`);
-    const body = await r.json();
-    assert.equal(r.status, 503, `readinessProbe ${p}`);
-    assert.ok(body.reasons.some((x) => x.startsWith("kafka: waiting for the consumer group")), JSON.stringify(body));
+    let last;
+    await waitFor(async () => {
+      const r = await fetch(`${node.url}${p}`);
+      last = { status: r.status, body: await r.json() };
+      return last.body.reasons?.some((x) => x.startsWith("kafka: waiting for the consumer group"));
+    }, { what: "the readiness probe naming the consumer group", detail: () => JSON.stringify(last) });
+    assert.equal(last.status, 503, `readinessProbe ${p}`);
     const { code, ms } = await stopTimed(node);
     assert.equal(code, 0, "exit 0 on SIGTERM");
     assert.ok(ms < shutdownBoundS() * 1000 + 1000, `exited within the bound (${ms} ms)`);
