@@ -135,6 +135,8 @@ int rc_routes_answer(const rc_routes *r, gw_server *gw, const gw_http_request *r
 {
     const char *path = gw_http_path(req);
     int rc = 0;
+    if (strcmp(gw_http_request_method(req), "POST") == 0)
+        return answer_str(resp, 405, "text/plain", "Method Not Allowed\n");
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
         rc = answer(resp, 200, "text/html; charset=utf-8", (const char *)rc_page_index,
                     rc_page_index_len);
