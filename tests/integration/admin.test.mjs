@@ -39,6 +39,7 @@ async function client(node, sub, transports, claims = {}) {
   const s = await connect(node.url, { auth: { token: token(sub, claims) }, transports,
     reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });
   s.connects = 1;
+  s.firstId = s.id;
   s.reasons = [];
   s.io.on("reconnect", () => s.connects++);
   s.on("disconnect", (reason) => s.reasons.push(reason));
@@ -225,9 +226,16 @@ test("disconnect on node A: every socket of the user on both nodes, no reconnect
   }
   assert.ok(b.logs.some((l) => /user revoked disconnected at the request of node [0-9a-f]{16}: 1 sockets/.test(l)));
   // A user disconnected without a ban may connect again (a JWT that is still
-  // valid is the issuer's to revoke).
-  const back = await client(b, "revoked", ["websocket"]);
-  assert.equal(back.connected, true);
+  // valid is the issuer's to revoke), but its sessions are gone: the client
+  // that comes back with its pid gets a new socket, nothing recovered.
+  const back = revoked[2];
+  const reconnected = new Promise((resolve) => back.once("connect", resolve));
+  back.connect();
+  await reconnected;
+  assert.equal(back.recovered, false, "no silent recovery after an operator's disconnect");
+  assert.notEqual(back.id, back.firstId);
+  await waitFor(() => b.logs.some((l) => /connection state not recovered \(no session\)/.test(l)),
+    { what: "the recovery attempt refused for want of a session" });
   back.close();
   for (const s of others) s.close();
 });
