@@ -178,6 +178,15 @@ static const struct opt opts[] = {
      "PEM certificate (chain) file: serve HTTPS and WSS instead of HTTP and WS"},
     {"tls-key", OPT_STR, O(tls_key), "", "Gateway",
      "PEM private key file for --tls-cert"},
+
+    {"admin-token", OPT_STR, O(admin_token), "", "Admin",
+     "bearer token of the admin API under `/admin/` (docs/operations.md), "
+     "16 to 4096 printable characters without spaces, e.g. `openssl rand "
+     "-hex 32`; not a client JWT; empty: no admin API (404). Give it "
+     "through the environment or --admin-token-file, never as a flag"},
+    {"admin-token-file", OPT_STR, O(admin_token_file), "", "Admin",
+     "file holding the admin token (one trailing newline is stripped); "
+     "excludes --admin-token; read at start-up"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])
@@ -284,6 +293,10 @@ static void env_name(const struct opt *o, char *buf, size_t cap)
 #define KAFKA_VALUE_FILE_MAX (64 * 1024)
 /* Longest HS256 secret read from --jwt-secret-file. */
 #define SECRET_FILE_MAX (64 * 1024)
+/* Bounds of an admin token: long enough not to be guessed, short enough
+ * for an Authorization header. */
+#define ADMIN_TOKEN_MIN 16
+#define ADMIN_TOKEN_MAX 4096
 
 int rc_config_secret_property(const char *name)
 {
@@ -464,6 +477,28 @@ static int secret_file(char **value, const char *file, const char *name, const c
  * What depends on several sources, once all are read: the secret files,
  * and the values the table cannot check one by one.
  */
+/* An admin token travels in an Authorization header and must not be
+ * guessable: 16 to 4096 printable ASCII characters, no spaces. */
+static int check_admin_token(const char *t, char *errstr, size_t errlen)
+{
+    size_t n = strlen(t);
+    if (!n)
+        return 0;
+    if (n < ADMIN_TOKEN_MIN || n > ADMIN_TOKEN_MAX)
+        return rc_errf(errstr, errlen, "the admin token (--admin-token, ROOMCAST_ADMIN_TOKEN "
+                       "or --admin-token-file) is %zu characters long: expected %d to %d; "
+                       "make one with `openssl rand -hex 32`",
+                       n, ADMIN_TOKEN_MIN, ADMIN_TOKEN_MAX);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f)
+            return rc_errf(errstr, errlen, "the admin token (--admin-token, "
+                           "ROOMCAST_ADMIN_TOKEN or --admin-token-file) holds a space, a "
+                           "control or a non-ASCII character at position %zu: it travels in "
+                           "an Authorization header; make one with `openssl rand -hex 32`",
+                           i + 1);
+    return 0;
+}
+
 static int settle(rc_config *cfg, char *errstr, size_t errlen)
 {
     if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
@@ -474,9 +509,11 @@ static int settle(rc_config *cfg, char *errstr, size_t errlen)
                     "the HS256 secret", errstr, errlen) < 0 ||
         secret_file(&cfg->schema_registry_password, cfg->schema_registry_password_file,
                     "schema-registry-password", "the registry password", errstr,
-                    errlen) < 0)
+                    errlen) < 0 ||
+        secret_file(&cfg->admin_token, cfg->admin_token_file, "admin-token",
+                    "the admin token", errstr, errlen) < 0)
         return -1;
-    return 0;
+    return check_admin_token(cfg->admin_token, errstr, errlen);
 }
 
 static char *trim(char *s)
@@ -612,7 +649,8 @@ int rc_config_load(rc_config *cfg, int argc, char **argv, char *errstr,
             return rc_errf(errstr, errlen, "option --%s needs a value", o->name);
         if (set_value(cfg, o, v, "command line", errstr, errlen) < 0)
             return -1;
-        if ((o->off == O(jwt_secret) || o->off == O(schema_registry_password)) && v[0]) {
+        if ((o->off == O(jwt_secret) || o->off == O(schema_registry_password) ||
+             o->off == O(admin_token)) && v[0]) {
             char note[96];
             int n = snprintf(note, sizeof note, "--%s", o->name);
             if (note_cmdline_secret(cfg, note, (size_t)n) < 0)
@@ -731,7 +769,8 @@ void rc_config_print_markdown(FILE *f)
             "that really starts with `@` goes through the environment.\n\n"
             "**Secrets** never belong on a command line, which every local user "
             "can read (`ps`): give the JWT secret as `--jwt-secret-file PATH` "
-            "or `ROOMCAST_JWT_SECRET`, Kafka passwords as "
+            "or `ROOMCAST_JWT_SECRET`, the admin token as "
+            "`--admin-token-file PATH` or `ROOMCAST_ADMIN_TOKEN`, Kafka passwords as "
             "`-X PROPERTY=@PATH` or `ROOMCAST_KAFKA_<PROPERTY>`, a Redis "
             "password inside `ROOMCAST_REDIS`. roomcast warns at start about a "
             "secret given as a flag, and never logs a secret's value.\n\n"

@@ -81,6 +81,12 @@ typedef struct rc_config {
     char *tls_cert;           /* "" = plain HTTP */
     char *tls_key;
 
+    /* admin */
+    char *admin_token;        /* after rc_config_load: from --admin-token,
+                                 its environment variable or the file; ""
+                                 = no admin API */
+    char *admin_token_file;
+
     /* Not settings: what the command line asked for and noticed. */
     int check_only;           /* --check-config: validate, report, exit */
     char *cmdline_secrets;    /* owned: secrets given as flags, for a
@@ -98,7 +104,10 @@ typedef struct rc_config {
  * order of increasing precedence, then settles what depends on several
  * sources: --jwt-secret-file is read into jwt_secret (and excludes
  * --jwt-secret), --schema-registry-password-file into
- * schema_registry_password (and excludes --schema-registry-password). Kafka properties come, in increasing precedence, from
+ * schema_registry_password (and excludes --schema-registry-password),
+ * --admin-token-file into admin_token (and excludes --admin-token), and an
+ * admin token is checked (16 to 4096 printable characters, no spaces).
+ * Kafka properties come, in increasing precedence, from
  * kafka.* lines of the file, ROOMCAST_KAFKA_<PROPERTY> variables (property
  * upper-cased, '.' as '_': ROOMCAST_KAFKA_SASL_PASSWORD is sasl.password;
  * the variables of the table's own options, ROOMCAST_KAFKA_BROKERS, are

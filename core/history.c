@@ -32,7 +32,7 @@ struct hist_epoch {
     char s[];
 };
 
-enum job_kind { JOB_REPLAY, JOB_REPLAY_SINCE, JOB_SESSION_PUT, JOB_SESSION_TAKE };
+enum job_kind { JOB_REPLAY, JOB_REPLAY_SINCE, JOB_SESSION_PUT, JOB_SESSION_TAKE, JOB_CONTROL };
 
 struct hist_job {
     struct hist_job *next;
@@ -106,6 +106,24 @@ void rc_hist_gap(rc_history *h)
     pthread_mutex_unlock(&h->sub_lock);
     if (cb)
         cb(ud);
+}
+
+void rc_history_on_control(rc_history *h, rc_history_control_handler cb, void *ud)
+{
+    pthread_mutex_lock(&h->sub_lock);
+    h->control = cb;
+    h->control_ud = ud;
+    pthread_mutex_unlock(&h->sub_lock);
+}
+
+void rc_hist_control(rc_history *h, const char *msg, size_t len)
+{
+    pthread_mutex_lock(&h->sub_lock);
+    rc_history_control_handler cb = h->control;
+    void *ud = h->control_ud;
+    pthread_mutex_unlock(&h->sub_lock);
+    if (cb)
+        cb(ud, msg, len);
 }
 
 const char *rc_history_epoch(const rc_history *h)
@@ -211,6 +229,10 @@ static void job_run(rc_history *h, struct hist_job *j, int unavailable)
         if (!unavailable)
             blob = h->ops->session_take(h, j->pid, &len);
         j->session_done(j->ud, blob, blob ? len : 0);
+        break;
+    case JOB_CONTROL:
+        if (!unavailable)
+            h->ops->control_publish(h, j->blob, j->len);
         break;
     }
     job_free(j);
@@ -478,5 +500,22 @@ int rc_history_session_take_async(rc_history *h, const char *pid,
     }
     j->session_done = done;
     j->ud = ud;
+    return job_queue(h, j);
+}
+
+/* ---- control messages ---- */
+
+int rc_history_control_publish(rc_history *h, const char *msg, size_t len)
+{
+    if (!msg || !len || len > RC_CONTROL_MAX)
+        return -1;
+    struct hist_job *j = job_new(JOB_CONTROL, NULL, 0);
+    if (!j || !(j->blob = malloc(len))) {
+        if (j)
+            job_free(j);
+        return -1;
+    }
+    memcpy(j->blob, msg, len);
+    j->len = len;
     return job_queue(h, j);
 }

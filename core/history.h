@@ -204,6 +204,28 @@ int rc_history_session_put(rc_history *h, const char *pid, const void *blob,
 int rc_history_session_take_async(rc_history *h, const char *pid,
                                   rc_history_session_done done, void *ud);
 
+/*
+ * Control messages: short texts between the nodes that share a store,
+ * beside the events: what an operator asks of every node (disconnect a
+ * user's sockets). Not stored and in no order with the events; a node
+ * whose bus is down when one is published never gets it (no replay).
+ *
+ * rc_history_on_control sets the one handler (before rc_history_subscribe):
+ * called with every control message any node published, this node's own
+ * included; msg[0..len) is borrowed for the call (not NUL-terminated).
+ * Redis: on the bus thread, from channel roomcast:control; memory: on the
+ * worker thread (a single node hears itself).
+ *
+ * rc_history_control_publish copies msg[0..len) (1 to RC_CONTROL_MAX
+ * bytes) and never blocks: the PUBLISH is queued for the worker thread.
+ * Returns 0 when queued, -1 when not (size out of range, queue full, out of
+ * memory). A PUBLISH that fails later (Redis unreachable) is logged.
+ */
+#define RC_CONTROL_MAX (64 * 1024)
+typedef void (*rc_history_control_handler)(void *ud, const char *msg, size_t len);
+void rc_history_on_control(rc_history *h, rc_history_control_handler cb, void *ud);
+int rc_history_control_publish(rc_history *h, const char *msg, size_t len);
+
 /* Splits "<epoch>-<seq>"; returns 0 or -1 when malformed. */
 int rc_offset_parse(const char *offset, char *epoch, size_t epochlen,
                     uint64_t *seq);

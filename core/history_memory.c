@@ -545,6 +545,7 @@ static const struct rc_history_ops mem_ops = {
     .replay_since = mem_replay_since,
     .session_put = mem_session_put,
     .session_take = mem_session_take,
+    .control_publish = rc_hist_control, /* one node: it hears itself */
     .memberships = NULL, /* none kept: rc_history_memberships walks nothing */
     .ready = mem_ready,
     .start_bus = NULL,

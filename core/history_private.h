@@ -31,6 +31,8 @@ struct rc_history_ops {
                         size_t len, int64_t ttl_ms);
     /* A malloc'ed blob (transferred) or NULL. */
     void *(*session_take)(rc_history *h, const char *pid, size_t *len);
+    /* Hands msg to every node's control handler (rc_hist_control). */
+    void (*control_publish)(rc_history *h, const char *msg, size_t len);
     /* Calling thread; NULL when the backend keeps no memberships. */
     int (*memberships)(rc_history *h,
                        int (*cb)(void *ud, const char *user, const char *program),
@@ -53,11 +55,13 @@ struct rc_history {
     const struct rc_history_ops *ops; /* borrowed, static */
     void *be;                         /* owned by the backend */
 
-    pthread_mutex_t sub_lock;         /* guards the four fields below */
+    pthread_mutex_t sub_lock;         /* guards the six fields below */
     rc_history_subscriber sub;
     void *sub_ud;
     rc_history_gap_handler gap;
     void *gap_ud;
+    rc_history_control_handler control;
+    void *control_ud;
 
     _Atomic(const char *) epoch;      /* points into `epochs` */
     pthread_mutex_t epoch_lock;
@@ -84,6 +88,9 @@ void rc_hist_deliver(rc_history *h, rc_event *ev);
 
 /* Calls the gap handler, if any. */
 void rc_hist_gap(rc_history *h);
+
+/* Hands a control message (borrowed) to the control handler, if any. */
+void rc_hist_control(rc_history *h, const char *msg, size_t len);
 
 /* Makes epoch the current one (copied). Returns 0 or -1 (out of memory). */
 int rc_hist_set_epoch(rc_history *h, const char *epoch);

@@ -200,6 +200,7 @@ static const struct rc_history_ops red_ops = {
     .replay_since = rc_red_replay_since,
     .session_put = rc_red_session_put,
     .session_take = rc_red_session_take,
+    .control_publish = rc_red_control_publish,
     .memberships = rc_red_memberships,
     .ready = red_ready,
     .probe = red_probe,

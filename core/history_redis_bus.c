@@ -1,6 +1,7 @@
 /*
  * history_redis_bus.c - the Redis history's bus: the thread that receives
- * every appended event through pub/sub.
+ * every appended event, and every control message, through pub/sub; and
+ * the publishing of control messages.
  *
  * Implementation notes. The bus thread polls its socket and an eventfd (the
  * stop signal), sends PING after a second of silence and reconnects when no
@@ -11,6 +12,13 @@
  * again after being down it calls the gap handler (clients then recover
  * from the history). The thread starts with the first rc_history_subscribe
  * and is stopped by rc_history_destroy (history_redis.c).
+ *
+ * Control messages travel on a channel of their own, roomcast:control, to
+ * which the same connection subscribes: a node that does not know them
+ * (an older version during a rolling upgrade) is not subscribed and never
+ * sees them, and the event channel carries events only. They are published
+ * by the worker thread on its connection (rc_red_control_publish), so the
+ * gateway loop that asks for one never waits for Redis.
  */
 #include "history_redis_private.h"
 
@@ -76,6 +84,17 @@ static int is_str(const redisReply *rep, const char *s)
            !memcmp(rep->str, s, rep->len);
 }
 
+static void bus_control(rc_history *h, const redisReply *rep)
+{
+    struct red *r = h->be;
+    if (rep->len <= 0 || (size_t)rep->len > RC_CONTROL_MAX) {
+        LOG_ERROR("history", "redis %s: control message of %lld bytes dropped (1 to %d)",
+                  r->where, (long long)rep->len, RC_CONTROL_MAX);
+        return;
+    }
+    rc_hist_control(h, rep->str, (size_t)rep->len);
+}
+
 static void bus_message(rc_history *h, const redisReply *rep)
 {
     struct red *r = h->be;
@@ -119,10 +138,35 @@ static int bus_loop(rc_history *h, redisContext *c)
         last_rx = now;
         ping_at = 0;
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
-            is_str(rep->element[0], "message") && rep->element[2]->type == REDIS_REPLY_STRING)
-            bus_message(h, rep->element[2]);
+            is_str(rep->element[0], "message") && rep->element[2]->type == REDIS_REPLY_STRING) {
+            if (is_str(rep->element[1], RC_RED_CONTROL_CHANNEL))
+                bus_control(h, rep->element[2]);
+            else
+                bus_message(h, rep->element[2]);
+        }
         freeReplyObject(rep);
     }
+}
+
+/* Reads the confirmations of a SUBSCRIBE of two channels: how many came
+ * (2 when subscribed); *rc gets bus_read's last status. */
+static int bus_subscribed(struct red *r, redisContext *c, int *rc)
+{
+    int n = 0;
+    while (n < 2) {
+        redisReply *rep = NULL;
+        if ((*rc = bus_read(r, c, RC_RED_TIMEOUT_MS, &rep)) != 1)
+            break;
+        int ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+                 is_str(rep->element[0], "subscribe");
+        freeReplyObject(rep);
+        if (!ok)
+            break;
+        n++;
+    }
+    if (n < 2 && *rc == 1)
+        *rc = -1; /* an answer other than the confirmation */
+    return n;
 }
 
 static void *bus_main(void *arg)
@@ -135,17 +179,12 @@ static void *bus_main(void *arg)
 
     for (;;) {
         redisContext *c = rc_red_conn_open(r, err, sizeof err);
-        redisReply *rep = NULL;
         int rc = -1;
         if (!c) {
             if (!was_down)
                 LOG_ERROR("history", "redis %s: bus cannot connect: %s", r->where, err);
-        } else if (bus_send(c, "SUBSCRIBE " RC_RED_BUS_CHANNEL) == 0 &&
-                   (rc = bus_read(r, c, RC_RED_TIMEOUT_MS, &rep)) == 1 &&
-                   rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
-                   is_str(rep->element[0], "subscribe")) {
-            freeReplyObject(rep);
-            rep = NULL;
+        } else if (bus_send(c, "SUBSCRIBE " RC_RED_BUS_CHANNEL " " RC_RED_CONTROL_CHANNEL) == 0 &&
+                   bus_subscribed(r, c, &rc) == 2) {
             atomic_store(&r->bus_up, 1);
             backoff = 0;
             if (was_down) {
@@ -158,7 +197,6 @@ static void *bus_main(void *arg)
                 LOG_ERROR("history", "redis %s: bus connection lost: %s", r->where,
                           c->errstr[0] ? c->errstr : "no answer");
         }
-        freeReplyObject(rep);
         if (c)
             redisFree(c);
         if (rc == -2)
@@ -190,4 +228,24 @@ void rc_red_start_bus(rc_history *h)
         }
     }
     pthread_mutex_unlock(&r->bus_lock);
+}
+
+void rc_red_control_publish(rc_history *h, const char *msg, size_t len)
+{
+    struct red *r = h->be;
+    struct rconn *rc = &r->work;
+    if (!rc_red_conn_get(r, rc)) {
+        LOG_ERROR("history", "redis %s: control message not published: Redis is unreachable",
+                  r->where);
+        return;
+    }
+    redisReply *rep = redisCommand(rc->c, "PUBLISH " RC_RED_CONTROL_CHANNEL " %b", msg, len);
+    if (rc_red_conn_check(r, rc, rep) < 0) {
+        LOG_ERROR("history", "redis %s: control message not published: the connection failed",
+                  r->where);
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR)
+        LOG_ERROR("history", "redis %s: PUBLISH control: %s", r->where, rep->str);
+    freeReplyObject(rep);
 }

@@ -36,6 +36,7 @@
 #define RC_RED_K_LOST "roomcast:lost:"
 #define RC_RED_K_SESSION "roomcast:session:"
 #define RC_RED_BUS_CHANNEL "roomcast:bus"
+#define RC_RED_CONTROL_CHANNEL "roomcast:control"
 
 /* Connect and command timeout; backoff between connection attempts. */
 #define RC_RED_TIMEOUT_MS 2000
@@ -105,6 +106,8 @@ int rc_red_replay_since(rc_history *h, const char *const *rooms, size_t nrooms,
 void rc_red_session_put(rc_history *h, const char *pid, const void *blob, size_t len,
                         int64_t ttl_ms);
 void *rc_red_session_take(rc_history *h, const char *pid, size_t *len);
+/* rc_history_ops.control_publish: PUBLISH on the control channel. */
+void rc_red_control_publish(rc_history *h, const char *msg, size_t len);
 /* rc_history_ops.memberships: on the calling thread, its own connection. */
 int rc_red_memberships(rc_history *h,
                        int (*cb)(void *ud, const char *user, const char *program),

@@ -33,6 +33,8 @@ static const struct {
     [RC_M_REGISTRY_REQUESTS] = {"roomcast_schema_registry_requests_total", "counter", "Schema Registry requests for unknown schema ids"},
     [RC_M_REGISTRY_FAILURES] = {"roomcast_schema_registry_failures_total", "counter", "Schema Registry requests without a usable answer (unreachable, timeout, 5xx, refused credentials)"},
     [RC_M_SCHEMA_WAITS] = {"roomcast_schema_waits", "gauge", "Partitions paused until the Schema Registry answers for their next record"},
+    [RC_M_ADMIN_REQUESTS] = {"roomcast_admin_requests_total", "counter", "Admin API requests that carried the admin token"},
+    [RC_M_ADMIN_REFUSED] = {"roomcast_admin_unauthorized_total", "counter", "Admin API requests refused with 401: token missing or wrong"},
 };
 
 void rc_metric_add(enum rc_metric m, long delta)

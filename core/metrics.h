@@ -31,6 +31,8 @@ enum rc_metric {
     RC_M_REGISTRY_REQUESTS,  /* Schema Registry requests made */
     RC_M_REGISTRY_FAILURES,  /* of which got no usable answer */
     RC_M_SCHEMA_WAITS,       /* gauge: partitions paused waiting for the registry */
+    RC_M_ADMIN_REQUESTS,     /* admin API requests with the right token */
+    RC_M_ADMIN_REFUSED,      /* admin API requests refused: token missing or wrong */
     RC_M__COUNT
 };
 

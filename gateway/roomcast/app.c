@@ -50,6 +50,9 @@ struct rc_app {
     int grace_ms;            /* auth-grace */
     int max_per_user;        /* max-connections-per-user, 0 = none */
     hmap users;              /* sub -> struct user_count (owned) */
+    hmap bans;               /* sub -> struct ban (owned) */
+    gw_socket **vec;         /* owned: rc_app_user_sockets' answer */
+    size_t vec_cap;
     rc_recovery *rec;        /* owned */
     const rc_routes *routes; /* borrowed: HTTP routes, or NULL */
     rc_buf buf;              /* answers being built */
@@ -73,6 +76,7 @@ static int claims_program(const rc_auth_identity *id, const char *program)
 }
 
 /* The token of a live socket (below). */
+static int64_t wall_ms(void);
 static int token_admit(rc_app *a, gw_socket *sk, const rc_auth_identity *id);
 static void on_refresh(rc_app *a, gw_socket *sk, const gw_event *ev);
 static const rc_auth_identity *socket_identity(const gw_socket *sk);
@@ -132,6 +136,16 @@ static void on_connect(void *ud, gw_socket *sk, const gw_handshake *hs)
     int code = rc_auth_verify(a->auth, token, len, (int64_t)time(NULL), &id, &reason);
     if (code != RC_AUTH_OK) {
         refuse(a, sk, code, reason);
+        return;
+    }
+    int64_t until = rc_app_banned_until(a, id->sub);
+    if (until) {
+        rc_metric_inc(RC_M_AUTH_FAILURES);
+        LOG_INFO(FAC, "sid %s: CONNECT refused: FORBIDDEN (user %s is banned for %lld more s)",
+                 gw_socket_sid(sk), id->sub, (long long)((until - wall_ms() + 999) / 1000));
+        rc_auth_identity_free(id);
+        gw_socket_reject(sk, "{\"message\":\"Authentication error\",\"data\":"
+                             "{\"code\":\"FORBIDDEN\"}}");
         return;
     }
     if (token_admit(a, sk, id) < 0) { /* refused: the user's sockets, or memory */
@@ -286,9 +300,12 @@ static void on_rate_limited(void *ud, gw_socket *sk, const gw_event *ev)
 /* Longest single wait of the expiry timer; a later expiry takes steps. */
 #define TOKEN_MAX_WAIT_MS (1 << 30)
 
+typedef struct live_token live_token;
+
 /* The sockets of one user (accepted or being accepted); key: sub. */
 struct user_count {
     size_t n;
+    live_token *head; /* borrowed: their tokens, newest first */
     char sub[];
 };
 
@@ -297,19 +314,29 @@ struct user_count {
  * CONNECT: its extension (gw_socket_ext), freed by the gateway whichever
  * way the socket goes.
  */
-typedef struct live_token {
+struct live_token {
     rc_app *a;               /* borrowed */
+    gw_socket *sk;           /* borrowed: the socket whose extension it is */
     struct user_count *user; /* borrowed: counts this socket */
+    live_token *prev, *next; /* on user->head's list */
     rc_auth_identity *id;    /* owned: the identity of the last accepted
                                  auth:refresh, NULL before one */
     int64_t exp;             /* the current token's exp, 0 = none */
     int expired;             /* auth:expired sent: the grace period runs */
-} live_token;
+};
 
 static void live_token_free(void *p)
 {
     live_token *lt = p;
     struct user_count *u = lt->user;
+    if (u) {
+        if (lt->prev)
+            lt->prev->next = lt->next;
+        else
+            u->head = lt->next;
+        if (lt->next)
+            lt->next->prev = lt->prev;
+    }
     if (u && --u->n == 0) {
         hmap_del(&lt->a->users, u->sub, NULL);
         free(u);
@@ -425,6 +452,7 @@ static int token_admit(rc_app *a, gw_socket *sk, const rc_auth_identity *id)
         if (!(u = malloc(sizeof *u + n + 1)))
             goto nomem;
         u->n = 0;
+        u->head = NULL;
         memcpy(u->sub, id->sub, n + 1);
         if (hmap_put(&a->users, u->sub, u) != 1) {
             free(u);
@@ -433,7 +461,12 @@ static int token_admit(rc_app *a, gw_socket *sk, const rc_auth_identity *id)
     }
     u->n++;
     lt->a = a;
+    lt->sk = sk;
     lt->user = u;
+    lt->next = u->head;
+    if (u->head)
+        u->head->prev = lt;
+    u->head = lt;
     lt->exp = id->exp;
     if (gw_socket_set_ext(sk, lt, live_token_free) < 0) {
         live_token_free(lt);
@@ -566,6 +599,122 @@ static void on_refresh(rc_app *a, gw_socket *sk, const gw_event *ev)
     }
 }
 
+/* ---- what operators ask (admin.c) ---- */
+
+/* A user banned until a wall-clock time; key: sub. */
+struct ban {
+    int64_t until_ms;
+    char sub[];
+};
+
+size_t rc_app_user_count(const rc_app *a)
+{
+    return hmap_len(&a->users);
+}
+
+gw_socket **rc_app_user_sockets(rc_app *a, const char *sub, size_t *n)
+{
+    hmap_slot *slot = hmap_find(&a->users, sub);
+    const struct user_count *u = slot ? slot->val : NULL;
+    *n = 0;
+    if (!u)
+        return NULL;
+    if (u->n > a->vec_cap) {
+        gw_socket **v = realloc(a->vec, u->n * sizeof *v);
+        if (!v)
+            return NULL;
+        a->vec = v;
+        a->vec_cap = u->n;
+    }
+    /* Oldest first: the list is newest first. */
+    size_t i = u->n;
+    for (const live_token *lt = u->head; lt && i > 0; lt = lt->next)
+        a->vec[--i] = lt->sk;
+    *n = u->n - i;
+    return a->vec + i;
+}
+
+const char *rc_app_socket_user(const gw_socket *sk)
+{
+    const rc_auth_identity *id = socket_identity(sk);
+    return id ? id->sub : NULL;
+}
+
+const rc_membership *rc_app_members(const rc_app *a)
+{
+    return a->members;
+}
+
+size_t rc_app_disconnect_user(rc_app *a, const char *sub, const char *reason)
+{
+    hmap_slot *slot = hmap_find(&a->users, sub);
+    size_t n = 0, had = slot ? ((struct user_count *)slot->val)->n : 0;
+    /* Each disconnect frees its socket's token, the last one the user's
+     * entry; the bound is a guard, never reached. */
+    while (n < had && (slot = hmap_find(&a->users, sub))) {
+        gw_socket *sk = ((struct user_count *)slot->val)->head->sk;
+        LOG_INFO(FAC, "sid %s: socket %s of user %s: disconnected (%s)", gw_socket_sid(sk),
+                 gw_socket_id(sk), sub, reason);
+        gw_socket_disconnect(sk, reason, 1);
+        n++;
+    }
+    return n;
+}
+
+/* Drops the bans that are over. */
+static void bans_sweep(rc_app *a, int64_t now)
+{
+    size_t pos = 0;
+    for (hmap_slot *slot; (slot = hmap_next(&a->bans, &pos));) {
+        struct ban *b = slot->val;
+        if (b->until_ms <= now) {
+            hmap_del(&a->bans, b->sub, NULL);
+            free(b);
+            pos = 0; /* the table changed: walk it again */
+        }
+    }
+}
+
+int rc_app_ban(rc_app *a, const char *sub, int64_t until_ms)
+{
+    int64_t now = wall_ms();
+    bans_sweep(a, now);
+    hmap_slot *slot = hmap_find(&a->bans, sub);
+    struct ban *b = slot ? slot->val : NULL;
+    if (b) {
+        if (until_ms > b->until_ms)
+            b->until_ms = until_ms;
+        return 0;
+    }
+    if (until_ms <= now)
+        return 0;
+    if (hmap_len(&a->bans) >= RC_MAX_BANS)
+        return -1;
+    size_t n = strlen(sub);
+    if (!(b = malloc(sizeof *b + n + 1)))
+        return -1;
+    b->until_ms = until_ms;
+    memcpy(b->sub, sub, n + 1);
+    if (hmap_put(&a->bans, b->sub, b) != 1) {
+        free(b);
+        return -1;
+    }
+    return 0;
+}
+
+int64_t rc_app_banned_until(rc_app *a, const char *sub)
+{
+    hmap_slot *slot = hmap_len(&a->bans) ? hmap_find(&a->bans, sub) : NULL;
+    struct ban *b = slot ? slot->val : NULL;
+    if (!b)
+        return 0;
+    if (b->until_ms > wall_ms())
+        return b->until_ms;
+    hmap_del(&a->bans, b->sub, NULL);
+    free(b);
+    return 0;
+}
+
 /* ---- memberships ---- */
 
 void rc_app_publish(rc_app *a, gw_server *gw, const rc_event *ev)
@@ -633,6 +782,7 @@ rc_app *rc_app_new(rc_auth_verifier *auth)
     }
     a->auth = rc_auth_verifier_ref(auth);
     hmap_init(&a->users, HMAP_STR);
+    hmap_init(&a->bans, HMAP_STR);
     a->app = (gw_app){
         .ud = a,
         .namespace_allowed = NULL, /* "/" only */
@@ -661,6 +811,11 @@ void rc_app_destroy(rc_app *a)
     for (hmap_slot *slot; (slot = hmap_next(&a->users, &pos));)
         free(slot->val);
     hmap_clear(&a->users);
+    pos = 0;
+    for (hmap_slot *slot; (slot = hmap_next(&a->bans, &pos));)
+        free(slot->val);
+    hmap_clear(&a->bans);
+    free(a->vec);
     rc_buf_free(&a->buf);
     rc_buf_free(&a->room);
     free(a);

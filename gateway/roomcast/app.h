@@ -26,12 +26,15 @@
  * (rooms only the old claim gave are left, new ones joined) and its expiry,
  * at any time. A user holds at most max-connections-per-user sockets on a
  * node: beyond, CONNECT_ERROR {"message":"Connection limit","data":{"code":
- * "TOO_MANY_CONNECTIONS"}}.
+ * "TOO_MANY_CONNECTIONS"}}. A user an operator banned for a while
+ * (rc_app_ban) is refused with the code FORBIDDEN.
  *
  * Loop thread only, except construction and destruction.
  */
 #ifndef RC_APP_H
 #define RC_APP_H
+
+#include <stdint.h>
 
 #include "core/history.h"
 #include "gateway/server/app.h"
@@ -74,5 +77,45 @@ void rc_app_set_limits(rc_app *a, int leeway_s, int auth_grace_ms, int max_conne
 /* The HTTP routes the application answers beside /socket.io/ (borrowed;
  * NULL: none). */
 void rc_app_set_routes(rc_app *a, const rc_routes *routes);
+
+/* ---- what operators ask (admin.h) ---- */
+
+/* Users with at least one socket on this node. */
+size_t rc_app_user_count(const rc_app *a);
+
+/* The sockets of user sub on this node, accepted or being accepted (their
+ * token verified, a recovery under way), oldest first, in a vector owned
+ * by a that stays valid until the next call; *n gets the count. NULL with
+ * *n = 0 when there is none (or out of memory). */
+gw_socket **rc_app_user_sockets(rc_app *a, const char *sub, size_t *n);
+
+/* The user (JWT sub) of a socket of the application, or NULL. */
+const char *rc_app_socket_user(const gw_socket *sk);
+
+/* The membership table (borrowed: valid until the next loop task). */
+const rc_membership *rc_app_members(const rc_app *a);
+
+/*
+ * Disconnects every socket of user sub on this node, accepted or being
+ * accepted, with a Socket.IO DISCONNECT and its session closed
+ * (gw_socket_disconnect(sk, reason, 1): the client sees "io server
+ * disconnect" and does not reconnect by itself). Their recovery sessions
+ * are deleted, not kept. Returns how many sockets there were.
+ */
+size_t rc_app_disconnect_user(rc_app *a, const char *sub, const char *reason);
+
+/* Users banned at once at most (rc_app_ban). */
+#define RC_MAX_BANS 100000
+
+/*
+ * Until until_ms (wall clock), CONNECTs of user sub are refused with
+ * CONNECT_ERROR {"message":"Authentication error","data":{"code":
+ * "FORBIDDEN"}} (a later ban than one in force extends it; an earlier one
+ * changes nothing). In memory: forgotten at a restart. 0, or -1 when out of
+ * memory or RC_MAX_BANS users are banned already.
+ */
+int rc_app_ban(rc_app *a, const char *sub, int64_t until_ms);
+/* When user sub's ban ends (wall clock, ms), or 0 when not banned. */
+int64_t rc_app_banned_until(rc_app *a, const char *sub);
 
 #endif

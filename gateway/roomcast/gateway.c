@@ -8,9 +8,10 @@
  * takes the whole array at once on the loop, so a burst costs one wake-up.
  * A resync is a flag checked by the same task before it delivers anything,
  * so a bus gap is handled before the events published after it. A key
- * reload travels as a task of its own. Ownership: the gateway owns the
- * server, the application and the routes; events in the array hold one
- * reference each.
+ * reload travels as a task of its own, and so does each control message
+ * (a copy), applied by the admin module on the loop. Ownership: the gateway
+ * owns the server, the application, the admin module and the routes;
+ * events in the array hold one reference each.
  */
 #include "gateway/roomcast/gateway.h"
 
@@ -22,6 +23,7 @@
 
 #include "core/errstr.h"
 #include "core/log.h"
+#include "gateway/roomcast/admin.h"
 #include "gateway/roomcast/app.h"
 
 #define FAC "gateway"
@@ -29,6 +31,7 @@
 struct rc_gateway {
     gw_server *srv;   /* owned */
     rc_app *app;      /* owned */
+    rc_admin *admin;  /* owned */
     rc_routes routes; /* demo_secret owned */
     int recovery_window_ms;
 
@@ -152,6 +155,37 @@ void rc_gateway_stop(rc_gateway *g)
     gw_server_stop(g->srv);
 }
 
+/* A control message on its way to the loop (rc_gateway_control). */
+struct control_task {
+    gw_task task; /* first: the posted task */
+    rc_gateway *g;
+    size_t len;
+    char msg[]; /* a copy */
+};
+
+static void control_task_run(gw_task *t, gw_server *srv)
+{
+    struct control_task *ct = (struct control_task *)t;
+    if (srv && !gw_server_stopping(srv))
+        rc_admin_control(ct->g->admin, ct->msg, ct->len);
+    free(ct);
+}
+
+int rc_gateway_control(rc_gateway *g, const char *msg, size_t len)
+{
+    struct control_task *ct = malloc(sizeof *ct + len + 1);
+    if (!ct)
+        return -1;
+    memset(&ct->task, 0, sizeof ct->task);
+    ct->task.run = control_task_run;
+    ct->g = g;
+    ct->len = len;
+    memcpy(ct->msg, msg, len);
+    ct->msg[len] = '\0';
+    gw_post(g->srv, &ct->task);
+    return 0;
+}
+
 /* The start-up hand-over (rc_gateway_open). */
 struct open_task {
     gw_task task; /* first: the posted task */
@@ -165,6 +199,7 @@ static void open_task_run(gw_task *t, gw_server *srv)
     struct open_task *ot = (struct open_task *)t;
     if (srv) {
         rc_app_set_history(ot->g->app, ot->h, ot->g->recovery_window_ms);
+        rc_admin_set_history(ot->g->admin, ot->h);
         if (ot->members)
             rc_app_adopt_members(ot->g->app, ot->members);
         ot->members = NULL;
@@ -194,6 +229,12 @@ int rc_gateway_open(rc_gateway *g, rc_history *h, rc_membership *members)
 void rc_gateway_forget_history(rc_gateway *g)
 {
     rc_app_set_history(g->app, NULL, g->recovery_window_ms);
+    rc_admin_set_history(g->admin, NULL);
+}
+
+const char *rc_gateway_node(const rc_gateway *g)
+{
+    return rc_admin_node(g->admin);
 }
 
 int rc_gateway_port(const rc_gateway *g)
@@ -225,6 +266,12 @@ rc_gateway *rc_gateway_new(const rc_gateway_options *opts, rc_auth_verifier *aut
         rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
+    if (!(g->admin = rc_admin_new(opts->admin_token, g->app, &opts->hooks))) {
+        rc_errf(errstr, errlen, "out of memory, or no randomness for the node id");
+        goto fail;
+    }
+    g->routes.admin = rc_admin_answer;
+    g->routes.admin_ud = g->admin;
     rc_app_set_limits(g->app, opts->jwt_leeway_s, opts->auth_grace_ms,
                       opts->max_connections_per_user);
     rc_app_set_routes(g->app, &g->routes);
@@ -252,6 +299,7 @@ void rc_gateway_destroy(rc_gateway *g)
     for (size_t i = 0; i < g->pub_len; i++)
         rc_event_unref(g->pub[i]);
     free(g->pub);
+    rc_admin_destroy(g->admin);
     rc_app_destroy(g->app);
     free(g->routes.demo_secret);
     pthread_mutex_destroy(&g->mu);

@@ -1,7 +1,7 @@
 /*
  * gateway.h - roomcast's gateway: the Socket.IO server (gateway/server/)
- * with roomcast's application (app.h), its HTTP routes (routes.h), and the
- * calls the rest of the process makes into it.
+ * with roomcast's application (app.h), its HTTP routes (routes.h) and admin
+ * API (admin.h), and the calls the rest of the process makes into it.
  *
  * The process (roomcast_main.c) builds one, hands it the history, publishes
  * every event the history's bus delivers, and stops it on SIGTERM. Every
@@ -33,7 +33,9 @@ typedef struct rc_gateway_options {
     int demo;                     /* demo mode: /demo/token signs tokens */
     const char *demo_secret;      /* with this HS256 secret (copied); NULL
                                    when there is none */
-    rc_routes_hooks hooks;        /* /healthz and /readyz */
+    const char *admin_token;      /* the admin API's token (its digest is
+                                   kept); NULL or "": no admin API */
+    rc_routes_hooks hooks;        /* /healthz, /readyz and /admin/stats */
 } rc_gateway_options;
 
 /* Binds the listener; takes its own reference to auth. NULL with errstr
@@ -82,5 +84,13 @@ int rc_gateway_open(rc_gateway *g, rc_history *h, rc_membership *members);
 /* After rc_gateway_run() returned, before rc_history_destroy(): the
  * history is no longer used. */
 void rc_gateway_forget_history(rc_gateway *g);
+
+/* A control message from the history (rc_history_on_control; msg[0..len)
+ * is copied), applied on the loop by the admin API's module (admin.h:
+ * rc_admin_control). Returns 0 or -1 when out of memory. */
+int rc_gateway_control(rc_gateway *g, const char *msg, size_t len);
+
+/* This node's id in the admin API and its control messages. */
+const char *rc_gateway_node(const rc_gateway *g);
 
 #endif

@@ -184,6 +184,15 @@ static void on_history_event(void *ud, rc_event *ev)
         LOG_ERROR("main", "out of memory publishing event %s", ev->id);
 }
 
+/* A control message (an operator's disconnect) from any node: the bus
+ * thread (redis) or the history's worker (memory). */
+static void on_history_control(void *ud, const char *msg, size_t len)
+{
+    struct app *a = ud;
+    if (rc_gateway_control(a->gw, msg, len) < 0)
+        LOG_ERROR("main", "out of memory: a control message was dropped");
+}
+
 /* The bus may have lost events: make every client reconnect and catch up. */
 static void on_history_gap(void *ud)
 {
@@ -545,6 +554,7 @@ static rc_gateway_options gateway_options(struct app *a)
         .recovery_window_ms = a->cfg.recovery_window_ms,
         .demo = a->cfg.demo,
         .demo_secret = demo_secret(&a->cfg),
+        .admin_token = a->cfg.admin_token,
         .hooks = {.ud = a, .health = health, .ready = ready},
     };
 }
@@ -635,13 +645,14 @@ static int check_config(struct app *a, char *summary, size_t slen, char *err, si
 
     snprintf(summary, slen,
              "configuration OK: listen %s%s, kafka %s, group %s, %zu topics, history %s, "
-             "tokens %s, cors %s%s%s",
+             "tokens %s, cors %s, admin API %s%s%s",
              *cfg->tls_cert ? "https://" : "http://", cfg->listen,
              *cfg->kafka_brokers ? cfg->kafka_brokers : "embedded", cfg->group_id,
              rc_catalog_count(a->cat), *cfg->redis ? "redis" : "memory",
              rc_auth_verifier_describe(a->auth),
              *cfg->cors_origins ? cfg->cors_origins : "same-origin only",
-             a->registry ? ", schema registry" : "", cfg->demo ? ", demo" : "");
+             *cfg->admin_token ? "on" : "off", a->registry ? ", schema registry" : "",
+             cfg->demo ? ", demo" : "");
     return 0;
 }
 
@@ -776,6 +787,7 @@ static void *starter_main(void *arg)
         goto fail;
     }
     rc_history_on_gap(a->history, on_history_gap, a);
+    rc_history_on_control(a->history, on_history_control, a);
     rc_history_subscribe(a->history, on_history_event, a);
 
     STEP("the consumer's start");
@@ -848,8 +860,9 @@ int main(int argc, char **argv)
         LOG_WARN("main",
                  "secret given on the command line, where every local user can read it "
                  "(ps, /proc): %s; use --jwt-secret-file or ROOMCAST_JWT_SECRET, "
-                 "-X PROPERTY=@FILE or ROOMCAST_KAFKA_<PROPERTY>, and "
-                 "--schema-registry-password-file or ROOMCAST_SCHEMA_REGISTRY_PASSWORD",
+                 "-X PROPERTY=@FILE or ROOMCAST_KAFKA_<PROPERTY>, "
+                 "--schema-registry-password-file or ROOMCAST_SCHEMA_REGISTRY_PASSWORD, and "
+                 "--admin-token-file or ROOMCAST_ADMIN_TOKEN",
                  a.cfg.cmdline_secrets);
     if (a.cfg.check_only) {
         char summary[1024];

@@ -5,7 +5,9 @@
  * and what the process hooks add (Kafka, history); /readyz is 503 while the
  * hooks say the node is not ready and once the server is stopping, so a
  * load balancer stops sending it clients first. /demo/token signs a token
- * for any sub, which is why it exists only with a demo secret.
+ * for any sub, which is why it exists only with a demo secret. Paths under
+ * /admin are the admin API's (admin.c), whatever their method; the other
+ * routes are read-only and refuse POST.
  */
 #include "gateway/roomcast/routes.h"
 
@@ -135,6 +137,10 @@ int rc_routes_answer(const rc_routes *r, gw_server *gw, const gw_http_request *r
 {
     const char *path = gw_http_path(req);
     int rc = 0;
+    if (strncmp(path, "/admin", 6) == 0 && (path[6] == '/' || !path[6]))
+        return r->admin ? r->admin(r->admin_ud, gw, req, resp) : 0;
+    if (strcmp(gw_http_request_method(req), "POST") == 0)
+        return answer_str(resp, 405, "text/plain", "Method Not Allowed\n");
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
         rc = answer(resp, 200, "text/html; charset=utf-8", (const char *)rc_page_index,
                     rc_page_index_len);

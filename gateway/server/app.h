@@ -39,6 +39,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/slice.h"
 
@@ -76,17 +77,30 @@ typedef struct gw_event {
  * Socket.IO nor the Engine.IO path). Opaque; borrowed for on_http. */
 typedef struct gw_http_request gw_http_request;
 
+/* The request's method: "GET", "HEAD" or "POST". */
+const char *gw_http_request_method(const gw_http_request *req);
 /* The request's path, without the query string. */
 const char *gw_http_path(const gw_http_request *req);
 /* The url-decoded value of query argument name ("sub" for ?sub=x) copied
  * into buf, or NULL when absent or longer than cap - 1. */
 const char *gw_http_query(const gw_http_request *req, const char *name, char *buf, size_t cap);
+/* The token of an "Authorization: Bearer <token>" header (scheme without
+ * case, spaces after it skipped) copied into buf; NULL when there is no
+ * such header, its scheme is another, the token is empty, or it is longer
+ * than cap - 1. */
+const char *gw_http_request_bearer(const gw_http_request *req, char *buf, size_t cap);
+/* The client address of the connection (an IPv4-mapped IPv6 address as
+ * plain IPv4; a proxy's own behind one) copied into buf, or NULL when
+ * unknown. */
+const char *gw_http_request_peer(const gw_http_request *req, char *buf, size_t cap);
 
 /* The answer on_http fills: status, content type (static) and body. */
 typedef struct gw_http_response {
     unsigned status;
     const char *content_type;
-    rc_buf body; /* owned by the server */
+    rc_buf body;              /* owned by the server */
+    const char *authenticate; /* a 401's WWW-Authenticate challenge
+                                 (static, e.g. "Bearer"), or NULL */
 } gw_http_response;
 
 /* The callback that receives the client's ACK of gw_socket_emit_ack():
@@ -116,10 +130,13 @@ typedef struct gw_app {
     /* Sessions on the plain Engine.IO path (gw_options.engine_path):
      * one Engine.IO message, text or binary, borrowed for the call. */
     void (*on_engine_message)(void *ud, gw_session *s, const char *data, size_t len, int binary);
-    /* A GET or HEAD on another path: fill resp and return 1, or return 0
-     * for a 404. The server sends a HEAD response without its body (the
-     * headers, Content-Length included, are GET's). Other methods on other
-     * paths get 405. NULL: every such path is a 404. */
+    /* A GET, HEAD or POST on another path (gw_http_request_method): fill
+     * resp and return 1, or return 0 for a 404; a route that does not take
+     * the method answers 405 itself. The server sends a HEAD response
+     * without its body (the headers, Content-Length included, are GET's).
+     * A POST's body is not read: the connection is closed after the
+     * answer. Other methods on other paths get 405. NULL: GET and HEAD on
+     * every such path are a 404, other methods a 405. */
     int (*on_http)(void *ud, gw_server *gw, const gw_http_request *req, gw_http_response *resp);
     /* For holds with a floor (gw_hold_release): 1 when an event of offset
      * was already covered by a replay up to floor (same epoch, at or
@@ -207,6 +224,16 @@ int gw_socket_leave(gw_socket *sk, const char *room);
  * NULL with *n = 0 when the room is empty or out of memory.
  */
 gw_socket **gw_socket_room_list(gw_server *gw, const char *room, size_t *n);
+
+/* The transport carrying the socket's session now: "websocket" or
+ * "polling" (a polling session that upgraded is "websocket"). */
+const char *gw_socket_transport(const gw_socket *sk);
+/* The client address the socket's session was opened from (a proxy's,
+ * behind one), or NULL when unknown. Borrowed: valid while the socket is. */
+const char *gw_socket_peer(const gw_socket *sk);
+/* When the socket was accepted (wall clock, ms since 1970); 0 while it is
+ * pending. */
+int64_t gw_socket_since_ms(const gw_socket *sk);
 
 /* 1 when the attachment stands for a placeholder object v of ev, with its
  * bytes in *out. */

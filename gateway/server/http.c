@@ -62,6 +62,7 @@ void gw_http_conn_reset(gw_server *gw, gw_conn *c)
     c->in_active = c->in_binary = c->in_too_big = c->in_chunked = c->in_bad = 0;
     memset(&c->chunk, 0, sizeof c->chunk);
     c->keep_alive = c->close_after = c->refused = c->head = 0;
+    c->challenge = NULL;
     c->late_poll = c->noop_now = 0;
     c->sid[0] = '\0';
     c->kind = GW_CONN_HTTP;
@@ -416,6 +417,10 @@ int gw_http_respond(struct lws *wsi, gw_conn *c, unsigned status, const char *ct
                                      (const unsigned char *)"Authorization, Content-Type", 27, &p,
                                      end)))
         goto fail;
+    if (c->challenge && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                                     (const unsigned char *)c->challenge,
+                                                     (int)strlen(c->challenge), &p, end))
+        goto fail;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         goto fail;
 
@@ -490,7 +495,7 @@ gw_session *gw_http_open_session(struct lws *wsi, enum gw_transport tr, int raw,
     char *bearer = gw_http_bearer(wsi);
     gw_session *s = gw_session_new(gw_of(wsi), tr, raw, bearer);
     free(bearer);
-    if (s && gw_addr_count(s, addr[0] ? addr : NULL) < 0) {
+    if (s && (gw_addr_count(s, addr[0] ? addr : NULL) < 0 || gw_session_set_peer(s, addr) < 0)) {
         gw_session_close(s, "out of memory", GW_CLOSE_UNEXPECTED, 0);
         s = NULL;
     }
@@ -544,11 +549,37 @@ int gw_http_engine_route(const gw_server *gw, const char *path)
 struct gw_http_request {
     struct lws *wsi;
     const char *path;
+    enum gw_method method;
 };
+
+const char *gw_http_request_method(const gw_http_request *req)
+{
+    return req->method == GW_M_POST ? "POST" : req->method == GW_M_HEAD ? "HEAD" : "GET";
+}
 
 const char *gw_http_path(const gw_http_request *req)
 {
     return req->path;
+}
+
+const char *gw_http_request_bearer(const gw_http_request *req, char *buf, size_t cap)
+{
+    char *t = gw_http_bearer(req->wsi);
+    const char *rc = NULL;
+    if (t && strlen(t) < cap) {
+        memcpy(buf, t, strlen(t) + 1);
+        rc = buf;
+    }
+    if (t) {
+        memset(t, 0, strlen(t)); /* a credential: no copy left behind */
+        free(t);
+    }
+    return rc;
+}
+
+const char *gw_http_request_peer(const gw_http_request *req, char *buf, size_t cap)
+{
+    return gw_http_peer_addr(req->wsi, buf, cap);
 }
 
 const char *gw_http_query(const gw_http_request *req, const char *name, char *buf, size_t cap)
@@ -567,17 +598,19 @@ const char *gw_http_query(const gw_http_request *req, const char *name, char *bu
     return buf;
 }
 
-static int app_route(struct lws *wsi, gw_conn *c, const char *path)
+static int app_route(struct lws *wsi, gw_conn *c, const char *path, enum gw_method m)
 {
     gw_server *gw = gw_of(wsi);
-    gw_http_request req = {.wsi = wsi, .path = path};
+    gw_http_request req = {.wsi = wsi, .path = path, .method = m};
     gw_http_response resp = {.status = 200, .content_type = "text/plain"};
     int rc;
-    if (!gw->app.on_http || !gw->app.on_http(gw->app.ud, gw, &req, &resp))
+    if (!gw->app.on_http || !gw->app.on_http(gw->app.ud, gw, &req, &resp)) {
         rc = gw_http_respond_str(wsi, c, 404, "text/plain", "Not Found\n");
-    else
+    } else {
+        c->challenge = resp.status == 401 ? resp.authenticate : NULL;
         rc = gw_http_respond(wsi, c, resp.status, resp.content_type, resp.body.p ? resp.body.p : "",
                              resp.body.len, 0);
+    }
     rc_buf_free(&resp.body);
     return rc;
 }
@@ -594,11 +627,12 @@ int gw_http_on_request(struct lws *wsi, gw_conn *c, const char *path)
     int raw = gw_http_engine_route(gw_of(wsi), path);
     if (raw >= 0)
         return gw_polling_on_request(wsi, c, raw);
-    /* HEAD is answered as GET is, without the body (RFC 9110 9.3.2). */
-    if (m != GW_M_GET && m != GW_M_HEAD)
+    /* HEAD is answered as GET is, without the body (RFC 9110 9.3.2). A
+     * POST goes to an application that has routes, unread. */
+    if (m != GW_M_GET && m != GW_M_HEAD && (m != GW_M_POST || !gw_of(wsi)->app.on_http))
         return gw_http_respond_str(wsi, c, 405, "text/plain", "Method Not Allowed\n");
     c->head = m == GW_M_HEAD;
-    return app_route(wsi, c, path);
+    return app_route(wsi, c, path, m);
 }
 
 int gw_http_on_writable(struct lws *wsi, gw_conn *c)

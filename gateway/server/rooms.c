@@ -215,3 +215,14 @@ void gw_rooms_foreach_room(const gw_rooms *r, const void *member,
     while ((s = hmap_next(&ms->rooms, &pos)))
         cb(((struct room *)s->val)->name, ud);
 }
+
+void gw_rooms_foreach(const gw_rooms *r, void (*cb)(const char *room, size_t members, void *ud),
+                      void *ud)
+{
+    size_t pos = 0;
+    hmap_slot *s;
+    while ((s = hmap_next(&r->rooms, &pos))) {
+        const struct room *rm = s->val;
+        cb(rm->name, hmap_len(&rm->members), ud);
+    }
+}

@@ -35,5 +35,9 @@ void gw_rooms_foreach_member(const gw_rooms *r, const char *room,
 /* Calls cb for each room of member (same restriction). */
 void gw_rooms_foreach_room(const gw_rooms *r, const void *member,
                            void (*cb)(const char *room, void *ud), void *ud);
+/* Calls cb for each non-empty room with its number of members (same
+ * restriction), in no particular order. */
+void gw_rooms_foreach(const gw_rooms *r, void (*cb)(const char *room, size_t members, void *ud),
+                      void *ud);
 
 #endif

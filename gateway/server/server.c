@@ -252,8 +252,31 @@ int gw_server_admitting(const gw_server *gw)
 void gw_server_stats(const gw_server *gw, gw_stats *out)
 {
     out->sessions = gw->nopen;
+    out->websocket = gw->nopen_ws;
+    out->polling = gw->nopen - gw->nopen_ws;
     out->sockets = gw->nsockets;
     out->rooms = gw_rooms_count(gw->rooms);
+}
+
+/* Rooms of "/" are the room table's keys as they are (socket.c:
+ * room_key); another namespace's carry its name and 0x1F first. */
+struct room_walk {
+    void (*cb)(const char *room, size_t members, void *ud);
+    void *ud;
+};
+
+static void room_walk_cb(const char *key, size_t members, void *ud)
+{
+    struct room_walk *w = ud;
+    if (!strchr(key, '\x1f'))
+        w->cb(key, members, w->ud);
+}
+
+void gw_server_foreach_room(const gw_server *gw,
+                            void (*cb)(const char *room, size_t members, void *ud), void *ud)
+{
+    struct room_walk w = {cb, ud};
+    gw_rooms_foreach(gw->rooms, room_walk_cb, &w);
 }
 
 /* ---- the protocol callback ---- */

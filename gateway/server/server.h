@@ -97,11 +97,21 @@ int gw_server_admitting(const gw_server *gw);
 
 /* What the server carries now (loop thread). */
 typedef struct gw_stats {
-    size_t sessions; /* open Engine.IO sessions */
-    size_t sockets;  /* connected Socket.IO sockets */
-    size_t rooms;    /* non-empty rooms */
+    size_t sessions;  /* open Engine.IO sessions */
+    size_t websocket; /* of which carried by a WebSocket */
+    size_t polling;   /* and by long-polling (not upgraded, or never) */
+    size_t sockets;   /* connected Socket.IO sockets */
+    size_t rooms;     /* non-empty rooms, every namespace's */
 } gw_stats;
 void gw_server_stats(const gw_server *gw, gw_stats *out);
+
+/*
+ * Loop thread: calls cb with each non-empty room of namespace "/" and its
+ * number of members (sockets accepted or being accepted), in no particular
+ * order. O(rooms); cb must not join or leave rooms.
+ */
+void gw_server_foreach_room(const gw_server *gw,
+                            void (*cb)(const char *room, size_t members, void *ud), void *ud);
 
 /*
  * Loop thread: every open session is sent an Engine.IO CLOSE and closed

@@ -137,6 +137,7 @@ struct gw_socket {
     void (*app_timer_cb)(gw_socket *sk);
     void *ext; /* gw_socket_set_ext(), freed when gone */
     void (*free_ext)(void *ext);
+    int64_t since_ms; /* wall clock at gw_socket_accept(), 0 before */
 };
 
 /* A BINARY_EVENT / BINARY_ACK waiting for its attachments. */
@@ -172,6 +173,8 @@ struct gw_session {
     int raw;             /* plain Engine.IO: messages go to the app */
     char *bearer;        /* owned: token from the handshake's
                               Authorization header, or NULL */
+    char *peer;          /* owned: the client address the handshake
+                              came from, or NULL when unknown */
     gw_socket *socks;    /* owned list, one per namespace */
     size_t nsocks;
     size_t nconnected;       /* accepted sockets among them */
@@ -196,6 +199,7 @@ struct gw_server {
     gw_session *all;  /* every session object, list head */
     size_t nsessions; /* session objects alive */
     size_t nopen;     /* sessions in GW_SESSION_OPEN */
+    size_t nopen_ws;  /* of which carried by a WebSocket */
     size_t nsockets;  /* connected Socket.IO sockets */
     uint64_t gen;     /* broadcast generation counter */
     hmap addrs;       /* client address -> struct gw_addr:
@@ -287,6 +291,10 @@ gw_session *gw_session_find(gw_server *gw, const char *sid);
  * broadcast). Returns 0, or -1 when the frame was not queued.
  */
 int gw_session_send(gw_session *s, gw_frame *f);
+
+/* Records the client address the session was opened from (copied; NULL
+ * or "" for unknown), for gw_socket_peer(). 0, or -1 when out of memory. */
+int gw_session_set_peer(gw_session *s, const char *addr);
 
 /* Copies text into a new frame and sends it. */
 int gw_session_send_text(gw_session *s, const char *text, size_t len);

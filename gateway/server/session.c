@@ -91,6 +91,7 @@ gw_session *gw_session_new(gw_server *gw, enum gw_transport tr, int raw, const c
     gw->all = s;
     gw->nsessions++;
     gw->nopen++;
+    gw->nopen_ws += tr == GW_TR_WEBSOCKET;
     rc_metric_inc(RC_M_CONNECTIONS);
     rc_metric_inc(RC_M_HANDSHAKES);
 
@@ -136,6 +137,7 @@ void gw_session_free(gw_session *s)
     gw_addr_release(s);
     if (s->state == GW_SESSION_OPEN) {
         gw->nopen--;
+        gw->nopen_ws -= s->transport == GW_TR_WEBSOCKET;
         rc_metric_add(RC_M_CONNECTIONS, -1);
         s->state = GW_SESSION_CLOSING;
     }
@@ -152,7 +154,18 @@ void gw_session_free(gw_session *s)
     gw_server_disarm(gw, &s->connect);
     gw_frame_queue_clear(&s->q);
     free(s->bearer);
+    free(s->peer);
     free(s);
+}
+
+int gw_session_set_peer(gw_session *s, const char *addr)
+{
+    char *p = NULL;
+    if (addr && addr[0] && !(p = strdup(addr)))
+        return -1;
+    free(s->peer);
+    s->peer = p;
+    return 0;
 }
 
 static void free_cb(gw_timer *t)
@@ -186,6 +199,7 @@ void gw_session_close(gw_session *s, const char *reason, int code, int flush)
     s->flush_on_close = flush;
     LOG_DEBUG(FAC, "sid %s: closing: %s", s->sid, reason);
     gw->nopen--;
+    gw->nopen_ws -= s->transport == GW_TR_WEBSOCKET;
     gw_addr_release(s);
     rc_metric_add(RC_M_CONNECTIONS, -1);
     /* The application hears about its sockets first; what they send now is
@@ -388,6 +402,8 @@ static void connect_cb(gw_timer *t)
 static void upgrade(gw_session *s)
 {
     gw_server *gw = s->gw;
+    if (s->state == GW_SESSION_OPEN && s->transport != GW_TR_WEBSOCKET)
+        gw->nopen_ws++;
     s->transport = GW_TR_WEBSOCKET;
     s->ws = s->probe;
     s->probe = NULL;

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -529,6 +530,7 @@ int gw_socket_accept(gw_socket *sk, const char *extra_members)
         rc_buf_append(b, "}", 1) < 0)
         return -1;
     sk->state = GW_SK_CONNECTED;
+    sk->since_ms = rc_clock_wall_ms();
     s->nconnected++;
     gw->nsockets++;
     rc_metric_inc(RC_M_SOCKETS);
@@ -749,6 +751,21 @@ gw_socket **gw_socket_room_list(gw_server *gw, const char *room, size_t *n)
     }
     *n = gw->nvec;
     return gw->nvec ? gw->vec : NULL;
+}
+
+const char *gw_socket_transport(const gw_socket *sk)
+{
+    return sk->sess->transport == GW_TR_WEBSOCKET ? "websocket" : "polling";
+}
+
+const char *gw_socket_peer(const gw_socket *sk)
+{
+    return sk->sess->peer;
+}
+
+int64_t gw_socket_since_ms(const gw_socket *sk)
+{
+    return sk->state == GW_SK_CONNECTED ? sk->since_ms : 0;
 }
 
 int gw_socket_attachment(const gw_event *ev, const json_t *v, rc_slice *out)

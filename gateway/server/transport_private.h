@@ -62,6 +62,8 @@ typedef struct gw_conn {
     int close_after;         /* close the connection after this response */
     int refused;             /* GW_CONN_WS: close it at the first writable */
     int head;                /* a HEAD request: its response has headers only */
+    const char *challenge;   /* static: the WWW-Authenticate of a 401 from
+                               the application's routes, or NULL */
     int late_poll;           /* GW_CONN_POLL: arrived while an upgrade probe
                                was under way */
     int noop_now;            /* GW_CONN_POLL: its grace period is over */

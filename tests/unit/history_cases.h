@@ -3,7 +3,8 @@
  * one set of cases that test_history.c (memory) and test_history_redis.c
  * (Redis) run against their own backend: offsets and dedupe with what the
  * bus delivers, all-or-nothing replay by offset and by time, rooms that
- * expire, asynchronous replays, sessions. Each program adds the cases only
+ * expire, asynchronous replays, sessions, control messages. Each program
+ * adds the cases only
  * its backend has. Included by one test file each, so static definitions
  * are fine; include check.h and history_helpers.h first.
  */
@@ -527,6 +528,75 @@ static void case_sessions(const struct backend *b)
     sem_destroy(&w.sem);
 }
 
+/* What a control handler heard (history.h: control messages). */
+struct heard {
+    pthread_mutex_t mu;
+    char msgs[8][64];
+    size_t lens[8];
+    int n;
+};
+
+static void heard_init(struct heard *c)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+}
+
+static void on_control(void *ud, const char *msg, size_t len)
+{
+    struct heard *c = ud;
+    pthread_mutex_lock(&c->mu);
+    if (c->n < 8 && len <= sizeof c->msgs[0]) {
+        memcpy(c->msgs[c->n], msg, len);
+        c->lens[c->n++] = len;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int heard_count(struct heard *c, int want, int ms)
+{
+    int64_t until = rc_clock_mono_ms() + ms;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        int n = c->n;
+        pthread_mutex_unlock(&c->mu);
+        if (n >= want || rc_clock_mono_ms() >= until)
+            return n;
+        sleep_ms(10);
+    }
+}
+
+/* Control messages: heard by the node that published them, bytes as they
+ * were (a NUL included), in the order published, never as events. */
+static void case_control(const struct backend *b)
+{
+    struct sink s;
+    struct heard c;
+    sink_init(&s);
+    heard_init(&c);
+    rc_history *h = b->open(10, 60, &s);
+    rc_history_on_control(h, on_control, &c);
+    static const char one[] = "{\"op\":\"disconnect\"}\0tail";
+    CHECK_INT(rc_history_control_publish(h, one, sizeof one), 0);
+    CHECK_INT(rc_history_control_publish(h, "two", 3), 0);
+    CHECK_INT(heard_count(&c, 2, 3000), 2);
+    CHECK_INT(c.lens[0], sizeof one);
+    CHECK(memcmp(c.msgs[0], one, sizeof one) == 0);
+    CHECK_INT(c.lens[1], 3);
+    CHECK(memcmp(c.msgs[1], "two", 3) == 0);
+    CHECK_INT(sink_count(&s), 0); /* not an event */
+    /* Sizes out of range are refused at once. */
+    static char big[RC_CONTROL_MAX + 1];
+    CHECK_INT(rc_history_control_publish(h, big, sizeof big), -1);
+    CHECK_INT(rc_history_control_publish(h, "x", 0), -1);
+    CHECK_INT(rc_history_control_publish(h, NULL, 1), -1);
+    sleep_ms(100);
+    CHECK_INT(heard_count(&c, 3, 0), 2);
+    rc_history_destroy(h);
+    sink_free(&s);
+    pthread_mutex_destroy(&c.mu);
+}
+
 /* Every shared case, in order. */
 static void run_history_cases(const struct backend *b)
 {
@@ -536,6 +606,7 @@ static void run_history_cases(const struct backend *b)
     case_ttl(b);
     case_async(b);
     case_sessions(b);
+    case_control(b);
 }
 
 #endif

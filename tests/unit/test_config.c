@@ -3,7 +3,8 @@
  * across them: Kafka properties from ROOMCAST_KAFKA_* variables, -X and
  * the file in their order, PROPERTY=@FILE, --jwt-secret-file (newline
  * stripped, exclusive with --jwt-secret), the Schema Registry settings and
- * --schema-registry-password-file likewise, the secrets noticed on the
+ * --schema-registry-password-file likewise, the admin token (the same
+ * ways, and its bounds), the secrets noticed on the
  * command line, --version and --check-config, the safe CORS default, and
  * error messages that name the option and never carry a secret.
  */
@@ -275,6 +276,73 @@ static void test_schema_registry(void)
     rc_config_free(&cfg);
 }
 
+/* The admin token: from the environment, a file or (noticed) a flag; one
+ * of --admin-token and --admin-token-file; long enough, header-safe, and
+ * never in an error message. */
+static void test_admin_token(void)
+{
+    rc_config cfg;
+    char err[512];
+    const char *good = "0123456789abcdef-admin";
+    CHECK_INT(load(&cfg, err, sizeof err, (const char *[]){"roomcast", NULL}), 0);
+    CHECK_STR(cfg.admin_token, ""); /* no admin API unless configured */
+    rc_config_free(&cfg);
+
+    setenv("ROOMCAST_ADMIN_TOKEN", good, 1);
+    CHECK_INT(load(&cfg, err, sizeof err, (const char *[]){"roomcast", NULL}), 0);
+    CHECK_STR(cfg.admin_token, good);
+    CHECK(cfg.cmdline_secrets == NULL);
+    rc_config_free(&cfg);
+
+    const char *f = put("admin", "token-from-a-file-0123\n");
+    CHECK_INT(load(&cfg, err, sizeof err,
+                   (const char *[]){"roomcast", "--admin-token-file", f, NULL}),
+              -1); /* and the environment's: both set */
+    CHECK(strstr(err, "--admin-token and --admin-token-file") != NULL);
+    CHECK(strstr(err, good) == NULL);
+    rc_config_free(&cfg);
+    unsetenv("ROOMCAST_ADMIN_TOKEN");
+
+    CHECK_INT(load(&cfg, err, sizeof err,
+                   (const char *[]){"roomcast", "--admin-token-file", f, NULL}),
+              0);
+    CHECK_STR(cfg.admin_token, "token-from-a-file-0123");
+    CHECK(cfg.cmdline_secrets == NULL);
+    rc_config_free(&cfg);
+
+    CHECK_INT(load(&cfg, err, sizeof err,
+                   (const char *[]){"roomcast", "--jwt-secret", "x", "--admin-token", good, NULL}),
+              0);
+    CHECK_STR(cfg.cmdline_secrets, "--jwt-secret, --admin-token");
+    rc_config_free(&cfg);
+
+    /* Too short, or not what a header can carry: refused, never echoed. */
+    const char *bad[] = {"short-token", "has a space in it 0123", "tab\tin-the-token-0123",
+                         "caf\xc3\xa9-token-0123456789", NULL};
+    for (int i = 0; bad[i]; i++) {
+        CHECK_INT(load(&cfg, err, sizeof err,
+                       (const char *[]){"roomcast", "--admin-token", bad[i], NULL}),
+                  -1);
+        CHECK(strstr(err, "admin token") != NULL);
+        CHECK(strstr(err, "--admin-token") != NULL);
+        CHECK(strstr(err, bad[i]) == NULL);
+        rc_config_free(&cfg);
+    }
+    f = put("admin-short", "short\n");
+    CHECK_INT(load(&cfg, err, sizeof err,
+                   (const char *[]){"roomcast", "--admin-token-file", f, NULL}),
+              -1);
+    CHECK(strstr(err, "5 characters long") != NULL);
+    rc_config_free(&cfg);
+    f = put("admin-empty", "\n");
+    CHECK_INT(load(&cfg, err, sizeof err,
+                   (const char *[]){"roomcast", "--admin-token-file", f, NULL}),
+              -1);
+    CHECK(strstr(err, "--admin-token-file") != NULL);
+    CHECK(strstr(err, "empty") != NULL);
+    rc_config_free(&cfg);
+}
+
 static void test_errors_name_the_option(void)
 {
     rc_config cfg;
@@ -326,6 +394,7 @@ int main(void)
     test_kafka_value_files();
     test_secret_file();
     test_schema_registry();
+    test_admin_token();
     test_errors_name_the_option();
     test_secret_properties();
     char cmd[128];

@@ -4,7 +4,8 @@
  * (history_cases.h: offsets and dedupe, replay by offset and by time, TTL
  * and idle rooms, asynchronous replays, sessions), with the keys they leave
  * in Redis, then what is Redis's own: URLs, malformed bus messages, one
- * order across two writers, the epoch after FLUSHALL, memberships and
+ * order across two writers, control messages heard by every node, the
+ * epoch after FLUSHALL, memberships and
  * sessions shared by nodes, and a server that stops answering or dies.
  */
 #include <errno.h>
@@ -312,6 +313,44 @@ static void test_order(void)
     sink_free(&s2);
 }
 
+/* A control message reaches every node's handler, the publisher's too;
+ * what arrives on the control channel is never taken for an event, nor
+ * is junk on it a problem. */
+static void test_control_nodes(void)
+{
+    struct sink s1, s2;
+    struct heard c1, c2;
+    flushall();
+    sink_init(&s1);
+    sink_init(&s2);
+    heard_init(&c1);
+    heard_init(&c2);
+    rc_history *h1 = open_sub(10, 60, &s1), *h2 = open_sub(10, 60, &s2);
+    rc_history_on_control(h1, on_control, &c1);
+    rc_history_on_control(h2, on_control, &c2);
+    CHECK_INT(rc_history_control_publish(h1, "from-1", 6), 0);
+    CHECK_INT(heard_count(&c1, 1, 3000), 1);
+    CHECK_INT(heard_count(&c2, 1, 3000), 1);
+    CHECK(c2.lens[0] == 6 && memcmp(c2.msgs[0], "from-1", 6) == 0);
+    /* An event published meanwhile goes to the subscribers only. */
+    CHECK_INT(append(h2, "ctl-ev", "program:p1", NULL, 0, NULL), 1);
+    CHECK_INT(wait_count(&s1, 1, 3000), 1);
+    CHECK_INT(wait_count(&s2, 1, 3000), 1);
+    freeReplyObject(cmd("PUBLISH roomcast:control %s", "by-hand"));
+    CHECK_INT(heard_count(&c1, 2, 3000), 2);
+    CHECK_INT(heard_count(&c2, 2, 3000), 2);
+    sleep_ms(100);
+    CHECK_INT(heard_count(&c1, 3, 0), 2);
+    CHECK_INT(sink_count(&s1), 1);
+    CHECK_INT(atomic_load(&s1.gaps), 0);
+    rc_history_destroy(h1);
+    rc_history_destroy(h2);
+    sink_free(&s1);
+    sink_free(&s2);
+    pthread_mutex_destroy(&c1.mu);
+    pthread_mutex_destroy(&c2.mu);
+}
+
 static void test_epoch_flush(void)
 {
     char o1[RC_OFFSET_MAX], o2[RC_OFFSET_MAX], e1[32], base[64];
@@ -498,6 +537,7 @@ int main(void)
     test_url();
     test_bus_junk();
     test_order();
+    test_control_nodes();
     test_epoch_flush();
     test_since_empty();
     test_members();

@@ -114,6 +114,21 @@ static void test_basic(void)
     gw_rooms_destroy(NULL);
 }
 
+struct room_sizes {
+    int calls;
+    size_t p1, alice;
+};
+
+static void on_any_room(const char *room, size_t members, void *ud)
+{
+    struct room_sizes *all = ud;
+    all->calls++;
+    if (!strcmp(room, "program:p1"))
+        all->p1 = members;
+    if (!strcmp(room, "user:alice"))
+        all->alice = members;
+}
+
 static void test_leave_all_and_foreach(void)
 {
     gw_rooms *r = gw_rooms_new();
@@ -138,6 +153,13 @@ static void test_leave_all_and_foreach(void)
     CHECK_INT(s.calls, 2);
     CHECK_INT(count[0], 1);
     CHECK_INT(count[1], 1);
+
+    /* Every room with its size. */
+    struct room_sizes all = {0};
+    gw_rooms_foreach(r, on_any_room, &all);
+    CHECK_INT(all.calls, 6);
+    CHECK_INT(all.p1, 2);
+    CHECK_INT(all.alice, 1);
 
     /* Unknown member or room: no callback. */
     n.n = 0;

@@ -322,6 +322,9 @@ static void test_upgrade(void)
     fake_drain(s);
     s->poll = &get;
     s->probe = &ws; /* websocket.c: a WebSocket with this sid */
+    gw_stats st;
+    gw_server_stats(gw, &st);
+    CHECK(st.sessions == 1 && st.polling == 1 && st.websocket == 0);
 
     /* "2probe" is answered on the probe at once, the held GET is woken
      * (it gets a noop) */
@@ -341,6 +344,8 @@ static void test_upgrade(void)
     /* "5": the WebSocket carries the session from now on */
     CHECK_INT(fake_feed(s, &ws, "5"), 0);
     CHECK_INT(s->transport, GW_TR_WEBSOCKET);
+    gw_server_stats(gw, &st);
+    CHECK(st.sessions == 1 && st.polling == 0 && st.websocket == 1);
     CHECK(s->ws == &ws);
     CHECK(s->probe == NULL);
     CHECK(!s->upgrading);
@@ -355,6 +360,8 @@ static void test_upgrade(void)
     CHECK_INT(fake_feed(s, &ws, "3"), 0);
     gw_session_release(s, &ws);
     CHECK_INT(s->state, GW_SESSION_CLOSING);
+    gw_server_stats(gw, &st);
+    CHECK(st.sessions == 0 && st.polling == 0 && st.websocket == 0);
     fake_advance(gw, GW_TICK_MS);
     CHECK_INT(gw->nsessions, 0);
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "tests/unit/check.h"
 #include "tests/unit/gw_fake.h"
@@ -127,6 +128,27 @@ static void test_connect(void)
     gw_options o = fake_options(&app);
     gw_server *gw = server(&o);
     fake_conn ws = {0};
+    /* what a socket says of its session: transport, address, since when */
+    fake_conn pws = {0};
+    gw_session *p = gw_session_new(gw, GW_TR_POLLING, 0, NULL);
+    p->poll = &pws;
+    fake_drain(p);
+    CHECK_INT(gw_session_set_peer(p, "192.0.2.7"), 0);
+    mode = PEND;
+    CHECK_INT(fake_feed(p, &pws, "40"), 0);
+    CHECK_INT(gw_socket_since_ms(last_sk), 0); /* pending */
+    CHECK_STR(gw_socket_transport(last_sk), "polling");
+    CHECK_STR(gw_socket_peer(last_sk), "192.0.2.7");
+    int64_t before = rc_clock_wall_ms();
+    CHECK_INT(gw_socket_accept(last_sk, NULL), 0);
+    CHECK(gw_socket_since_ms(last_sk) >= before &&
+          gw_socket_since_ms(last_sk) <= rc_clock_wall_ms());
+    gw_session_close(p, "done", GW_CLOSE_NORMAL, 0);
+    gw_session_release(p, &pws);
+    fake_advance(gw, GW_TICK_MS);
+    mode = ACCEPT;
+    n_connect = n_disc = 0;
+
     gw_session *s = gw_session_new(gw, GW_TR_WEBSOCKET, 0, "abc");
     s->ws = &ws;
     fake_drain(s);
