@@ -14,8 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/metrics.h"
 #include "gateway/roomcast/auth.h"
+#include "gateway/roomcast/scrape.h"
 #include "gateway/server/server.h"
 
 /* The live page, embedded at build time. */
@@ -61,19 +61,25 @@ static int route_healthz(const rc_routes *r, gw_server *gw, gw_http_response *re
     return rc_buf_puts(b, "}") < 0 ? -1 : 1;
 }
 
+/* What /readyz answers: 1 for 200. */
+static int is_ready(const rc_routes *r, gw_server *gw)
+{
+    return gw_server_stopping(gw) ? 0 : r->hooks.ready ? r->hooks.ready(r->hooks.ud) : 1;
+}
+
 static int route_readyz(const rc_routes *r, gw_server *gw, gw_http_response *resp)
 {
-    int ready = gw_server_stopping(gw) ? 0 : r->hooks.ready ? r->hooks.ready(r->hooks.ud) : 1;
+    int ready = is_ready(r, gw);
     return answer_str(resp, ready ? 200 : 503, "application/json",
                       ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}");
 }
 
-static int route_metrics(gw_http_response *resp)
+static int route_metrics(const rc_routes *r, gw_server *gw, gw_http_response *resp)
 {
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
     rc_buf_reset(&resp->body);
-    return rc_metrics_render(&resp->body) < 0 ? -1 : 1;
+    return rc_scrape_render(&resp->body, gw, is_ready(r, gw)) < 0 ? -1 : 1;
 }
 
 static int route_demo_token(const rc_routes *r, const gw_http_request *req, gw_http_response *resp)
@@ -116,7 +122,7 @@ int rc_routes_answer(const rc_routes *r, gw_server *gw, const gw_http_request *r
     else if (strcmp(path, "/readyz") == 0)
         rc = route_readyz(r, gw, resp);
     else if (strcmp(path, "/metrics") == 0)
-        rc = route_metrics(resp);
+        rc = route_metrics(r, gw, resp);
     else if (strcmp(path, "/demo/token") == 0)
         rc = route_demo_token(r, req, resp);
     if (rc < 0)
