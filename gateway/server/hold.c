@@ -50,11 +50,11 @@ static void held_clear(gw_server *gw, gw_hold *h, size_t sent)
     h->n = h->cap = 0;
 }
 
-void gw_hold_free(gw_socket *sk)
+void gw_hold_free(gw_server *gw, gw_socket *sk)
 {
     if (!sk->hold)
         return;
-    held_clear(sk->sess->gw, sk->hold, 0);
+    held_clear(gw, sk->hold, 0);
     free(sk->hold);
     sk->hold = NULL;
 }
@@ -110,7 +110,7 @@ int gw_hold_offer(gw_socket *sk, gw_frame *f, const char *offset)
     if (h->floored && offset && offset[0]) {
         if (below_floor(sk, h, offset))
             return 1;     /* the replay gave it already */
-        gw_hold_free(sk); /* past the floor: nothing older can follow */
+        gw_hold_free(gw, sk); /* past the floor: nothing older can follow */
     }
     return 0;
 }
@@ -167,6 +167,6 @@ int gw_hold_release(gw_socket *sk, const char *floor, int deliver)
         rc = -1;
     held_clear(s->gw, h, done);
     if (!h->floored || rc < 0)
-        gw_hold_free(sk);
+        gw_hold_free(s->gw, sk);
     return rc;
 }

@@ -399,8 +399,9 @@ void gw_socket_free_graveyard(gw_server *gw);
  * a socket that has a hold: 1 when the socket must not be sent it now (kept
  * while held, or covered by the replay floor), 0 to send it as usual. */
 int gw_hold_offer(gw_socket *sk, gw_frame *f, const char *offset);
-/* Frees the socket's hold and what it kept. */
-void gw_hold_free(gw_socket *sk);
+/* Frees the socket's hold and what it kept (counted as dropped
+ * deliveries); sk->sess is not used (it may be gone). */
+void gw_hold_free(gw_server *gw, gw_socket *sk);
 /* Frames the socket's hold keeps. */
 size_t gw_hold_count(const gw_socket *sk);
 

@@ -142,7 +142,7 @@ void gw_socket_free_graveyard(gw_server *gw)
     while (gw->graveyard) {
         gw_socket *sk = gw->graveyard;
         gw->graveyard = sk->next;
-        gw_hold_free(sk);
+        gw_hold_free(gw, sk);
         free(sk->nsp);
         free(sk);
     }
