@@ -51,7 +51,9 @@
  *
  * Close: rd_kafka_consumer_close_queue() and our own polling of the queue,
  * so that the wait has a deadline (rd_kafka_consumer_close() can wait about
- * session.timeout.ms for a coordinator that is gone). A close abandoned at
+ * session.timeout.ms for a coordinator that is gone). The partitions are
+ * paused first, so that no fetched record reaches that queue (see
+ * close_group). A close abandoned at
  * the deadline leaves the handle undestroyed (see consumer.h).
  */
 #include "consumer.h"
@@ -520,6 +522,14 @@ static int close_group(rc_consumer *c)
 {
     int64_t deadline = rc_clock_mono_ms() + c->close_timeout_ms;
     c->closing = 1;
+    /* Records fetched but not returned yet move to the close queue with
+     * the consumer queue, and serving a record there with callbacks makes
+     * librdkafka abort (rd_kafka_q_serve: res != RD_KAFKA_OP_RES_PASS).
+     * Pausing first (synchronous) bumps the partitions' fetch version:
+     * such records are then outdated and dropped unserved, and nothing
+     * more is fetched. They were not stored: the next owner reads them. */
+    if (c->parts->cnt)
+        rd_kafka_pause_partitions(c->rk, c->parts);
     rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
     rd_kafka_error_t *error = rd_kafka_consumer_close_queue(c->rk, q);
     if (error) {
