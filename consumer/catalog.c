@@ -426,6 +426,24 @@ const char *rc_catalog_topic(const rc_catalog *cat, size_t i)
     return i < cat->nrecs ? cat->recs[i].topic : NULL;
 }
 
+size_t rc_catalog_event_count(const rc_catalog *cat)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cat->nrecs; i++)
+        n += cat->recs[i].nevents;
+    return n;
+}
+
+const char *rc_catalog_event_name(const rc_catalog *cat, size_t i)
+{
+    for (size_t r = 0; r < cat->nrecs; r++) {
+        if (i < cat->recs[r].nevents)
+            return cat->recs[r].events[i].name;
+        i -= cat->recs[r].nevents;
+    }
+    return NULL;
+}
+
 int rc_catalog_has_membership(const rc_catalog *cat, size_t i)
 {
     if (i >= cat->nrecs)

@@ -40,6 +40,11 @@ size_t rc_catalog_count(const rc_catalog *cat);
 const char *rc_catalog_record(const rc_catalog *cat, size_t i);
 const char *rc_catalog_topic(const rc_catalog *cat, size_t i);
 
+/* Every event of every record, in catalog order: how many, and the name
+ * of the i-th ("request:created"); NULL beyond. */
+size_t rc_catalog_event_count(const rc_catalog *cat);
+const char *rc_catalog_event_name(const rc_catalog *cat, size_t i);
+
 /* 1 if some event of record i joins or removes members (member:*). */
 int rc_catalog_has_membership(const rc_catalog *cat, size_t i);
 

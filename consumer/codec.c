@@ -550,6 +550,22 @@ int rc_codec_unknown_id(const rc_codec *c, const void *buf, size_t len,
     return 1;
 }
 
+int rc_codec_unknown_writer(const rc_codec *c, const void *buf, size_t len)
+{
+    const unsigned char *b = buf;
+    if (len >= 5 && b[0] == 0x00) {
+        uint32_t u = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
+        return u > INT32_MAX || !rc_codec_find_id(c, (int32_t)u);
+    }
+    if (len >= 10 && b[0] == 0xC3 && b[1] == 0x01) {
+        uint64_t fp = 0;
+        for (int i = 9; i >= 2; i--)
+            fp = fp << 8 | b[i];
+        return find_fingerprint(c, fp) == NULL;
+    }
+    return 0;
+}
+
 int rc_codec_decode(rc_codec *c, const char *record, const void *buf,
                     size_t len, avro_value_t **out,
                     enum rc_framing *framing_out, char *err, size_t errlen)

@@ -79,4 +79,12 @@ int rc_codec_register(rc_codec *c, int32_t id, const char *json, size_t len,
 int rc_codec_unknown_id(const rc_codec *c, const void *buf, size_t len,
                         int32_t *id);
 
+/*
+ * Returns 1 when buf (borrowed) names its writer schema, by Confluent
+ * schema id or single-object fingerprint, and the codec has no such
+ * schema; else 0 (bare Avro never names one). Tells an unknown schema from
+ * other decoding failures.
+ */
+int rc_codec_unknown_writer(const rc_codec *c, const void *buf, size_t len);
+
 #endif

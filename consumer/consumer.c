@@ -56,14 +56,25 @@
  * turned off, the callback asks for an asynchronous commit. Resuming the
  * remaining partitions after a revoke is left to the consumer loop.
  *
+ * Metrics: records are counted by topic (the catalog's topics are
+ * registered at start, so the count is an array index), bad records by
+ * reason. The partition table of core/metrics follows the assignment as
+ * the rebalance callback changes it, and librdkafka's statistics
+ * (statistics.interval.ms, kafka_conf.c) fill in each assigned
+ * partition's lag and fetch state; the callback runs on this thread from
+ * poll, so it reads the assignment without a lock.
+ *
  * Close: rd_kafka_consumer_close_queue() and our own polling of the queue
- * as events (close_event), so that the wait has a deadline (rd_kafka_consumer_close() can wait about
- * session.timeout.ms for a coordinator that is gone). A close abandoned at
+ * as events (close_event), so that the wait has a deadline
+ * (rd_kafka_consumer_close() can wait about session.timeout.ms for a
+ * coordinator that is gone). The partitions are paused first, so that no
+ * fetched record reaches that queue (see close_group). A close abandoned at
  * the deadline leaves the handle undestroyed (see consumer.h).
  */
 #include "consumer.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -106,6 +117,8 @@ struct rc_consumer {
     int stop_result; /* and returned this */
     int cooperative; /* the rebalance protocol is COOPERATIVE */
     int auto_commit; /* enable.auto.commit */
+    int read_committed; /* isolation.level: lag is measured to the LSO */
+    int *topic_idx;     /* owned: rc_metrics_topic() of each catalog topic */
     int close_timeout_ms;
     atomic_int stop;
     atomic_int assigned;
@@ -121,6 +134,7 @@ struct rc_consumer {
     rd_kafka_message_t *pending_msg; /* owned while retrying */
     rc_event *pending_ev;            /* owned; NULL: pending is a DLQ write */
     char pending_err[512];
+    enum rc_metrics_bad_record pending_why; /* of a pending DLQ write */
     int backoff_ms;
     int64_t retry_at_ms;
     struct wait *waits;   /* owned, in arrival order: one per partition at most */
@@ -189,7 +203,7 @@ static rd_kafka_message_t *wait_take(rc_consumer *c, size_t i)
     memmove(&c->waits[i], &c->waits[i + 1], (c->nwaits - i - 1) * sizeof *c->waits);
     c->nwaits--;
     atomic_store(&c->nwaiting, (int)c->nwaits);
-    rc_metric_add(RC_M_SCHEMA_WAITS, -1);
+    rc_gauge_add(&rc_metrics.schema_waits, -1);
     return m;
 }
 
@@ -211,6 +225,12 @@ static void drop_waits(rc_consumer *c, const rd_kafka_topic_partition_list_t *li
     }
 }
 
+static void set_paused(rc_consumer *c, int paused)
+{
+    atomic_store(&c->paused, paused);
+    rc_gauge_set(&rc_metrics.consumer_paused, paused);
+}
+
 /* Pauses or resumes every assigned partition (consumer thread, outside the
  * rebalance callback); resuming leaves the partitions that wait for the
  * Schema Registry paused. */
@@ -222,30 +242,38 @@ static void pause_all(rc_consumer *c, int pause)
         else
             resume_free(c, c->rk, c->parts);
     }
-    atomic_store(&c->paused, pause);
+    set_paused(c, pause);
     c->resume_needed = 0;
 }
 
-/* The assignment's bookkeeping: parts gets add, or loses del. */
+/* The assignment's bookkeeping: parts gets add, or loses del; the
+ * metrics' partition table follows. */
 static void parts_add(rc_consumer *c, const rd_kafka_topic_partition_list_t *add)
 {
-    for (int i = 0; i < add->cnt; i++)
+    for (int i = 0; i < add->cnt; i++) {
         if (!rd_kafka_topic_partition_list_find(c->parts, add->elems[i].topic,
                                                 add->elems[i].partition))
             rd_kafka_topic_partition_list_add(c->parts, add->elems[i].topic,
                                               add->elems[i].partition);
+        if (rc_metrics_partition_assign(add->elems[i].topic, add->elems[i].partition) < 0)
+            LOG_WARN("consumer", "out of memory: no lag metrics for %s [%d]", add->elems[i].topic,
+                     add->elems[i].partition);
+    }
 }
 
 static void parts_clear(rc_consumer *c)
 {
     rd_kafka_topic_partition_list_destroy(c->parts);
     c->parts = rd_kafka_topic_partition_list_new(0);
+    rc_metrics_partition_revoke_all();
 }
 
 static void parts_del(rc_consumer *c, const rd_kafka_topic_partition_list_t *del)
 {
-    for (int i = 0; i < del->cnt; i++)
+    for (int i = 0; i < del->cnt; i++) {
         rd_kafka_topic_partition_list_del(c->parts, del->elems[i].topic, del->elems[i].partition);
+        rc_metrics_partition_revoke(del->elems[i].topic, del->elems[i].partition);
+    }
 }
 
 static void drop_pending(rc_consumer *c)
@@ -316,7 +344,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (c->parts->cnt)
                 c->resume_needed = 1; /* by the loop, outside this callback */
             else
-                atomic_store(&c->paused, 0);
+                set_paused(c, 0);
         }
         LOG_INFO("consumer", "revoked %d partition(s)", parts->cnt);
     } else {
@@ -326,7 +354,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         parts_clear(c);
         drop_pending(c);
         drop_waits(c, NULL);
-        atomic_store(&c->paused, 0);
+        set_paused(c, 0);
     }
     if (error) {
         LOG_ERROR("consumer", "rebalance: %s", rd_kafka_error_string(error));
@@ -335,6 +363,66 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (aerr && aerr != RD_KAFKA_RESP_ERR__DESTROY)
         LOG_ERROR("consumer", "rebalance: %s", rd_kafka_err2str(aerr));
     atomic_store(&c->assigned, c->parts->cnt);
+}
+
+/* An integer member of a statistics object, or -1001 (librdkafka's
+ * invalid offset) when absent. */
+static int64_t stat_int(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : RD_KAFKA_OFFSET_INVALID;
+}
+
+/*
+ * The lag of one partition from its statistics object: records between
+ * its end (the high watermark, or the last stable offset when reading
+ * committed) and where the group resumes from: the offset stored after the
+ * last record handled, else the committed one; with neither (nothing
+ * handled since the assignment, and nothing committed ever), the next
+ * record handed over, else the partition's start, where an earliest reset
+ * begins. -1 when the end is not known yet.
+ */
+static int64_t partition_lag(const rc_consumer *c, json_t *p)
+{
+    int64_t end = stat_int(p, c->read_committed ? "ls_offset" : "hi_offset");
+    if (end < 0)
+        end = stat_int(p, "hi_offset");
+    if (end < 0)
+        return -1;
+    const char *from[] = {"stored_offset", "committed_offset", "app_offset", "lo_offset"};
+    for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
+        int64_t pos = stat_int(p, from[i]);
+        if (pos >= 0)
+            return pos < end ? end - pos : 0;
+    }
+    return -1;
+}
+
+/*
+ * librdkafka's statistics (every statistics.interval.ms, consumer thread):
+ * the lag and fetch state of every assigned partition, for the metrics.
+ * Returns 0: librdkafka frees the JSON.
+ */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    rc_consumer *c = opaque;
+    (void)rk;
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *topics = root ? json_object_get(root, "topics") : NULL;
+    for (int i = 0; topics && i < c->parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &c->parts->elems[i];
+        char key[16];
+        snprintf(key, sizeof key, "%" PRId32, tp->partition);
+        json_t *p =
+            json_object_get(json_object_get(json_object_get(topics, tp->topic), "partitions"), key);
+        if (!p)
+            continue;
+        const char *state = json_string_value(json_object_get(p, "fetch_state"));
+        rc_metrics_partition_update(tp->topic, tp->partition, partition_lag(c, p),
+                                    state && strcmp(state, "active") == 0);
+    }
+    json_decref(root);
+    return 0;
 }
 
 /* Offset commit results (auto commit, revoke, close): failures are logged. */
@@ -364,9 +452,10 @@ static void store_offset(rc_consumer *c, const rd_kafka_message_t *m)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Produces m to the DLQ topic and waits for the broker's answer. */
-static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m,
-                     const char *reason)
+/* Produces m to the DLQ topic and waits for the broker's answer; why is
+ * the metrics' label of reason. */
+static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m, const char *reason,
+                     enum rc_metrics_bad_record why)
 {
     char part[16], off[24], ts[24];
     rd_kafka_timestamp_type_t tstype;
@@ -411,13 +500,13 @@ static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m,
                   topic, m->partition, m->offset, rd_kafka_err2str(w.err));
         return -1;
     }
-    rc_metric_inc(RC_M_RECORDS_DLQ);
+    rc_counter_inc(&rc_metrics.dlq[why]);
     return 0;
 }
 
-/* Decodes and maps m. Returns the event, or NULL with err set. */
-static rc_event *to_event(rc_consumer *c, const rd_kafka_message_t *m,
-                          char *err, size_t errlen)
+/* Decodes and maps m. Returns the event, or NULL with err and *why set. */
+static rc_event *to_event(rc_consumer *c, const rd_kafka_message_t *m, char *err, size_t errlen,
+                          enum rc_metrics_bad_record *why_out)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     const char *record = rc_catalog_record_for_topic(c->cat, topic);
@@ -426,19 +515,24 @@ static rc_event *to_event(rc_consumer *c, const rd_kafka_message_t *m,
     char why[200];
 
     if (!record) {
+        *why_out = RC_M_BAD_UNKNOWN_TOPIC;
         rc_errf(err, errlen, "no catalog record for topic %s", topic);
         return NULL;
     }
     if (!m->payload || !m->len) {
+        *why_out = RC_M_BAD_EMPTY;
         rc_errf(err, errlen, "empty record value");
         return NULL;
     }
     if (rc_codec_decode(c->codec, record, m->payload, m->len, &value, NULL, why,
                         sizeof why) < 0) {
+        *why_out = rc_codec_unknown_writer(c->codec, m->payload, m->len) ? RC_M_BAD_UNKNOWN_SCHEMA
+                                                                         : RC_M_BAD_UNDECODABLE;
         rc_errf(err, errlen, "undecodable: %s", why);
         return NULL;
     }
     if (rc_catalog_map(c->cat, record, value, &ev, why, sizeof why) < 0) {
+        *why_out = RC_M_BAD_UNMAPPABLE;
         rc_errf(err, errlen, "unmappable: %s", why);
         return NULL;
     }
@@ -451,7 +545,7 @@ static rc_event *to_event(rc_consumer *c, const rd_kafka_message_t *m,
 static int retry_pending(rc_consumer *c)
 {
     int rc = c->pending_ev ? c->sink(c->ud, c->pending_ev)
-                           : dlq_write(c, c->pending_msg, c->pending_err);
+                           : dlq_write(c, c->pending_msg, c->pending_err, c->pending_why);
     if (rc < 0) {
         c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
                                                            : c->backoff_ms * 2;
@@ -467,28 +561,42 @@ static int retry_pending(rc_consumer *c)
     return 0;
 }
 
+/* The consumed family's index of topic: the catalog's topics were
+ * registered at start; another (never subscribed to) on first sight. */
+static int topic_index(const rc_consumer *c, const char *topic)
+{
+    for (size_t i = 0; i < rc_catalog_count(c->cat); i++)
+        if (strcmp(rc_catalog_topic(c->cat, i), topic) == 0)
+            return c->topic_idx[i];
+    return rc_metrics_topic(topic);
+}
+
 /*
  * Decodes, maps and hands over m, or sends it to the DLQ: with the reason
- * bad (an answer of the Schema Registry) when not NULL. Takes ownership of
- * m; a refusal makes it the pending record.
+ * bad (an answer of the Schema Registry, counted as bad_why) when not
+ * NULL. Takes ownership of m; a refusal makes it the pending record.
  */
-static void settle(rc_consumer *c, rd_kafka_message_t *m, const char *bad)
+static void settle(rc_consumer *c, rd_kafka_message_t *m, const char *bad,
+                   enum rc_metrics_bad_record bad_why)
 {
     char err[512];
     const char *topic = rd_kafka_topic_name(m->rkt);
+    enum rc_metrics_bad_record why = RC_M_BAD_UNDECODABLE;
     rc_event *ev = NULL;
-    if (bad)
+    if (bad) {
         rc_errf(err, sizeof err, "undecodable: %s", bad);
-    else
-        ev = to_event(c, m, err, sizeof err);
+        why = bad_why;
+    } else {
+        ev = to_event(c, m, err, sizeof err, &why);
+    }
     int rc;
     if (ev) {
         rc = c->sink(c->ud, ev);
     } else {
-        rc_metric_inc(RC_M_RECORDS_INVALID);
+        rc_counter_inc(&rc_metrics.invalid[why]);
         LOG_WARN("consumer", "bad record %s [%d] offset %" PRId64 ": %s; sent to %s",
                  topic, m->partition, m->offset, err, c->dlq_topic);
-        rc = dlq_write(c, m, err);
+        rc = dlq_write(c, m, err, why);
     }
     if (rc == 0) {
         store_offset(c, m);
@@ -502,6 +610,7 @@ static void settle(rc_consumer *c, rd_kafka_message_t *m, const char *bad)
     c->pending_msg = m;
     c->pending_ev = ev;
     rc_errf(c->pending_err, sizeof c->pending_err, "%s", err);
+    c->pending_why = why;
     c->backoff_ms = BACKOFF_MIN_MS;
     c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
     pause_all(c, 1);
@@ -528,7 +637,7 @@ static void wait_add(rc_consumer *c, rd_kafka_message_t *m, int32_t id, const ch
     }
     c->waits[c->nwaits++] = (struct wait){m, id};
     atomic_store(&c->nwaiting, (int)c->nwaits);
-    rc_metric_add(RC_M_SCHEMA_WAITS, 1);
+    rc_gauge_add(&rc_metrics.schema_waits, 1);
     pause_one(c->rk, topic, m->partition, 1);
     LOG_WARN("consumer",
              "pausing %s [%d] at offset %" PRId64 ": schema id %" PRId32
@@ -543,7 +652,9 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
 {
     char why[384];
     int32_t id;
-    rc_metric_inc(RC_M_RECORDS_CONSUMED);
+    int ti = topic_index(c, rd_kafka_topic_name(m->rkt));
+    if (ti >= 0)
+        rc_counter_inc(&rc_metrics.consumed[ti]);
     if (c->registry && m->payload && rc_codec_unknown_id(c->codec, m->payload, m->len, &id)) {
         int rc = rc_registry_resolve(c->registry, c->codec, id, rc_clock_mono_ms(), why,
                                      sizeof why);
@@ -552,11 +663,12 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
             return;
         }
         if (rc != RC_REGISTRY_OK) {
-            settle(c, m, why);
+            settle(c, m, why, rc == RC_REGISTRY_NOT_FOUND ? RC_M_BAD_UNKNOWN_SCHEMA
+                                                          : RC_M_BAD_UNDECODABLE);
             return;
         }
     }
-    settle(c, m, NULL);
+    settle(c, m, NULL, RC_M_BAD_UNDECODABLE);
 }
 
 /*
@@ -592,7 +704,8 @@ static void retry_waits(rc_consumer *c)
         LOG_INFO("consumer", "resuming %s [%d] at offset %" PRId64 ": schema id %" PRId32 " %s",
                  topic, partition, w->offset, id,
                  rc == RC_REGISTRY_OK ? "resolved through the schema registry" : why);
-        settle(c, wait_take(c, 0), rc == RC_REGISTRY_OK ? NULL : why);
+        settle(c, wait_take(c, 0), rc == RC_REGISTRY_OK ? NULL : why,
+               rc == RC_REGISTRY_NOT_FOUND ? RC_M_BAD_UNKNOWN_SCHEMA : RC_M_BAD_UNDECODABLE);
         if (!c->pending_msg)
             pause_one(c->rk, topic, partition, 0);
     }
@@ -630,6 +743,14 @@ static int close_group(rc_consumer *c)
 {
     int64_t deadline = rc_clock_mono_ms() + c->close_timeout_ms;
     c->closing = 1;
+    /* Records fetched but not returned yet move to the close queue with
+     * the consumer queue (close_event drops them; served as callbacks they
+     * made librdkafka abort). Pausing first (synchronous) bumps the
+     * partitions' fetch version: such records are then outdated and
+     * dropped unserved, and nothing more is fetched. They were not stored:
+     * the next owner reads them. */
+    if (c->parts->cnt)
+        rd_kafka_pause_partitions(c->rk, c->parts);
     rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
     rd_kafka_error_t *error = rd_kafka_consumer_close_queue(c->rk, q);
     if (error) {
@@ -732,15 +853,23 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
     }
     if (!(c->codec = rc_codec_new(opts->schemas_dir, errstr, errlen)))
         goto fail;
+    if (!(c->topic_idx = calloc(rc_catalog_count(cat) + 1, sizeof *c->topic_idx))) {
+        rc_errf(errstr, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < rc_catalog_count(cat); i++)
+        c->topic_idx[i] = rc_metrics_topic(rc_catalog_topic(cat, i));
 
     if (!(conf = rc_kafka_conf_new(&opts->kafka, RC_KAFKA_GROUP, errstr, errlen)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_conf_set_opaque(conf, c);
     /* Read once here, so that the rebalance callback never asks. */
     c->cooperative = conf_has(conf, "partition.assignment.strategy", "cooperative");
     c->auto_commit = conf_has(conf, "enable.auto.commit", "true");
+    c->read_committed = conf_has(conf, "isolation.level", "read_committed");
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr))) {
         rc_errf(errstr, errlen, "kafka consumer: %s", kerr);
         goto fail;
@@ -821,9 +950,12 @@ void rc_consumer_destroy(rc_consumer *c)
     drop_pending(c);
     drop_waits(c, NULL);
     free(c->waits);
-    if (c->parts)
+    if (c->parts) {
         rd_kafka_topic_partition_list_destroy(c->parts);
+        rc_metrics_partition_revoke_all();
+    }
     rc_codec_destroy(c->codec);
+    free(c->topic_idx);
     free(c->dlq_topic);
     free(c);
 }

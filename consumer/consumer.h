@@ -18,6 +18,9 @@
  * source coordinates in headers, and its offset stored: it never blocks the
  * partition and is never silently dropped.
  *
+ * It counts what it sees in core/metrics: records by topic, bad records by
+ * reason, and each assigned partition's lag from librdkafka's statistics.
+ *
  * When the sink refuses an event (history unreachable) the consumer pauses
  * its partitions, keeps the event, retries with backoff and resumes when the
  * sink accepts it: nothing is skipped, nothing is buffered without bound.

@@ -83,6 +83,9 @@ static const struct {
     {RC_KAFKA_GROUP, "enable.auto.commit", "true"},
     {RC_KAFKA_GROUP, "auto.offset.reset", "earliest"},
     {RC_KAFKA_GROUP, "partition.assignment.strategy", "range,roundrobin"},
+    /* The per-partition lag of /metrics comes from librdkafka's
+     * statistics (consumer.c). */
+    {RC_KAFKA_GROUP, "statistics.interval.ms", RC_KAFKA_STATS_INTERVAL_MS},
     /* Assigned partitions only: the group id is never joined nor committed
      * to, but librdkafka's consumer API wants one. */
     {RC_KAFKA_READER, "group.id", "roomcast-reader"},

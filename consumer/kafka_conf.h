@@ -19,10 +19,13 @@
 #define RC_KAFKA_LOCAL_FETCH_WAIT_MS "5"
 #define RC_KAFKA_LOCAL_SESSION_MS "6000"
 #define RC_KAFKA_LOCAL_HEARTBEAT_MS "500"
+/* How often the group consumer's statistics (partition lag) refresh. */
+#define RC_KAFKA_STATS_INTERVAL_MS "5000"
 
 enum rc_kafka_role {
     RC_KAFKA_GROUP,    /* the group consumer: manual offset store, auto
-                          commit, earliest offset, range/roundrobin */
+                          commit, earliest offset, range/roundrobin,
+                          statistics every 5 s */
     RC_KAFKA_PRODUCER, /* the DLQ producer: idempotent, 8 s delivery timeout */
     RC_KAFKA_READER,   /* assigned partitions only: no group, no commits,
                           partition EOF events */

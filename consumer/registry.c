@@ -451,7 +451,7 @@ static int fetch_one(rc_registry *r, const struct url *u, int32_t id, char **sch
     curl_easy_setopt(h, CURLOPT_USERNAME, u->user);
     curl_easy_setopt(h, CURLOPT_PASSWORD, u->password);
     r->requests++;
-    rc_metric_inc(RC_M_REGISTRY_REQUESTS);
+    rc_counter_inc(&rc_metrics.registry_requests);
     CURLcode cc = curl_easy_perform(h);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     int rc;
@@ -471,7 +471,7 @@ static int fetch_one(rc_registry *r, const struct url *u, int32_t id, char **sch
     }
     rc_buf_free(&body);
     if (rc == RC_REGISTRY_UNAVAILABLE)
-        rc_metric_inc(RC_M_REGISTRY_FAILURES);
+        rc_counter_inc(&rc_metrics.registry_failures);
     return rc;
 }
 

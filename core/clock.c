@@ -1,5 +1,5 @@
 /*
- * clock.c - clock_gettime in milliseconds.
+ * clock.c - clock_gettime in milliseconds and microseconds.
  */
 #include "clock.h"
 
@@ -20,4 +20,21 @@ int64_t rc_clock_mono_ms(void)
 int64_t rc_clock_wall_ms(void)
 {
     return ms_of(CLOCK_REALTIME);
+}
+
+static int64_t us_of(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t rc_clock_mono_us(void)
+{
+    return us_of(CLOCK_MONOTONIC);
+}
+
+int64_t rc_clock_wall_us(void)
+{
+    return us_of(CLOCK_REALTIME);
 }

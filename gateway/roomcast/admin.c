@@ -279,19 +279,39 @@ static int strvec_json(rc_buf *b, struct strvec *sv)
 
 /* ---- GET /admin/stats ---- */
 
+/* The sum of n counters. */
+static uint64_t sum(const rc_counter *v, size_t n)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t += rc_counter_get(&v[i]);
+    return t;
+}
+
 static int route_stats(rc_admin *adm, gw_server *gw, rc_buf *b)
 {
-    static const struct {
+    const rc_metrics_table *m = &rc_metrics;
+    const gw_counters *gc = gw_server_counters(gw);
+    const struct {
         const char *name;
-        enum rc_metric m;
+        uint64_t v;
     } counters[] = {
-        {"recordsConsumed", RC_M_RECORDS_CONSUMED}, {"recordsDlq", RC_M_RECORDS_DLQ},
-        {"eventsAppended", RC_M_EVENTS_APPENDED},   {"eventsBroadcast", RC_M_EVENTS_BROADCAST},
-        {"deliveries", RC_M_DELIVERIES},            {"slowDisconnects", RC_M_SLOW_DISCONNECTS},
-        {"handshakes", RC_M_HANDSHAKES},            {"authFailures", RC_M_AUTH_FAILURES},
-        {"clientErrors", RC_M_CLIENT_ERRORS},       {"recoveries", RC_M_RECOVERED},
-        {"recoveriesFailed", RC_M_NOT_RECOVERED},   {"eventsReplayed", RC_M_EVENTS_REPLAYED},
-        {"adminRequests", RC_M_ADMIN_REQUESTS},     {"adminUnauthorized", RC_M_ADMIN_REFUSED},
+        {"recordsConsumed", sum(m->consumed, RC_METRICS_MAX_TOPICS)},
+        {"recordsDlq", sum(m->dlq, RC_M_BAD__COUNT)},
+        {"eventsAppended", sum(m->appended, RC_METRICS_MAX_EVENTS + 1)},
+        {"eventsBroadcast", sum(m->broadcast, RC_METRICS_MAX_EVENTS + 1)},
+        {"deliveries", rc_counter_get(&gc->deliveries[GW_DELIVERY_WRITTEN])},
+        {"deliveriesDropped", rc_counter_get(&gc->deliveries[GW_DELIVERY_DROPPED])},
+        {"slowDisconnects", rc_counter_get(&gc->slow_disconnects)},
+        {"handshakes", sum(gc->handshakes, GW_TR__COUNT)},
+        {"authFailures", sum(m->auth_failures, RC_M_AUTH__COUNT)},
+        {"clientErrors", sum(gc->client_errors, GW_ERR__COUNT) +
+                             sum(m->client_errors, RC_M_ERR__COUNT)},
+        {"recoveries", rc_counter_get(&m->recoveries[RC_M_RECOVERED])},
+        {"recoveriesFailed", rc_counter_get(&m->recoveries[RC_M_NOT_RECOVERED])},
+        {"eventsReplayed", rc_counter_get(&m->replayed)},
+        {"adminRequests", rc_counter_get(&m->admin_requests)},
+        {"adminUnauthorized", rc_counter_get(&m->admin_unauthorized)},
     };
     gw_stats st;
     gw_server_stats(gw, &st);
@@ -305,7 +325,7 @@ static int route_stats(rc_admin *adm, gw_server *gw, rc_buf *b)
                             "\"sockets\":%zu,\"rooms\":%zu,\"users\":%zu",
                             (long long)((rc_clock_mono_ms() - adm->started_mono) / 1000),
                             gw_server_admitting(gw) ? "true" : "false", st.sessions,
-                            st.websocket, st.polling, st.sockets, st.rooms,
+                            st.by_transport[GW_TR_WEBSOCKET], st.by_transport[GW_TR_POLLING], st.sockets, st.rooms,
                             rc_app_user_count(adm->app)) < 0;
     if (!bad && adm->hooks.health) {
         /* started, kafka {..., assigned, paused}, history {backend, ready} */
@@ -317,8 +337,8 @@ static int route_stats(rc_admin *adm, gw_server *gw, rc_buf *b)
     }
     bad |= rc_buf_puts(b, ",\"counters\":{") < 0;
     for (size_t i = 0; i < sizeof counters / sizeof counters[0] && !bad; i++)
-        bad |= rc_buf_printf(b, "%s\"%s\":%ld", i ? "," : "", counters[i].name,
-                             rc_metric_get(counters[i].m)) < 0;
+        bad |= rc_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", counters[i].name,
+                             (unsigned long long)counters[i].v) < 0;
     bad |= rc_buf_puts(b, "}}") < 0;
     return bad ? -1 : 0;
 }
@@ -550,14 +570,14 @@ int rc_admin_answer(void *ud, gw_server *gw, const gw_http_request *req, gw_http
     memset(token, 0, ADMIN_TOKEN_READ_MAX + 1);
     free(token);
     if (!ok) {
-        rc_metric_inc(RC_M_ADMIN_REFUSED);
+        rc_counter_inc(&rc_metrics.admin_unauthorized);
         log_refused(adm, req, given ? "wrong admin token" : "no admin token");
         fail(resp, 401, "unauthorized",
              "this API needs the admin token: Authorization: Bearer <token>");
         resp->authenticate = "Bearer realm=\"roomcast admin\"";
         return 1;
     }
-    rc_metric_inc(RC_M_ADMIN_REQUESTS);
+    rc_counter_inc(&rc_metrics.admin_requests);
 
     const char *path = gw_http_path(req), *method = gw_http_request_method(req);
     const char *arg;

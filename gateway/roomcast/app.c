@@ -97,9 +97,22 @@ static void join_program_cb(const char *program, void *ud)
         j->failed = 1;
 }
 
+/* The auth failures family's label of an rc_auth code. */
+static enum rc_metrics_auth auth_metric(int code)
+{
+    switch (code) {
+    case RC_AUTH_TOKEN_MISSING:
+        return RC_M_AUTH_TOKEN_MISSING;
+    case RC_AUTH_TOKEN_EXPIRED:
+        return RC_M_AUTH_TOKEN_EXPIRED;
+    default:
+        return RC_M_AUTH_TOKEN_INVALID;
+    }
+}
+
 static void refuse(rc_app *a, gw_socket *sk, int code, const char *reason)
 {
-    rc_metric_inc(RC_M_AUTH_FAILURES);
+    rc_counter_inc(&rc_metrics.auth_failures[auth_metric(code)]);
     LOG_INFO(FAC, "sid %s: CONNECT refused: %s (%s)", gw_socket_sid(sk), rc_auth_code_name(code),
              reason ? reason : "no detail");
     rc_buf_reset(&a->buf);
@@ -140,7 +153,7 @@ static void on_connect(void *ud, gw_socket *sk, const gw_handshake *hs)
     }
     int64_t until = rc_app_banned_until(a, id->sub);
     if (until) {
-        rc_metric_inc(RC_M_AUTH_FAILURES);
+        rc_counter_inc(&rc_metrics.auth_failures[RC_M_AUTH_FORBIDDEN]);
         LOG_INFO(FAC, "sid %s: CONNECT refused: FORBIDDEN (user %s is banned for %lld more s)",
                  gw_socket_sid(sk), id->sub, (long long)((until - wall_ms() + 999) / 1000));
         rc_auth_identity_free(id);
@@ -262,19 +275,19 @@ static void on_event(void *ud, gw_socket *sk, const gw_event *ev)
     int join = strcmp(ev->name, "join:program") == 0;
     int leave = strcmp(ev->name, "leave:program") == 0;
     if (!join && !leave) {
-        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        rc_counter_inc(&rc_metrics.client_errors[RC_M_ERR_UNKNOWN_EVENT]);
         reply_error(a, sk, ev->ack_id, "INVALID_ARGUMENT", "unknown event");
         return;
     }
     char pid[RC_MAX_PROGRAM_ID + 1];
     if (ev->nattachments || !program_arg(json_array_get(ev->args, 0), pid, sizeof pid)) {
-        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        rc_counter_inc(&rc_metrics.client_errors[RC_M_ERR_INVALID_ARGUMENT]);
         reply_error(a, sk, ev->ack_id, "INVALID_ARGUMENT", NULL);
         return;
     }
     const rc_auth_identity *id = socket_identity(sk);
     if (join && !rc_membership_has(a->members, id->sub, pid) && !claims_program(id, pid)) {
-        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        rc_counter_inc(&rc_metrics.client_errors[RC_M_ERR_FORBIDDEN]);
         reply_error(a, sk, ev->ack_id, "FORBIDDEN", NULL);
         return;
     }
@@ -436,7 +449,7 @@ static int token_admit(rc_app *a, gw_socket *sk, const rc_auth_identity *id)
     struct user_count *u = slot ? slot->val : NULL;
     live_token *lt = NULL;
     if (a->max_per_user > 0 && u && u->n >= (size_t)a->max_per_user) {
-        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        rc_counter_inc(&rc_metrics.client_errors[RC_M_ERR_USER_CONNECTION_LIMIT]);
         LOG_INFO(FAC,
                  "sid %s: CONNECT refused: TOO_MANY_CONNECTIONS (user %s has %zu sockets, "
                  "max-connections-per-user)",
@@ -530,10 +543,10 @@ static int swap_claims(rc_app *a, gw_socket *sk, const rc_auth_identity *old,
     return changed;
 }
 
-static void refresh_refused(rc_app *a, gw_socket *sk, long long ack, const char *code,
-                            const char *reason)
+static void refresh_refused(rc_app *a, gw_socket *sk, long long ack, enum rc_metrics_auth m,
+                            const char *code, const char *reason)
 {
-    rc_metric_inc(RC_M_AUTH_FAILURES);
+    rc_counter_inc(&rc_metrics.auth_failures[m]);
     LOG_INFO(FAC, "sid %s: auth:refresh refused: %s (%s)", gw_socket_sid(sk), code, reason);
     reply_error(a, sk, ack, code, NULL);
 }
@@ -552,7 +565,7 @@ static void on_refresh(rc_app *a, gw_socket *sk, const gw_event *ev)
     json_t *arg = json_array_get(ev->args, 0);
     json_t *t = json_is_object(arg) ? json_object_get(arg, "token") : arg;
     if (!lt || !cur || ev->nattachments || !json_is_string(t)) {
-        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        rc_counter_inc(&rc_metrics.client_errors[RC_M_ERR_INVALID_ARGUMENT]);
         reply_error(a, sk, ev->ack_id, "INVALID_ARGUMENT", "expected {token}");
         return;
     }
@@ -561,17 +574,19 @@ static void on_refresh(rc_app *a, gw_socket *sk, const gw_event *ev)
     int code = rc_auth_verify(a->auth, json_string_value(t), json_string_length(t),
                               (int64_t)time(NULL), &id, &reason);
     if (code != RC_AUTH_OK) {
-        refresh_refused(a, sk, ev->ack_id, rc_auth_code_name(code), reason ? reason : "no detail");
+        refresh_refused(a, sk, ev->ack_id, auth_metric(code), rc_auth_code_name(code),
+                        reason ? reason : "no detail");
         return;
     }
     if (strcmp(id->sub, cur->sub) != 0) {
         rc_auth_identity_free(id);
-        refresh_refused(a, sk, ev->ack_id, "FORBIDDEN", "token of another user");
+        refresh_refused(a, sk, ev->ack_id, RC_M_AUTH_FORBIDDEN, "FORBIDDEN",
+                        "token of another user");
         return;
     }
     if (!programs_roomable(id)) {
         rc_auth_identity_free(id);
-        refresh_refused(a, sk, ev->ack_id, "TOKEN_INVALID",
+        refresh_refused(a, sk, ev->ack_id, RC_M_AUTH_TOKEN_INVALID, "TOKEN_INVALID",
                         "programs holds an id no room can hold");
         return;
     }

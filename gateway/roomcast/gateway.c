@@ -24,6 +24,7 @@
 #include "core/errstr.h"
 #include "core/log.h"
 #include "gateway/roomcast/admin.h"
+#include "core/metrics.h"
 #include "gateway/roomcast/app.h"
 
 #define FAC "gateway"
@@ -50,9 +51,12 @@ static void deliver(rc_gateway *g, rc_event *ev)
     rc_app_publish(g->app, g->srv, ev);
     if (!ev->name || !ev->nrooms)
         return;
+    /* Latency is measured from the Kafka record's timestamp. */
     if (gw_broadcast(g->srv, (const char *const *)ev->rooms, ev->nrooms, ev->name, ev->payload,
-                     ev->payload_len, ev->offset) < 0)
+                     ev->payload_len, ev->offset, ev->kafka_ts_ms) < 0)
         LOG_ERROR(FAC, "out of memory broadcasting event %s", ev->id ? ev->id : "?");
+    else
+        rc_counter_inc(&rc_metrics.broadcast[rc_metrics_event(ev->name)]);
 }
 
 static void drain_run(gw_task *t, gw_server *srv)

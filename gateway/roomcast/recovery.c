@@ -119,6 +119,7 @@ struct request {
     int status;
     rc_event **evs; /* owned array of owned references */
     size_t n;
+    int64_t replay_us; /* when the replay was asked for (monotonic) */
 };
 
 struct rc_recovery {
@@ -497,7 +498,7 @@ static void accept_new(rc_recovery *rec, client *c, const char *why)
 {
     gw_socket *sk = c->sk;
     if (why) {
-        rc_metric_inc(RC_M_NOT_RECOVERED);
+        rc_counter_inc(&rc_metrics.recoveries[RC_M_NOT_RECOVERED]);
         LOG_INFO(FAC, "sid %s: connection state not recovered (%s): new socket %s",
                  gw_socket_sid(sk), why, gw_socket_id(sk));
     }
@@ -535,6 +536,7 @@ static void start_catchup(rc_recovery *rec, client *c)
         gw_hold_start(sk) < 0 || !(r = request_new(c, REQ_CATCHUP)))
         goto fail;
     const char *const *rooms = (const char *const *)rv.v;
+    r->replay_us = rc_clock_mono_us();
     if (c->catchup == CATCHUP_OFFSET)
         queued = rc_history_replay_async(rec->h, rooms, rv.n, c->catch_offset, replay_done, r);
     else
@@ -548,7 +550,7 @@ fail:
         c->req = NULL;
         request_free(r);
     }
-    rc_metric_inc(RC_M_CATCHUPS_TRUNCATED);
+    rc_counter_inc(&rc_metrics.recoveries[RC_M_CATCHUP_TRUNCATED]);
     LOG_INFO(FAC, "sid %s: socket %s: catch-up not possible", gw_socket_sid(sk), gw_socket_id(sk));
     emit_complete(c, 0, 1);
     gw_hold_release(sk, NULL, 1);
@@ -566,12 +568,14 @@ static void on_caught_up(rc_recovery *rec, request *r)
     gw_socket *sk = c->sk;
     (void)rec;
     c->req = NULL;
+    rc_prom_observe(&rc_metrics.replay_time[RC_M_REPLAY_CATCHUP],
+                    rc_clock_mono_us() - r->replay_us);
     if (r->status == RC_REPLAY_OK && r->n < gw_socket_queue_room(sk)) {
         for (size_t i = 0; i < r->n; i++)
             send_event(sk, r->evs[i]);
         emit_complete(c, r->n, 0);
-        rc_metric_inc(RC_M_CATCHUPS);
-        rc_metric_add(RC_M_EVENTS_REPLAYED, (long)r->n);
+        rc_counter_inc(&rc_metrics.recoveries[RC_M_CATCHUP]);
+        rc_counter_add(&rc_metrics.replayed, r->n);
         const char *floor = r->n                           ? r->evs[r->n - 1]->offset
                             : c->catchup == CATCHUP_OFFSET ? c->catch_offset
                                                            : NULL;
@@ -583,7 +587,7 @@ static void on_caught_up(rc_recovery *rec, request *r)
                  gw_socket_id(sk),
                  r->status == RC_REPLAY_OK ? "more missed events than the queue holds"
                                            : status_name(r->status));
-        rc_metric_inc(RC_M_CATCHUPS_TRUNCATED);
+        rc_counter_inc(&rc_metrics.recoveries[RC_M_CATCHUP_TRUNCATED]);
         emit_complete(c, 0, 1);
         gw_hold_release(sk, NULL, 1);
     }
@@ -641,6 +645,7 @@ static void on_taken(rc_recovery *rec, request *r)
     r->kind = REQ_RECOVER;
     request_reset_results(r);
     c->req = r;
+    r->replay_us = rc_clock_mono_us();
     int queued =
         rc_history_replay_async(rec->h, (const char *const *)rv.v, rv.n, r->after, replay_done, r);
     room_vec_free(&rv);
@@ -670,6 +675,8 @@ static void on_replayed(rc_recovery *rec, request *r)
     gw_socket *sk = c->sk;
     const char *why = NULL;
     c->req = NULL;
+    rc_prom_observe(&rc_metrics.replay_time[RC_M_REPLAY_RECOVERY],
+                    rc_clock_mono_us() - r->replay_us);
 
     if (r->status != RC_REPLAY_OK)
         why = status_name(r->status);
@@ -703,8 +710,8 @@ static void on_replayed(rc_recovery *rec, request *r)
         send_event(sk, r->evs[i]);
     const char *floor = r->n ? r->evs[r->n - 1]->offset : r->after;
     snprintf(c->base, sizeof c->base, "%s", floor);
-    rc_metric_inc(RC_M_RECOVERED);
-    rc_metric_add(RC_M_EVENTS_REPLAYED, (long)r->n);
+    rc_counter_inc(&rc_metrics.recoveries[RC_M_RECOVERED]);
+    rc_counter_add(&rc_metrics.replayed, r->n);
     LOG_INFO(FAC, "sid %s: socket %s recovered: %zu missed events replayed", gw_socket_sid(sk),
              gw_socket_id(sk), r->n);
     request_free(r);

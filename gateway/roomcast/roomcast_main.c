@@ -232,12 +232,41 @@ static int replay_membership(void *ud, enum rc_member_op op, const char *user, c
 static int consumer_sink(void *ud, rc_event *ev)
 {
     struct app *a = ud;
+    int64_t t0 = rc_clock_mono_us();
     int rc = rc_history_append(a->history, ev);
+    rc_prom_observe(&rc_metrics.append_time, rc_clock_mono_us() - t0);
     if (rc == 1)
-        rc_metric_inc(RC_M_EVENTS_APPENDED);
+        rc_counter_inc(&rc_metrics.appended[rc_metrics_event(ev->name)]);
     else if (rc == 0)
-        rc_metric_inc(RC_M_EVENTS_DUPLICATE);
+        rc_counter_inc(&rc_metrics.duplicate[rc_metrics_event(ev->name)]);
     return rc < 0 ? -1 : 0;
+}
+
+/* The label values and build labels of /metrics: the catalog's events,
+ * the libraries' versions. */
+static int setup_metrics(const rc_catalog *cat, char *err, size_t errlen)
+{
+    size_t n = rc_catalog_event_count(cat);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    if (!names)
+        return rc_errf(err, errlen, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        names[i] = rc_catalog_event_name(cat, i);
+    int rc = rc_metrics_set_events(names, n);
+    free(names);
+    if (rc < 0)
+        return rc_errf(err, errlen,
+                       "the catalog has %zu events; metrics label at most %d: raise "
+                       "RC_METRICS_MAX_EVENTS in core/metrics.h",
+                       n, RC_METRICS_MAX_EVENTS);
+    /* lws says "4.1.6-<git hash>", or "4.1.6-" without one: the version. */
+    char lws[32];
+    snprintf(lws, sizeof lws, "%s", lws_get_library_version());
+    lws[strcspn(lws, "- ")] = '\0';
+    if (rc_metrics_build_label("librdkafka", rd_kafka_version_str()) < 0 ||
+        rc_metrics_build_label("libwebsockets", lws) < 0)
+        return rc_errf(err, errlen, "out of memory");
+    return 0;
 }
 
 static void health(void *ud, rc_buf *out)
@@ -894,6 +923,8 @@ int main(int argc, char **argv)
         }
         LOG_INFO("main", "roomcast %s, %s", RC_VERSION, summary);
     }
+    if (setup_metrics(a.cat, err, sizeof err) < 0)
+        goto fail;
     /* A port in use is said in words before anything starts (lws would
      * only log the errno); the configuration is fine, the place is not. */
     {

@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/metrics.h"
 #include "gateway/roomcast/auth.h"
+#include "gateway/roomcast/scrape.h"
 #include "gateway/server/server.h"
 
 /* The live page, embedded at build time. */
@@ -77,16 +77,26 @@ int rc_routes_reason(rc_buf *why, const char *fmt, ...)
     return rc_buf_json_string(why, text, strlen(text));
 }
 
-static int route_readyz(const rc_routes *r, gw_server *gw, gw_http_response *resp)
+/* What /readyz answers: 1 for 200; the reasons (when why) otherwise. */
+static int is_ready(const rc_routes *r, gw_server *gw, rc_buf *why)
 {
-    rc_buf why = {0};
+    rc_buf scratch = {0};
+    rc_buf *w = why ? why : &scratch;
     int ready = 1;
     if (gw_server_stopping(gw)) {
         ready = 0;
-        rc_routes_reason(&why, "stopping: clients are told to reconnect elsewhere");
+        rc_routes_reason(w, "stopping: clients are told to reconnect elsewhere");
     } else if (r->hooks.ready) {
-        ready = r->hooks.ready(r->hooks.ud, &why);
+        ready = r->hooks.ready(r->hooks.ud, w);
     }
+    rc_buf_free(&scratch);
+    return ready;
+}
+
+static int route_readyz(const rc_routes *r, gw_server *gw, gw_http_response *resp)
+{
+    rc_buf why = {0};
+    int ready = is_ready(r, gw, &why);
     resp->status = ready ? 200 : 503;
     resp->content_type = "application/json";
     rc_buf_reset(&resp->body);
@@ -97,12 +107,12 @@ static int route_readyz(const rc_routes *r, gw_server *gw, gw_http_response *res
     return rc < 0 ? -1 : 1;
 }
 
-static int route_metrics(gw_http_response *resp)
+static int route_metrics(const rc_routes *r, gw_server *gw, gw_http_response *resp)
 {
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
     rc_buf_reset(&resp->body);
-    return rc_metrics_render(&resp->body) < 0 ? -1 : 1;
+    return rc_scrape_render(&resp->body, gw, is_ready(r, gw, NULL)) < 0 ? -1 : 1;
 }
 
 static int route_demo_token(const rc_routes *r, const gw_http_request *req, gw_http_response *resp)
@@ -149,7 +159,7 @@ int rc_routes_answer(const rc_routes *r, gw_server *gw, const gw_http_request *r
     else if (strcmp(path, "/readyz") == 0)
         rc = route_readyz(r, gw, resp);
     else if (strcmp(path, "/metrics") == 0)
-        rc = route_metrics(resp);
+        rc = route_metrics(r, gw, resp);
     else if (strcmp(path, "/demo/token") == 0)
         rc = route_demo_token(r, req, resp);
     if (rc < 0)

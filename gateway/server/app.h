@@ -119,7 +119,8 @@ typedef struct gw_app {
     /* A client event on an accepted socket. Required. */
     void (*on_event)(void *ud, gw_socket *sk, const gw_event *ev);
     /* A client event refused by the per-socket rate limit (the server
-     * counts it in RC_M_CLIENT_ERRORS). NULL: dropped silently. */
+     * counts it: gw_counters, GW_ERR_RATE_LIMITED). NULL: dropped
+     * silently. */
     void (*on_rate_limited)(void *ud, gw_socket *sk, const gw_event *ev);
     /* An accepted socket is about to go away, still in its rooms
      * (gw_socket_foreach_room, gw_socket_lost work; it must not emit, join

@@ -7,14 +7,15 @@
  * several of the rooms gets one copy. A socket being caught up has a hold
  * (hold.c) that keeps the frame, or skips those its replay already gave.
  * Queues that overflow during the walk are closed after it, since closing
- * a session changes the rooms being walked.
+ * a session changes the rooms being walked. The frame is marked a
+ * delivery: each copy is counted once, as written by the transport that
+ * writes it or as dropped wherever it is discarded (gw_counters).
  */
 #include "gateway/server/server_private.h"
 
 #include <string.h>
 
 #include "core/log.h"
-#include "core/metrics.h"
 
 #define FAC GW_FAC
 
@@ -57,7 +58,7 @@ int gw_broadcast_encode(rc_buf *b, const char *name, const char *args, size_t ar
 }
 
 long gw_broadcast(gw_server *gw, const char *const *rooms, size_t nrooms, const char *name,
-                  const char *args, size_t args_len, const char *offset)
+                  const char *args, size_t args_len, const char *offset, int64_t origin_ms)
 {
     gw_frame *f = NULL;
     if (!name || !nrooms)
@@ -65,6 +66,7 @@ long gw_broadcast(gw_server *gw, const char *const *rooms, size_t nrooms, const 
     if (gw_broadcast_encode(&gw->scratch, name, args, args_len, offset) < 0 ||
         !(f = gw_frame_new(gw->scratch.p, gw->scratch.len)))
         return -1;
+    gw_frame_set_delivery(f, origin_ms);
     struct bcast b = {.f = f, .offset = offset ? offset : "", .gen = ++gw->gen};
     gw->in_broadcast = 1;
     int eager = gw->eager;
@@ -75,7 +77,5 @@ long gw_broadcast(gw_server *gw, const char *const *rooms, size_t nrooms, const 
     gw->eager = eager;
     gw_session_reap_doomed(gw);
     gw_frame_unref(f);
-    rc_metric_inc(RC_M_EVENTS_BROADCAST);
-    rc_metric_add(RC_M_DELIVERIES, b.deliveries);
     return b.deliveries;
 }

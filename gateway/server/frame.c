@@ -21,7 +21,9 @@
 
 struct gw_frame {
     atomic_uint refs;
+    uint32_t delivery; /* a broadcast's frame (gw_frame_set_delivery) */
     size_t len;
+    int64_t origin_ms; /* of a delivery; negative: unknown */
     /* LWS_PRE bytes of headroom, then len payload bytes, then a NUL. */
     _Alignas(16) unsigned char buf[];
 };
@@ -34,6 +36,8 @@ gw_frame *gw_frame_new(const void *p, size_t len)
     if (!f)
         return NULL;
     atomic_init(&f->refs, 1);
+    f->delivery = 0;
+    f->origin_ms = -1;
     f->len = len;
     if (len)
         memcpy(f->buf + LWS_PRE, p, len);
@@ -66,6 +70,22 @@ size_t gw_frame_len(const gw_frame *f)
 unsigned gw_frame_refs(const gw_frame *f)
 {
     return atomic_load_explicit(&f->refs, memory_order_relaxed);
+}
+
+void gw_frame_set_delivery(gw_frame *f, int64_t origin_ms)
+{
+    f->delivery = 1;
+    f->origin_ms = origin_ms;
+}
+
+int gw_frame_is_delivery(const gw_frame *f)
+{
+    return f->delivery != 0;
+}
+
+int64_t gw_frame_origin_ms(const gw_frame *f)
+{
+    return f->origin_ms;
 }
 
 void gw_frame_queue_init(gw_frame_queue *q, size_t max)
@@ -122,12 +142,16 @@ gw_frame *gw_frame_queue_peek(const gw_frame_queue *q)
     return q->count ? q->ring[q->head] : NULL;
 }
 
-void gw_frame_queue_clear(gw_frame_queue *q)
+size_t gw_frame_queue_clear(gw_frame_queue *q)
 {
     gw_frame *f;
-    while ((f = gw_frame_queue_pop(q)))
+    size_t deliveries = 0;
+    while ((f = gw_frame_queue_pop(q))) {
+        deliveries += f->delivery;
         gw_frame_unref(f);
+    }
     free(q->ring);
     q->ring = NULL;
     q->head = q->cap = 0;
+    return deliveries;
 }

@@ -19,6 +19,7 @@
 #define GW_FRAME_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct gw_frame gw_frame;
 
@@ -39,6 +40,18 @@ unsigned char *gw_frame_data(const gw_frame *f);
 size_t gw_frame_len(const gw_frame *f);
 /* Current reference count (for tests and assertions). */
 unsigned gw_frame_refs(const gw_frame *f);
+
+/*
+ * Marks f as a broadcast's frame, whose copies are counted as deliveries
+ * when written or dropped (gw_counters), with the wall-clock time its
+ * message originated at (ms since the epoch, negative: unknown). Only
+ * before f is shared: the mark is read without synchronisation.
+ */
+void gw_frame_set_delivery(gw_frame *f, int64_t origin_ms);
+/* 1 when f was marked a delivery. */
+int gw_frame_is_delivery(const gw_frame *f);
+/* The origin time of a delivery frame (negative: unknown). */
+int64_t gw_frame_origin_ms(const gw_frame *f);
 
 typedef struct gw_frame_queue {
     gw_frame **ring; /* owned array; each slot holds one owned reference */
@@ -71,7 +84,8 @@ static inline size_t gw_frame_queue_len(const gw_frame_queue *q)
     return q->count;
 }
 
-/* Drops every queued reference and frees the ring; the queue stays usable. */
-void gw_frame_queue_clear(gw_frame_queue *q);
+/* Drops every queued reference and frees the ring; the queue stays usable.
+ * Returns how many of the frames dropped were deliveries. */
+size_t gw_frame_queue_clear(gw_frame_queue *q);
 
 #endif

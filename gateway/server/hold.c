@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/metrics.h"
 
 #define FAC GW_FAC
 
@@ -39,8 +38,11 @@ typedef struct gw_hold {
     char floor[GW_OFFSET_MAX];
 } gw_hold;
 
-static void held_clear(gw_hold *h)
+/* Forgets what h keeps; sent: how many of its frames were queued (the
+ * rest are counted as dropped deliveries). */
+static void held_clear(gw_server *gw, gw_hold *h, size_t sent)
 {
+    gw_count_dropped(gw, h->n - sent);
     for (size_t i = 0; i < h->n; i++)
         gw_frame_unref(h->v[i].f);
     free(h->v);
@@ -48,11 +50,11 @@ static void held_clear(gw_hold *h)
     h->n = h->cap = 0;
 }
 
-void gw_hold_free(gw_socket *sk)
+void gw_hold_free(gw_server *gw, gw_socket *sk)
 {
     if (!sk->hold)
         return;
-    held_clear(sk->hold);
+    held_clear(gw, sk->hold, 0);
     free(sk->hold);
     sk->hold = NULL;
 }
@@ -74,14 +76,17 @@ int gw_hold_offer(gw_socket *sk, gw_frame *f, const char *offset)
     gw_hold *h = sk->hold;
     gw_server *gw = sk->sess->gw;
     if (h->holding) {
-        if (h->overflowed)
+        if (h->overflowed) {
+            gw_count_dropped(gw, 1);
             return 1;
+        }
         if (h->n >= (size_t)gw->opt.queue_max) {
             LOG_WARN(FAC,
                      "sid %s: socket %s: more than %d events arrived during its "
                      "catch-up",
                      sk->sess->sid, sk->id, gw->opt.queue_max);
-            held_clear(h);
+            held_clear(gw, h, 0);
+            gw_count_dropped(gw, 1);
             h->overflowed = 1;
             return 1;
         }
@@ -89,7 +94,8 @@ int gw_hold_offer(gw_socket *sk, gw_frame *f, const char *offset)
             size_t cap = h->cap ? h->cap * 2 : 8;
             gw_held *v = realloc(h->v, cap * sizeof *v);
             if (!v) {
-                held_clear(h);
+                held_clear(gw, h, 0);
+                gw_count_dropped(gw, 1);
                 h->overflowed = 1;
                 return 1;
             }
@@ -104,7 +110,7 @@ int gw_hold_offer(gw_socket *sk, gw_frame *f, const char *offset)
     if (h->floored && offset && offset[0]) {
         if (below_floor(sk, h, offset))
             return 1;     /* the replay gave it already */
-        gw_hold_free(sk); /* past the floor: nothing older can follow */
+        gw_hold_free(gw, sk); /* past the floor: nothing older can follow */
     }
     return 0;
 }
@@ -142,20 +148,25 @@ int gw_hold_release(gw_socket *sk, const char *floor, int deliver)
         if (deliver && sk->state != GW_SK_GONE) {
             /* Too far behind already: like a slow client, it reconnects
              * and catches up again. */
-            rc_metric_inc(RC_M_SLOW_DISCONNECTS);
+            rc_counter_inc(&s->gw->counters.slow_disconnects);
             gw_session_close(s, "queue full", GW_CLOSE_POLICY, 0);
             rc = -1;
         }
     }
-    for (size_t i = 0; i < h->n && rc == 0 && deliver; i++) {
+    /* A frame the floor covers is not a delivery lost: the replay gave it;
+     * one gw_session_send() refuses it counts itself. */
+    size_t done = 0;
+    for (; done < h->n && rc == 0 && deliver; done++) {
         if (sk->state != GW_SK_CONNECTED)
-            rc = -1;
-        else if (!(h->floored && below_floor(sk, h, h->v[i].offset)) &&
-                 gw_session_send(s, h->v[i].f) < 0)
+            break;
+        if (!(h->floored && below_floor(sk, h, h->v[done].offset)) &&
+            gw_session_send(s, h->v[done].f) < 0)
             rc = -1;
     }
-    held_clear(h);
+    if (done < h->n && rc == 0 && deliver)
+        rc = -1;
+    held_clear(s->gw, h, done);
     if (!h->floored || rc < 0)
-        gw_hold_free(sk);
+        gw_hold_free(s->gw, sk);
     return rc;
 }

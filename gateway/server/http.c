@@ -33,7 +33,6 @@
 #include <strings.h>
 
 #include "core/log.h"
-#include "core/metrics.h"
 
 #define FAC GW_FAC
 
@@ -45,6 +44,11 @@
 /* Drops the response being sent, if any. */
 void gw_http_resp_drop(gw_server *gw, gw_conn *c)
 {
+    if (c->resp_dlv) {
+        gw_count_dropped(gw, c->resp_dlv->n);
+        free(c->resp_dlv);
+        c->resp_dlv = NULL;
+    }
     free(c->resp);
     c->resp = NULL;
     c->resp_len = 0;
@@ -480,7 +484,7 @@ int gw_http_admit(struct lws *wsi, char *addr, size_t cap)
         addr[0] = '\0';
     if (gw_addr_admit(gw, addr[0] ? addr : NULL))
         return 1;
-    rc_metric_inc(RC_M_CLIENT_ERRORS);
+    gw_count_error(gw, GW_ERR_IP_LIMIT);
     LOG_INFO(FAC,
              "handshake from %s refused: %d sessions already open from that address "
              "(max-connections-per-ip)",
@@ -642,6 +646,14 @@ int gw_http_on_writable(struct lws *wsi, gw_conn *c)
     if (!c->resp_pending)
         return 0;
     int rc = c->resp_len ? lws_write(wsi, c->resp + LWS_PRE, c->resp_len, LWS_WRITE_HTTP_FINAL) : 0;
+    if (rc >= 0 && c->resp_dlv) {
+        gw_server *gw = gw_of(wsi);
+        int64_t now_us = 0;
+        for (size_t i = 0; i < c->resp_dlv->n; i++)
+            gw_count_written(gw, c->resp_dlv->origin_ms[i], &now_us);
+        free(c->resp_dlv);
+        c->resp_dlv = NULL;
+    }
     gw_http_resp_drop(gw_of(wsi), c);
     if (rc < 0 || c->close_after)
         return -1;

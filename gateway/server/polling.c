@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/metrics.h"
 
 #define FAC GW_FAC
 
@@ -32,13 +31,34 @@
 /* The body of the 413 and 501 answers to a POST. */
 #define GW_BAD_REQUEST "{\"code\":3,\"message\":\"Bad request\"}"
 
+/* Notes the origin of a delivery frame going into a response. 0 or -1. */
+static int dlv_add(gw_resp_dlv **dlv, size_t *cap, int64_t origin_ms)
+{
+    if (!*dlv || (*dlv)->n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 8;
+        gw_resp_dlv *d = realloc(*dlv, sizeof *d + ncap * sizeof d->origin_ms[0]);
+        if (!d)
+            return -1;
+        if (!*dlv)
+            d->n = 0;
+        *dlv = d;
+        *cap = ncap;
+    }
+    (*dlv)->origin_ms[(*dlv)->n++] = origin_ms;
+    return 0;
+}
+
 /*
  * Moves what the session has for its polling client into a payload: the
  * queued frames (up to GW_POLL_BATCH bytes), a noop releasing a poll that
  * an upgrade made obsolete, or a close packet for a session that ended.
+ * The deliveries among the frames go to *dlv (NULL when none), for the
+ * response to count once written.
  */
-static int poll_take(gw_session *s, rc_buf *body)
+static int poll_take(gw_session *s, rc_buf *body, gw_resp_dlv **dlv)
 {
+    size_t cap = 0;
+    *dlv = NULL;
     if (s->transport == GW_TR_WEBSOCKET ||
         (s->upgrading && !gw_frame_queue_len(&s->q) && s->state == GW_SESSION_OPEN))
         return eio_payload_append_encoded(body, "6", 1);
@@ -56,7 +76,7 @@ static int poll_take(gw_session *s, rc_buf *body)
         const char *d = (const char *)gw_frame_data(f);
         int rc = d[0] == 'b' ? eio_payload_append(body, EIO_MESSAGE, 1, d + 1, gw_frame_len(f) - 1)
                              : eio_payload_append_encoded(body, d, gw_frame_len(f));
-        if (rc < 0)
+        if (rc < 0 || (gw_frame_is_delivery(f) && dlv_add(dlv, &cap, gw_frame_origin_ms(f)) < 0))
             return -1;
         gw_frame_unref(gw_frame_queue_pop(&s->q));
     }
@@ -69,9 +89,16 @@ static int poll_take(gw_session *s, rc_buf *body)
 static int poll_respond(struct lws *wsi, gw_conn *c, gw_session *s)
 {
     rc_buf body = {0};
-    int rc = poll_take(s, &body);
+    gw_resp_dlv *dlv = NULL;
+    int rc = poll_take(s, &body, &dlv);
     if (rc == 0)
         rc = gw_http_respond(wsi, c, 200, "text/plain; charset=UTF-8", body.p, body.len, 0);
+    if (rc == 0) {
+        c->resp_dlv = dlv; /* counted when the body is written */
+    } else if (dlv) {
+        gw_count_dropped(s->gw, dlv->n);
+        free(dlv);
+    }
     rc_buf_free(&body);
     return rc;
 }
@@ -119,13 +146,13 @@ int gw_polling_on_body(struct lws *wsi, gw_conn *c)
     if (s->transport != GW_TR_POLLING)
         return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
     if (c->in_too_big) {
-        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        gw_count_error(gw, GW_ERR_TOO_LARGE);
         gw_session_close(s, "POST body over maxPayload", GW_CLOSE_TOO_LARGE, 0);
         return gw_http_respond_str(wsi, c, 413, "application/json", GW_BAD_REQUEST);
     }
     if (c->in_bad) {
         rc_buf_free(&c->in);
-        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        gw_count_error(gw, GW_ERR_MALFORMED);
         LOG_INFO(FAC, "sid %s: closing: malformed chunked POST body", s->sid);
         gw_session_close(s, "malformed chunked body", GW_CLOSE_PROTOCOL, 0);
         return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
@@ -133,7 +160,7 @@ int gw_polling_on_body(struct lws *wsi, gw_conn *c)
     int rc = eio_parse_payload(c->in.p ? c->in.p : "", c->in.len, post_packet_cb, s);
     rc_buf_free(&c->in);
     if (rc < 0) {
-        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        gw_count_error(gw, GW_ERR_MALFORMED);
         LOG_INFO(FAC, "sid %s: closing: malformed polling payload: %s", s->sid, eio_strerror(rc));
         gw_session_close(s, "malformed payload", GW_CLOSE_PROTOCOL, 0);
         return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
@@ -196,7 +223,7 @@ int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw)
          * the answer is out. */
         int status = gw_http_body_begin(wsi, c, (size_t)gw->opt.max_payload);
         if (status == 413) {
-            rc_metric_inc(RC_M_CLIENT_ERRORS);
+            gw_count_error(gw, GW_ERR_TOO_LARGE);
             if (s->state == GW_SESSION_OPEN)
                 gw_session_close(s, "POST body over maxPayload", GW_CLOSE_TOO_LARGE, 0);
             return gw_http_respond_str(wsi, c, 413, "application/json", GW_BAD_REQUEST);
@@ -215,7 +242,7 @@ int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw)
         return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
     if (s->poll) {
         /* Two GETs at once: the reference server treats it as an error. */
-        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        gw_count_error(gw, GW_ERR_PROTOCOL);
         gw_session_close(s, "overlapping polls", GW_CLOSE_PROTOCOL, 0);
         return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
     }

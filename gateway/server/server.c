@@ -41,7 +41,6 @@
 #include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
-#include "core/metrics.h"
 
 #define FAC GW_FAC
 
@@ -252,8 +251,8 @@ int gw_server_admitting(const gw_server *gw)
 void gw_server_stats(const gw_server *gw, gw_stats *out)
 {
     out->sessions = gw->nopen;
-    out->websocket = gw->nopen_ws;
-    out->polling = gw->nopen - gw->nopen_ws;
+    for (int i = 0; i < GW_TR__COUNT; i++)
+        out->by_transport[i] = gw->nopen_tr[i];
     out->sockets = gw->nsockets;
     out->rooms = gw_rooms_count(gw->rooms);
 }
@@ -277,6 +276,26 @@ void gw_server_foreach_room(const gw_server *gw,
 {
     struct room_walk w = {cb, ud};
     gw_rooms_foreach(gw->rooms, room_walk_cb, &w);
+}
+
+const gw_counters *gw_server_counters(const gw_server *gw)
+{
+    return &gw->counters;
+}
+
+const char *gw_server_transport_name(enum gw_transport tr)
+{
+    return tr == GW_TR_WEBSOCKET ? "websocket" : "polling";
+}
+
+const char *gw_server_client_error_name(enum gw_client_error e)
+{
+    static const char *const names[GW_ERR__COUNT] = {
+        [GW_ERR_MALFORMED] = "malformed",       [GW_ERR_TOO_LARGE] = "too_large",
+        [GW_ERR_PROTOCOL] = "protocol",         [GW_ERR_IP_LIMIT] = "ip_connection_limit",
+        [GW_ERR_RATE_LIMITED] = "rate_limited", [GW_ERR_FLOOD] = "flood",
+    };
+    return (unsigned)e < GW_ERR__COUNT ? names[e] : "unknown";
 }
 
 /* ---- the protocol callback ---- */

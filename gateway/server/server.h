@@ -16,7 +16,9 @@
 #define GW_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "core/prom.h"
 #include "gateway/server/app.h"
 
 typedef struct gw_options {
@@ -95,15 +97,65 @@ void gw_server_admit(gw_server *gw);
 /* Loop thread: 1 while new sessions are accepted (open and not stopping). */
 int gw_server_admitting(const gw_server *gw);
 
+/* The transports of an Engine.IO session. */
+enum gw_transport { GW_TR_POLLING, GW_TR_WEBSOCKET, GW_TR__COUNT };
+/* "polling" or "websocket". */
+const char *gw_server_transport_name(enum gw_transport tr);
+
 /* What the server carries now (loop thread). */
 typedef struct gw_stats {
-    size_t sessions;  /* open Engine.IO sessions */
-    size_t websocket; /* of which carried by a WebSocket */
-    size_t polling;   /* and by long-polling (not upgraded, or never) */
-    size_t sockets;   /* connected Socket.IO sockets */
-    size_t rooms;     /* non-empty rooms, every namespace's */
+    size_t sessions;                   /* open Engine.IO sessions */
+    size_t by_transport[GW_TR__COUNT]; /* the same, by current transport */
+    size_t sockets;                    /* connected Socket.IO sockets */
+    size_t rooms;                      /* non-empty rooms */
 } gw_stats;
 void gw_server_stats(const gw_server *gw, gw_stats *out);
+
+/* What became of a broadcast frame queued for a socket (gw_counters). */
+enum gw_delivery {
+    GW_DELIVERY_WRITTEN, /* handed to the socket: lws_write() took the
+                            WebSocket frame, or the long-polling response
+                            carrying it was written */
+    GW_DELIVERY_DROPPED, /* never written: the queue was full (slow
+                            client), or the session or connection closed
+                            or failed first */
+    GW_DELIVERY__COUNT
+};
+
+/* Why the server refused a client's input (gw_counters). */
+enum gw_client_error {
+    GW_ERR_MALFORMED,    /* an Engine.IO or Socket.IO packet or payload that
+                             does not parse */
+    GW_ERR_TOO_LARGE,    /* over maxPayload, or too many attachments, or a
+                             namespace too long */
+    GW_ERR_PROTOCOL,     /* a packet the protocol does not allow then */
+    GW_ERR_IP_LIMIT,     /* a handshake over max_connections_per_ip */
+    GW_ERR_RATE_LIMITED, /* a client event over the token bucket */
+    GW_ERR_FLOOD,        /* events over 3 x the rate: disconnected */
+    GW_ERR__COUNT
+};
+/* The label value of a reason: "malformed", "too_large", ... */
+const char *gw_server_client_error_name(enum gw_client_error e);
+
+/*
+ * Cumulative counters of a server, for the application to export under
+ * its own names. Updated on the loop thread without locks (relaxed
+ * atomics, core/prom.h); any thread may read them.
+ */
+typedef struct gw_counters {
+    rc_counter handshakes[GW_TR__COUNT]; /* sessions opened, by first transport */
+    rc_counter upgrades;                 /* sessions upgraded to WebSocket */
+    rc_counter deliveries[GW_DELIVERY__COUNT];
+    rc_counter slow_disconnects; /* sessions closed for a full queue
+                                            (or a catch-up that fell behind) */
+    rc_counter client_errors[GW_ERR__COUNT];
+    rc_counter rate_limited_sockets; /* sockets refused an event by the
+                                            rate limit, each counted once */
+    /* From the origin time given to gw_broadcast() to the frame written
+     * (GW_DELIVERY_WRITTEN), for frames that have one. */
+    rc_histogram delivery_latency;
+} gw_counters;
+const gw_counters *gw_server_counters(const gw_server *gw);
 
 /*
  * Loop thread: calls cb with each non-empty room of namespace "/" and its
@@ -127,10 +179,12 @@ size_t gw_server_reconnect_all(gw_server *gw, const char *reason);
  * string argument, to every accepted socket of namespace "/" in any of the
  * rooms, once per socket whatever the number of its rooms. The packet is
  * encoded once and shared by every recipient's queue. A socket under a hold
- * (gw_hold_start) keeps it or skips it as app.h says. Returns the number of
+ * (gw_hold_start) keeps it or skips it as app.h says. origin_ms is when the
+ * message came to be (wall clock, ms since the epoch; negative: unknown):
+ * the delivery latency histogram measures from it. Returns the number of
  * sockets it was queued on, or -1 when out of memory.
  */
 long gw_broadcast(gw_server *gw, const char *const *rooms, size_t nrooms, const char *name,
-                  const char *args, size_t args_len, const char *offset);
+                  const char *args, size_t args_len, const char *offset, int64_t origin_ms);
 
 #endif

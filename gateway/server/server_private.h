@@ -37,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "core/hmap.h"
 #include "gateway/server/app.h"
 #include "gateway/server/eio.h"
@@ -86,11 +87,6 @@ typedef struct gw_io {
     int64_t (*now_ms)(gw_server *gw);
 } gw_io;
 
-enum gw_transport {
-    GW_TR_POLLING,
-    GW_TR_WEBSOCKET,
-};
-
 enum gw_session_state {
     GW_SESSION_OPEN,    /* handshaken, exchanging packets */
     GW_SESSION_CLOSING, /* out of every room and the sid table; the transport
@@ -131,6 +127,7 @@ struct gw_socket {
     size_t nacks;
     gw_ratelimit events;  /* client event rate */
     gw_ratelimit abuse;   /* 3 x the rate: beyond it, disconnect */
+    int rate_limited;     /* an event was refused by the rate limit once */
     struct gw_hold *hold; /* owned (hold.c): while held or floored */
     int lost;             /* went away with its session (gw_socket_lost) */
     gw_timer app_timer;   /* gw_socket_set_timer(), cancelled when gone */
@@ -199,7 +196,7 @@ struct gw_server {
     gw_session *all;  /* every session object, list head */
     size_t nsessions; /* session objects alive */
     size_t nopen;     /* sessions in GW_SESSION_OPEN */
-    size_t nopen_ws;  /* of which carried by a WebSocket */
+    size_t nopen_tr[GW_TR__COUNT]; /* the same, by current transport */
     size_t nsockets;  /* connected Socket.IO sockets */
     uint64_t gen;     /* broadcast generation counter */
     hmap addrs;       /* client address -> struct gw_addr:
@@ -243,7 +240,38 @@ struct gw_server {
 
     rc_buf scratch;  /* encoder scratch, loop thread */
     rc_buf scratch2; /* second one (attachments, args) */
+
+    gw_counters counters; /* gw_server_counters() */
 };
+
+/* ---- counting (gw_counters) ---- */
+
+static inline void gw_count_error(gw_server *gw, enum gw_client_error why)
+{
+    rc_counter_inc(&gw->counters.client_errors[why]);
+}
+
+/* n delivery frames were dropped. */
+static inline void gw_count_dropped(gw_server *gw, size_t n)
+{
+    if (n)
+        rc_counter_add(&gw->counters.deliveries[GW_DELIVERY_DROPPED], n);
+}
+
+/*
+ * A delivery frame originated at origin_ms was written; *now_us is the
+ * wall clock in microseconds, read on first need (0: not yet) so that a
+ * batch of writes reads it once.
+ */
+static inline void gw_count_written(gw_server *gw, int64_t origin_ms, int64_t *now_us)
+{
+    rc_counter_inc(&gw->counters.deliveries[GW_DELIVERY_WRITTEN]);
+    if (origin_ms >= 0) {
+        if (!*now_us)
+            *now_us = rc_clock_wall_us();
+        rc_prom_observe(&gw->counters.delivery_latency, *now_us - origin_ms * 1000);
+    }
+}
 
 /* ---- server.c ---- */
 
@@ -327,9 +355,12 @@ void gw_session_release(gw_session *s, void *conn);
  */
 int gw_session_on_packet(gw_session *s, void *conn, const eio_packet *pkt);
 
-/* Counts a client error, logs it and closes the session (malformed input).
- * Returns -1. */
-int gw_session_fault(gw_session *s, const char *what, int code);
+/* Counts a client error (why), logs it (what) and closes the session
+ * (malformed input). Returns -1. */
+int gw_session_fault(gw_session *s, enum gw_client_error why, const char *what, int code);
+
+/* Drops what s has queued, counting the deliveries among it as dropped. */
+void gw_session_drop_queue(gw_session *s);
 
 /* Closes sessions queued on gw->doomed by overflows during a broadcast. */
 void gw_session_reap_doomed(gw_server *gw);
@@ -376,8 +407,9 @@ void gw_socket_free_graveyard(gw_server *gw);
  * a socket that has a hold: 1 when the socket must not be sent it now (kept
  * while held, or covered by the replay floor), 0 to send it as usual. */
 int gw_hold_offer(gw_socket *sk, gw_frame *f, const char *offset);
-/* Frees the socket's hold and what it kept. */
-void gw_hold_free(gw_socket *sk);
+/* Frees the socket's hold and what it kept (counted as dropped
+ * deliveries); sk->sess is not used (it may be gone). */
+void gw_hold_free(gw_server *gw, gw_socket *sk);
 /* Frames the socket's hold keeps. */
 size_t gw_hold_count(const gw_socket *sk);
 

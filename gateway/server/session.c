@@ -35,7 +35,6 @@
 
 #include "core/base64.h"
 #include "core/log.h"
-#include "core/metrics.h"
 #include "core/rand.h"
 
 #define FAC GW_FAC
@@ -91,9 +90,8 @@ gw_session *gw_session_new(gw_server *gw, enum gw_transport tr, int raw, const c
     gw->all = s;
     gw->nsessions++;
     gw->nopen++;
-    gw->nopen_ws += tr == GW_TR_WEBSOCKET;
-    rc_metric_inc(RC_M_CONNECTIONS);
-    rc_metric_inc(RC_M_HANDSHAKES);
+    gw->nopen_tr[tr]++;
+    rc_counter_inc(&gw->counters.handshakes[tr]);
 
     s->ping_due_ms = gw_server_now(gw) + cfg->ping_interval_ms;
     gw_server_arm(gw, &s->hb, hb_cb, cfg->ping_interval_ms);
@@ -137,8 +135,7 @@ void gw_session_free(gw_session *s)
     gw_addr_release(s);
     if (s->state == GW_SESSION_OPEN) {
         gw->nopen--;
-        gw->nopen_ws -= s->transport == GW_TR_WEBSOCKET;
-        rc_metric_add(RC_M_CONNECTIONS, -1);
+        gw->nopen_tr[s->transport]--;
         s->state = GW_SESSION_CLOSING;
     }
     gw_socket_close_all(s, "server shutting down");
@@ -152,7 +149,7 @@ void gw_session_free(gw_session *s)
     gw->nsessions--;
     gw_server_disarm(gw, &s->hb);
     gw_server_disarm(gw, &s->connect);
-    gw_frame_queue_clear(&s->q);
+    gw_session_drop_queue(s);
     free(s->bearer);
     free(s->peer);
     free(s);
@@ -199,9 +196,8 @@ void gw_session_close(gw_session *s, const char *reason, int code, int flush)
     s->flush_on_close = flush;
     LOG_DEBUG(FAC, "sid %s: closing: %s", s->sid, reason);
     gw->nopen--;
-    gw->nopen_ws -= s->transport == GW_TR_WEBSOCKET;
+    gw->nopen_tr[s->transport]--;
     gw_addr_release(s);
-    rc_metric_add(RC_M_CONNECTIONS, -1);
     /* The application hears about its sockets first; what they send now is
      * refused (the session is no longer open). */
     gw_socket_close_all(s, reason);
@@ -210,7 +206,7 @@ void gw_session_close(gw_session *s, const char *reason, int code, int flush)
     gw_server_disarm(gw, &s->hb);
     gw_server_disarm(gw, &s->connect);
     if (!flush)
-        gw_frame_queue_clear(&s->q);
+        gw_session_drop_queue(s);
     /* The transports notice CLOSING in their next writable callback; a
      * peer that never lets us write is cut after a grace period. */
     if (s->ws) {
@@ -286,7 +282,7 @@ static void gw_session_overflow(gw_session *s)
     if (s->overflowed)
         return;
     s->overflowed = 1;
-    rc_metric_inc(RC_M_SLOW_DISCONNECTS);
+    rc_counter_inc(&gw->counters.slow_disconnects);
     LOG_WARN(FAC, "sid %s: %zu frames queued, disconnecting a slow client", s->sid,
              gw_frame_queue_len(&s->q));
     if (!gw->in_broadcast) {
@@ -299,7 +295,7 @@ static void gw_session_overflow(gw_session *s)
         if (!d) {
             /* Cannot defer: let lws cut the transport; its close callback
              * closes the session outside the broadcast. */
-            gw_frame_queue_clear(&s->q);
+            gw_session_drop_queue(s);
             if (s->ws)
                 gw->io->close_within(gw, s->ws, 0);
             return;
@@ -319,12 +315,15 @@ void gw_session_reap_doomed(gw_server *gw)
 
 int gw_session_send(gw_session *s, gw_frame *f)
 {
-    if (s->state != GW_SESSION_OPEN || s->overflowed)
+    if (s->state != GW_SESSION_OPEN || s->overflowed) {
+        gw_count_dropped(s->gw, gw_frame_is_delivery(f));
         return -1;
+    }
     int rc = gw_frame_queue_push(&s->q, f);
     if (rc < 0) {
         if (rc == GW_FRAME_QUEUE_NOMEM)
             LOG_ERROR(FAC, "sid %s: out of memory queueing a frame", s->sid);
+        gw_count_dropped(s->gw, gw_frame_is_delivery(f));
         gw_session_overflow(s);
         return -1;
     }
@@ -361,9 +360,14 @@ int gw_session_send_message(gw_session *s, const char *data, size_t len, int bin
     return gw_session_send_text(s, b->p, b->len);
 }
 
-int gw_session_fault(gw_session *s, const char *what, int code)
+void gw_session_drop_queue(gw_session *s)
 {
-    rc_metric_inc(RC_M_CLIENT_ERRORS);
+    gw_count_dropped(s->gw, gw_frame_queue_clear(&s->q));
+}
+
+int gw_session_fault(gw_session *s, enum gw_client_error why, const char *what, int code)
+{
+    gw_count_error(s->gw, why);
     LOG_INFO(FAC, "sid %s: closing: %s", s->sid, what);
     gw_session_close(s, what, code, 0);
     return -1;
@@ -402,8 +406,11 @@ static void connect_cb(gw_timer *t)
 static void upgrade(gw_session *s)
 {
     gw_server *gw = s->gw;
-    if (s->state == GW_SESSION_OPEN && s->transport != GW_TR_WEBSOCKET)
-        gw->nopen_ws++;
+    if (s->state == GW_SESSION_OPEN && s->transport != GW_TR_WEBSOCKET) {
+        gw->nopen_tr[s->transport]--;
+        gw->nopen_tr[GW_TR_WEBSOCKET]++;
+    }
+    rc_counter_inc(&gw->counters.upgrades);
     s->transport = GW_TR_WEBSOCKET;
     s->ws = s->probe;
     s->probe = NULL;
@@ -456,7 +463,8 @@ int gw_session_on_packet(gw_session *s, void *conn, const eio_packet *pkt)
         }
         if (pkt->type == EIO_NOOP)
             return 0;
-        return gw_session_fault(s, "unexpected packet during upgrade", GW_CLOSE_PROTOCOL);
+        return gw_session_fault(s, GW_ERR_PROTOCOL, "unexpected packet during upgrade",
+                                GW_CLOSE_PROTOCOL);
     }
 
     switch (pkt->type) {
@@ -481,6 +489,7 @@ int gw_session_on_packet(gw_session *s, void *conn, const eio_packet *pkt)
     case EIO_NOOP:
         return 0;
     default:
-        return gw_session_fault(s, "unexpected Engine.IO packet type", GW_CLOSE_PROTOCOL);
+        return gw_session_fault(s, GW_ERR_PROTOCOL, "unexpected Engine.IO packet type",
+                                GW_CLOSE_PROTOCOL);
     }
 }

@@ -38,7 +38,6 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/metrics.h"
 
 #define FAC GW_FAC
 
@@ -144,7 +143,7 @@ void gw_socket_free_graveyard(gw_server *gw)
     while (gw->graveyard) {
         gw_socket *sk = gw->graveyard;
         gw->graveyard = sk->next;
-        gw_hold_free(sk);
+        gw_hold_free(gw, sk);
         free(sk->nsp);
         free(sk);
     }
@@ -180,7 +179,6 @@ static void socket_gone(gw_socket *sk, const char *reason, int notify)
     if (was == GW_SK_CONNECTED) {
         s->nconnected--;
         gw->nsockets--;
-        rc_metric_add(RC_M_SOCKETS, -1);
     }
     for (gw_socket **pp = &s->socks; *pp; pp = &(*pp)->next) {
         if (*pp == sk) {
@@ -314,7 +312,7 @@ static int on_event(gw_socket *sk, const sio_packet *pkt, json_t *args, const rc
                                    gw->opt.client_event_burst, now);
         if (!gw_ratelimit_take(&sk->abuse, 3 * gw->opt.client_events_per_minute, abuse_burst(gw),
                                now)) {
-            rc_metric_inc(RC_M_CLIENT_ERRORS);
+            gw_count_error(gw, GW_ERR_FLOOD);
             LOG_WARN(FAC,
                      "sid %s: socket %s: client events over 3 x the rate limit "
                      "(%d per minute), disconnecting",
@@ -323,7 +321,11 @@ static int on_event(gw_socket *sk, const sio_packet *pkt, json_t *args, const rc
             goto done;
         }
         if (!ok) {
-            rc_metric_inc(RC_M_CLIENT_ERRORS);
+            gw_count_error(gw, GW_ERR_RATE_LIMITED);
+            if (!sk->rate_limited) {
+                sk->rate_limited = 1;
+                rc_counter_inc(&gw->counters.rate_limited_sockets);
+            }
             if (gw->app.on_rate_limited)
                 gw->app.on_rate_limited(gw->app.ud, sk, &ev);
             goto done;
@@ -369,11 +371,13 @@ static int dispatch(gw_session *s, const sio_packet *pkt, json_t *args, const rc
     switch (pkt->type) {
     case SIO_CONNECT:
         if (sk)
-            return gw_session_fault(s, "CONNECT to a namespace already open", GW_CLOSE_PROTOCOL);
+            return gw_session_fault(s, GW_ERR_PROTOCOL, "CONNECT to a namespace already open",
+                                    GW_CLOSE_PROTOCOL);
         return on_connect(s, pkt, args);
     case SIO_DISCONNECT:
         if (!sk)
-            return gw_session_fault(s, "DISCONNECT from a namespace not open", GW_CLOSE_PROTOCOL);
+            return gw_session_fault(s, GW_ERR_PROTOCOL, "DISCONNECT from a namespace not open",
+                                    GW_CLOSE_PROTOCOL);
         socket_gone(sk, "client namespace disconnect", 1);
         return 0;
     case SIO_EVENT:
@@ -381,13 +385,15 @@ static int dispatch(gw_session *s, const sio_packet *pkt, json_t *args, const rc
     case SIO_ACK:
     case SIO_BINARY_ACK:
         if (!sk || sk->state != GW_SK_CONNECTED)
-            return gw_session_fault(s, "packet for a namespace not connected", GW_CLOSE_PROTOCOL);
+            return gw_session_fault(s, GW_ERR_PROTOCOL, "packet for a namespace not connected",
+                                    GW_CLOSE_PROTOCOL);
         return pkt->type == SIO_EVENT || pkt->type == SIO_BINARY_EVENT
                    ? on_event(sk, pkt, args, att, natt)
                    : on_ack(sk, pkt, args, att, natt);
     case SIO_CONNECT_ERROR:
     default:
-        return gw_session_fault(s, "unexpected Socket.IO packet type", GW_CLOSE_PROTOCOL);
+        return gw_session_fault(s, GW_ERR_PROTOCOL, "unexpected Socket.IO packet type",
+                                GW_CLOSE_PROTOCOL);
     }
 }
 
@@ -403,7 +409,8 @@ static int partial_start(gw_session *s, const char *p, size_t len, const sio_pac
                          json_t *args)
 {
     if (pkt->attachments > GW_MAX_ATTACHMENTS)
-        return gw_session_fault(s, "too many binary attachments", GW_CLOSE_POLICY);
+        return gw_session_fault(s, GW_ERR_TOO_LARGE, "too many binary attachments",
+                                GW_CLOSE_POLICY);
     gw_partial *pt = calloc(1, sizeof *pt);
     if (!pt || rc_buf_append(&pt->text, p, len) < 0 ||
         !(pt->att = calloc((size_t)pkt->attachments, sizeof *pt->att))) {
@@ -425,7 +432,7 @@ int gw_socket_on_text(gw_session *s, const char *p, size_t len)
 {
     char *fixed = NULL;
     if (s->partial)
-        return gw_session_fault(s, "text packet where a binary attachment was due",
+        return gw_session_fault(s, GW_ERR_PROTOCOL, "text packet where a binary attachment was due",
                                 GW_CLOSE_PROTOCOL);
     if (len >= 2 && (p[0] == '0' || p[0] == '1') && p[1] == '/' && !memchr(p, ',', len)) {
         if (!(fixed = malloc(len + 1))) {
@@ -443,10 +450,10 @@ int gw_socket_on_text(gw_session *s, const char *p, size_t len)
         char what[96];
         snprintf(what, sizeof what, "malformed Socket.IO packet: %s", sio_strerror(rc));
         free(fixed);
-        return gw_session_fault(s, what, GW_CLOSE_PROTOCOL);
+        return gw_session_fault(s, GW_ERR_MALFORMED, what, GW_CLOSE_PROTOCOL);
     }
     if (pkt.nsp.len > GW_MAX_NSP_LEN) {
-        rc = gw_session_fault(s, "namespace too long", GW_CLOSE_POLICY);
+        rc = gw_session_fault(s, GW_ERR_TOO_LARGE, "namespace too long", GW_CLOSE_POLICY);
     } else if ((pkt.type == SIO_BINARY_EVENT || pkt.type == SIO_BINARY_ACK) &&
                pkt.attachments > 0) {
         rc = partial_start(s, p, len, &pkt, args);
@@ -462,10 +469,12 @@ int gw_socket_on_binary(gw_session *s, const char *p, size_t len)
 {
     gw_partial *pt = s->partial;
     if (!pt)
-        return gw_session_fault(s, "binary message without a binary packet announcing it",
+        return gw_session_fault(s, GW_ERR_PROTOCOL,
+                                "binary message without a binary packet announcing it",
                                 GW_CLOSE_UNACCEPTABLE_OPCODE);
     if (len > (size_t)s->gw->opt.max_payload - pt->bytes)
-        return gw_session_fault(s, "binary packet over maxPayload", GW_CLOSE_TOO_LARGE);
+        return gw_session_fault(s, GW_ERR_TOO_LARGE, "binary packet over maxPayload",
+                                GW_CLOSE_TOO_LARGE);
     char *copy = malloc(len + 1);
     if (!copy) {
         gw_session_close(s, "out of memory", GW_CLOSE_UNEXPECTED, 0);
@@ -533,7 +542,6 @@ int gw_socket_accept(gw_socket *sk, const char *extra_members)
     sk->since_ms = rc_clock_wall_ms();
     s->nconnected++;
     gw->nsockets++;
-    rc_metric_inc(RC_M_SOCKETS);
     gw_server_disarm(gw, &s->connect);
     LOG_DEBUG(FAC, "sid %s: socket %s connected to %s", s->sid, sk->id, sk->nsp);
     return gw_session_send_text(s, b->p, b->len) < 0 ? -1 : 0;

@@ -43,12 +43,21 @@ typedef struct gw_http_chunked {
     size_t line; /* bytes of the current size line, or of the trailer section */
 } gw_http_chunked;
 
+/* The broadcast frames a long-polling response carries: counted as
+ * written deliveries once its body is written, as dropped if it never is
+ * (gw_counters). */
+typedef struct gw_resp_dlv {
+    size_t n;
+    int64_t origin_ms[]; /* n of them, each frame's (negative: unknown) */
+} gw_resp_dlv;
+
 /* Per-connection state, allocated and zeroed by lws (per_session_data). */
 typedef struct gw_conn {
     enum gw_conn_kind kind;
     gw_session *sess;    /* borrowed: GW_CONN_POLL and GW_CONN_WS */
     unsigned char *resp; /* owned: LWS_PRE headroom + response body */
     size_t resp_len;
+    gw_resp_dlv *resp_dlv; /* owned: deliveries in resp, or NULL */
     int resp_pending; /* headers sent, body due on the next writable */
     rc_buf in;        /* owned: POST body / WebSocket message */
     int in_active;    /* a WebSocket message is being reassembled */
@@ -163,7 +172,8 @@ int gw_http_engine_route(const gw_server *gw, const char *path);
 
 /* Forgets the response being sent and what was being received. */
 void gw_http_conn_reset(gw_server *gw, gw_conn *c);
-/* Drops the response being sent, if any. */
+/* Drops the response being sent, if any (its deliveries count as
+ * dropped). */
 void gw_http_resp_drop(gw_server *gw, gw_conn *c);
 
 /* LWS_CALLBACK_HTTP: routes one request. */

@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/metrics.h"
 
 #define FAC GW_FAC
 
@@ -143,7 +142,7 @@ static int ws_close_now(struct lws *wsi, int code)
 
 static int ws_too_large(struct lws *wsi, gw_session *s)
 {
-    rc_metric_inc(RC_M_CLIENT_ERRORS);
+    gw_count_error(s->gw, GW_ERR_TOO_LARGE);
     LOG_INFO(FAC, "sid %s: closing: message over maxPayload (%ld bytes)", s->sid,
              gw_of(wsi)->opt.max_payload);
     if (wsi == s->ws)
@@ -188,7 +187,7 @@ int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len)
     eio_packet pkt;
     int rc = eio_parse_packet(msg, mlen, c->in_binary, &pkt);
     if (rc < 0) {
-        rc_metric_inc(RC_M_CLIENT_ERRORS);
+        gw_count_error(gw, GW_ERR_MALFORMED);
         LOG_INFO(FAC, "sid %s: closing: malformed Engine.IO packet: %s", s->sid, eio_strerror(rc));
         if (wsi == s->ws)
             gw_session_close(s, "malformed packet", GW_CLOSE_PROTOCOL, 0);
@@ -226,14 +225,22 @@ static int write_frame(struct lws *wsi, gw_frame *f)
 
 /* Writes s's queued frames on wsi while the socket takes them whole (lws
  * keeps what a short write left and drains it first on the next writable
- * turn), at most GW_WS_BATCH. 0, or -1 when a write failed. */
+ * turn), at most GW_WS_BATCH. A broadcast's frame counts as a written
+ * delivery once lws_write() took it. 0, or -1 when a write failed. */
 static int drain(struct lws *wsi, gw_session *s)
 {
+    int64_t now_us = 0; /* read once per batch, when a delivery needs it */
     for (int i = 0; i < GW_WS_BATCH && !lws_partial_buffered(wsi); i++) {
         gw_frame *f = gw_frame_queue_pop(&s->q);
         if (!f)
             break;
         int rc = write_frame(wsi, f);
+        if (gw_frame_is_delivery(f)) {
+            if (rc < 0)
+                gw_count_dropped(s->gw, 1);
+            else
+                gw_count_written(s->gw, gw_frame_origin_ms(f), &now_us);
+        }
         gw_frame_unref(f);
         if (rc < 0)
             return -1;
@@ -279,7 +286,7 @@ void gw_ws_flush(gw_server *gw, void *conn)
     }
     if (drain(wsi, s) < 0) {
         /* Not inside a callback of wsi: lws closes it on its next turn. */
-        gw_frame_queue_clear(&s->q);
+        gw_session_drop_queue(s);
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         return;
     }

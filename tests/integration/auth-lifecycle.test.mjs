@@ -226,6 +226,7 @@ describe("connection limits", () => {
 
   test("per user: the third socket of one sub is refused with TOO_MANY_CONNECTIONS", async () => {
     const errorsBefore = await metric(node.url, "roomcast_client_errors_total");
+    const userLimitBefore = await metric(node.url, "roomcast_client_errors_total", { reason: "user_connection_limit" });
     // From distinct addresses, so that the per-address limit stays out of the way.
     const a = await connect(node.url, { auth: { token: token("lim-u") }, agent: agentFrom(11) });
     const b = await connect(node.url, { auth: { token: token("lim-u") }, agent: agentFrom(12), transports: ["polling"] });
@@ -233,6 +234,7 @@ describe("connection limits", () => {
     assert.equal(err.message, "Connection limit");
     assert.deepEqual(err.data, { code: "TOO_MANY_CONNECTIONS" });
     assert.equal(await metric(node.url, "roomcast_client_errors_total") - errorsBefore, 1);
+    assert.equal(await metric(node.url, "roomcast_client_errors_total", { reason: "user_connection_limit" }) - userLimitBefore, 1);
     assert.ok(node.logs.some((l) => /TOO_MANY_CONNECTIONS \(user lim-u has 2 sockets/.test(l)), "logged with the user");
     // Another user is not affected.
     const other = await connect(node.url, { auth: { token: token("lim-v") }, agent: agentFrom(13) });
@@ -262,6 +264,7 @@ describe("connection limits", () => {
 
   test("per address: the fourth session gets HTTP 429, the WebSocket upgrade is refused", async () => {
     const errorsBefore = await metric(node.url, "roomcast_client_errors_total");
+    const ipLimitBefore = await metric(node.url, "roomcast_client_errors_total", { reason: "ip_connection_limit" });
     const sids = [];
     for (let i = 0; i < 3; i++) {
       const r = await handshake(21);
@@ -289,6 +292,8 @@ describe("connection limits", () => {
     const elsewhere = await connect(node.url, { auth: { token: token("ip-2") }, agent: agentFrom(22) });
 
     assert.ok(await metric(node.url, "roomcast_client_errors_total") - errorsBefore >= 3, "refusals are counted");
+    assert.ok(await metric(node.url, "roomcast_client_errors_total", { reason: "ip_connection_limit" }) - ipLimitBefore >= 3,
+      "as refusals for the address");
     assert.ok(node.logs.some((l) => /handshake from 127\.0\.0\.21 refused/.test(l)), "logged with the address");
 
     // A session that closes frees its place.

@@ -139,10 +139,11 @@ async function recoverOver(transports, program) {
   // Events keep coming while it reconnects: whether they land before, during
   // or after its replay, each arrives once and in order.
   const during = records(program, 20);
-  const recoveries = await metric(nodeA.url, "roomcast_recoveries_total");
+  const recoveries = await metric(nodeA.url, "roomcast_recoveries_total", { outcome: "recovered" });
   const missed = await missWhileAway(s, nodeA.url, program, broker.bootstrap, 3, () => send(broker.bootstrap, during));
   assert.equal(s.recovered, true, "socket.recovered");
-  assert.equal(await metric(nodeA.url, "roomcast_recoveries_total"), recoveries + 1, "the recovery is counted");
+  assert.equal(await metric(nodeA.url, "roomcast_recoveries_total", { outcome: "recovered" }), recoveries + 1,
+    "the recovery is counted");
   assert.equal(s.id, id, "the same socket id");
   await waitFor(() => got(s, program).length === 25, { what: "the missed events" });
 

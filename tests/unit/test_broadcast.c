@@ -10,7 +10,6 @@
  */
 #include <string.h>
 
-#include "core/metrics.h"
 #include "tests/unit/check.h"
 #include "tests/unit/gw_fake.h"
 
@@ -128,16 +127,16 @@ static void test_rooms_and_broadcast(void)
 
     /* a in both rooms gets one copy, and every queue shares one frame */
     const char *rooms[] = {"r1", "r2"};
-    CHECK_INT(gw_broadcast(gw, rooms, 2, "ev", "{\"k\":1}", 7, "ep-5"), 2);
+    CHECK_INT(gw_broadcast(gw, rooms, 2, "ev", "{\"k\":1}", 7, "ep-5", -1), 2);
     CHECK_INT(gw_frame_queue_len(&sa->q), 1);
     CHECK_INT(gw_frame_queue_len(&sb->q), 1);
     CHECK(gw_frame_queue_peek(&sa->q) == gw_frame_queue_peek(&sb->q));
     CHECK_STR(fake_pop(sa), "42[\"ev\",{\"k\":1},\"ep-5\"]");
     CHECK_STR(fake_pop(sb), "42[\"ev\",{\"k\":1},\"ep-5\"]");
     /* transient: no offset; no arguments: an empty object */
-    CHECK_INT(gw_broadcast(gw, rooms, 1, "t", "{\"k\":2}", 7, ""), 1);
+    CHECK_INT(gw_broadcast(gw, rooms, 1, "t", "{\"k\":2}", 7, "", -1), 1);
     CHECK_STR(fake_pop(sa), "42[\"t\",{\"k\":2}]");
-    CHECK_INT(gw_broadcast(gw, rooms + 1, 1, "e", NULL, 0, NULL), 2);
+    CHECK_INT(gw_broadcast(gw, rooms + 1, 1, "e", NULL, 0, NULL, -1), 2);
     CHECK_STR(fake_pop(sa), "42[\"e\",{}]");
     CHECK_STR(fake_pop(sb), "42[\"e\",{}]");
     CHECK(fake_pop(sb) == NULL);
@@ -146,7 +145,7 @@ static void test_rooms_and_broadcast(void)
     CHECK_INT(gw_socket_leave(a, "r2"), 1);
     CHECK_INT(gw_socket_leave(a, "r2"), 0);
     CHECK(!listed(gw, "r2", a, &n) && listed(gw, "r2", b, &n));
-    CHECK_INT(gw_broadcast(gw, rooms, 2, "ev", "1", 1, "ep-6"), 2);
+    CHECK_INT(gw_broadcast(gw, rooms, 2, "ev", "1", 1, "ep-6", -1), 2);
     CHECK_STR(fake_pop(sa), "42[\"ev\",1,\"ep-6\"]");
     CHECK_STR(fake_pop(sb), "42[\"ev\",1,\"ep-6\"]");
     /* a socket that goes away leaves its rooms */
@@ -155,10 +154,21 @@ static void test_rooms_and_broadcast(void)
     CHECK_INT(st.rooms, 3); /* r1, r2, and /admin's r1 */
     CHECK_INT(fake_feed(sa, &wa, "41"), 0);
     CHECK(gw_socket_room_list(gw, "r1", &n) == NULL);
-    CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, ""), 0);
+    CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, "", -1), 0);
     gw_server_stats(gw, &st);
     CHECK_INT(st.rooms, 2);
     gw_server_free_core(gw);
+}
+
+/* Deliveries counted so far (gw_counters). */
+static long dropped(const gw_server *gw)
+{
+    return (long)rc_counter_get(&gw_server_counters(gw)->deliveries[GW_DELIVERY_DROPPED]);
+}
+
+static long written(const gw_server *gw)
+{
+    return (long)rc_counter_get(&gw_server_counters(gw)->deliveries[GW_DELIVERY_WRITTEN]);
 }
 
 static void test_broadcast_overflow(void)
@@ -173,19 +183,22 @@ static void test_broadcast_overflow(void)
     gw_socket_join(a, "r");
     gw_socket_join(b, "r");
     const char *rooms[] = {"r"};
-    long slow = rc_metric_get(RC_M_SLOW_DISCONNECTS);
+    long slow = (long)rc_counter_get(&gw_server_counters(gw)->slow_disconnects);
     for (int i = 0; i < 3; i++) {
-        CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, ""), 2);
+        CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, "", -1), 2);
         CHECK_INT(fake_drain(sb), 1);
     }
     /* a never reads: the fourth does not fit; a is closed after the walk,
      * b still gets it */
-    CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, ""), 1);
+    CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, "", -1), 1);
     CHECK_INT(fake_drain(sb), 1);
     CHECK_INT(sa->state, GW_SESSION_CLOSING);
     CHECK_INT(sa->close_code, GW_CLOSE_POLICY);
     CHECK_INT(gw->ndoomed, 0);
-    CHECK_INT(rc_metric_get(RC_M_SLOW_DISCONNECTS), slow + 1);
+    CHECK_INT((long)rc_counter_get(&gw_server_counters(gw)->slow_disconnects), slow + 1);
+    /* a's copy of the fourth, and the three it had queued, never reach it */
+    CHECK_INT(dropped(gw), 4);
+    CHECK_INT(written(gw), 0);
     CHECK_INT(n_disc, 1);
     CHECK_INT(d_lost, 1);
     size_t n;
@@ -201,11 +214,12 @@ static void test_broadcast_overflow(void)
     gw_socket_join(c, "solo2");
     const char *solo[] = {"solo", "solo2"};
     for (int i = 0; i < 3; i++)
-        CHECK_INT(gw_broadcast(gw, solo, 2, "ev", "1", 1, ""), 1);
-    CHECK_INT(gw_broadcast(gw, solo, 2, "ev", "1", 1, ""), 0);
+        CHECK_INT(gw_broadcast(gw, solo, 2, "ev", "1", 1, "", -1), 1);
+    CHECK_INT(gw_broadcast(gw, solo, 2, "ev", "1", 1, "", -1), 0);
     CHECK_INT(sc->state, GW_SESSION_CLOSING);
     CHECK(gw_socket_room_list(gw, "solo", &n) == NULL);
-    CHECK_INT(rc_metric_get(RC_M_SLOW_DISCONNECTS), slow + 2);
+    CHECK_INT((long)rc_counter_get(&gw_server_counters(gw)->slow_disconnects), slow + 2);
+    CHECK_INT(dropped(gw), 8);
     gw_server_free_core(gw);
 }
 

@@ -221,7 +221,7 @@ static void publish(gw_server *gw, int n, const char *room, int transient, char 
     CHECK_INT(rc_history_append(hist, ev), 1);
     rc_recovery_on_publish(rec, ev);
     gw_broadcast(gw, (const char *const *)ev->rooms, ev->nrooms, ev->name, ev->payload,
-                 ev->payload_len, ev->offset);
+                 ev->payload_len, ev->offset, -1);
     if (want && ev->offset[0])
         snprintf(want, cap, "42[\"request:created\",%s,\"%s\"]", payload, ev->offset);
     else if (want)
@@ -283,8 +283,9 @@ static void recover_with_event_during_replay(int in_replay)
     gw_server *gw = setup();
     struct first fc;
     first_connection(gw, &fc);
-    long recovered = rc_metric_get(RC_M_RECOVERED);
-    long replayed = rc_metric_get(RC_M_EVENTS_REPLAYED);
+    long recovered = (long)rc_counter_get(&rc_metrics.recoveries[RC_M_RECOVERED]);
+    long replayed = (long)rc_counter_get(&rc_metrics.replayed);
+    long timed = (long)rc_prom_histogram_count(&rc_metrics.replay_time[RC_M_REPLAY_RECOVERY]);
 
     fake_conn ws = {0};
     gw_session *s = fake_ws_session(gw, &ws);
@@ -313,8 +314,9 @@ static void recover_with_event_during_replay(int in_replay)
     CHECK_STR(fake_pop(s), fc.want[4]);
     CHECK_STR(fake_pop(s), want7);
     CHECK(fake_pop(s) == NULL);
-    CHECK_INT(rc_metric_get(RC_M_RECOVERED), recovered + 1);
-    CHECK_INT(rc_metric_get(RC_M_EVENTS_REPLAYED), replayed + (in_replay ? 3 : 2));
+    CHECK_INT(rc_counter_get(&rc_metrics.recoveries[RC_M_RECOVERED]), recovered + 1);
+    CHECK_INT(rc_counter_get(&rc_metrics.replayed), replayed + (in_replay ? 3 : 2));
+    CHECK_INT(rc_prom_histogram_count(&rc_metrics.replay_time[RC_M_REPLAY_RECOVERY]), timed + 1);
     /* back in its rooms, live */
     size_t nr;
     gw_socket **v = gw_socket_room_list(gw, "program:p1", &nr);
@@ -359,7 +361,7 @@ static void expect_fresh(gw_server *gw, const char *auth, const struct first *fc
 {
     fake_conn ws = {0};
     char sid[32], pid[64];
-    long not_recovered = rc_metric_get(RC_M_NOT_RECOVERED);
+    long not_recovered = (long)rc_counter_get(&rc_metrics.recoveries[RC_M_NOT_RECOVERED]);
     gw_session *s = fake_ws_session(gw, &ws);
     CHECK_INT(fake_feed(s, &ws, auth), 0);
     CHECK(wait_queued(gw, s));
@@ -368,7 +370,7 @@ static void expect_fresh(gw_server *gw, const char *auth, const struct first *fc
     CHECK(strcmp(pid, fc->pid) != 0);
     CHECK_INT(strlen(pid), 32);
     CHECK(fake_pop(s) == NULL);
-    CHECK_INT(rc_metric_get(RC_M_NOT_RECOVERED), not_recovered + 1);
+    CHECK_INT(rc_counter_get(&rc_metrics.recoveries[RC_M_NOT_RECOVERED]), not_recovered + 1);
     /* the rooms of a new connection */
     size_t n;
     CHECK(gw_socket_room_list(gw, "program:p1", &n) && n == 1);

@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/metrics.h"
 #include "tests/unit/check.h"
 #include "tests/unit/gw_fake.h"
 
@@ -211,7 +210,7 @@ static void test_queue_bound(void)
     s->ws = &ws;
     CHECK_INT(fake_feed(s, &ws, "40"), 0); /* OPEN and CONNECT queued */
     CHECK_INT(gw_frame_queue_len(&s->q), 2);
-    long slow = rc_metric_get(RC_M_SLOW_DISCONNECTS);
+    long slow = (long)rc_counter_get(&gw_server_counters(gw)->slow_disconnects);
     CHECK_INT(gw_session_send_text(s, "6", 1), 0);
     CHECK_INT(gw_session_send_text(s, "6", 1), 0);
     CHECK_INT(s->state, GW_SESSION_OPEN);
@@ -219,7 +218,7 @@ static void test_queue_bound(void)
     CHECK_INT(gw_session_send_text(s, "6", 1), -1);
     CHECK_INT(s->state, GW_SESSION_CLOSING);
     CHECK(s->overflowed);
-    CHECK_INT(rc_metric_get(RC_M_SLOW_DISCONNECTS), slow + 1);
+    CHECK_INT((long)rc_counter_get(&gw_server_counters(gw)->slow_disconnects), slow + 1);
     CHECK_INT(s->close_code, GW_CLOSE_POLICY);
     CHECK_INT(gw_frame_queue_len(&s->q), 0); /* nothing more is flushed */
     CHECK_INT(ws.closes, 1);
@@ -227,7 +226,7 @@ static void test_queue_bound(void)
     CHECK_INT(lost_disconnects, 1);
     /* and counted once */
     CHECK_INT(gw_session_send_text(s, "6", 1), -1);
-    CHECK_INT(rc_metric_get(RC_M_SLOW_DISCONNECTS), slow + 1);
+    CHECK_INT((long)rc_counter_get(&gw_server_counters(gw)->slow_disconnects), slow + 1);
     gw_session_release(s, &ws);
     fake_advance(gw, GW_TICK_MS);
     CHECK_INT(gw->nsessions, 0);
@@ -304,11 +303,12 @@ static void test_client_packets(void)
     CHECK_INT(fake_feed(s, &ws, "3"), 0);
     CHECK_INT(s->ping_due_ms, due);
     /* a client may not send OPEN: protocol error */
-    long errs = rc_metric_get(RC_M_CLIENT_ERRORS);
+    const rc_counter *protocol = &gw_server_counters(gw)->client_errors[GW_ERR_PROTOCOL];
+    long errs = (long)rc_counter_get(protocol);
     CHECK_INT(fake_feed(s, &ws, "0"), -1);
     CHECK_INT(s->state, GW_SESSION_CLOSING);
     CHECK_INT(s->close_code, GW_CLOSE_PROTOCOL);
-    CHECK_INT(rc_metric_get(RC_M_CLIENT_ERRORS), errs + 1);
+    CHECK_INT(rc_counter_get(protocol), errs + 1);
     gw_session_release(s, &ws);
     gw_server_free_core(gw);
 }
@@ -324,7 +324,7 @@ static void test_upgrade(void)
     s->probe = &ws; /* websocket.c: a WebSocket with this sid */
     gw_stats st;
     gw_server_stats(gw, &st);
-    CHECK(st.sessions == 1 && st.polling == 1 && st.websocket == 0);
+    CHECK(st.sessions == 1 && st.by_transport[GW_TR_POLLING] == 1 && st.by_transport[GW_TR_WEBSOCKET] == 0);
 
     /* "2probe" is answered on the probe at once, the held GET is woken
      * (it gets a noop) */
@@ -345,7 +345,7 @@ static void test_upgrade(void)
     CHECK_INT(fake_feed(s, &ws, "5"), 0);
     CHECK_INT(s->transport, GW_TR_WEBSOCKET);
     gw_server_stats(gw, &st);
-    CHECK(st.sessions == 1 && st.polling == 0 && st.websocket == 1);
+    CHECK(st.sessions == 1 && st.by_transport[GW_TR_POLLING] == 0 && st.by_transport[GW_TR_WEBSOCKET] == 1);
     CHECK(s->ws == &ws);
     CHECK(s->probe == NULL);
     CHECK(!s->upgrading);
@@ -361,7 +361,7 @@ static void test_upgrade(void)
     gw_session_release(s, &ws);
     CHECK_INT(s->state, GW_SESSION_CLOSING);
     gw_server_stats(gw, &st);
-    CHECK(st.sessions == 0 && st.polling == 0 && st.websocket == 0);
+    CHECK(st.sessions == 0 && st.by_transport[GW_TR_POLLING] == 0 && st.by_transport[GW_TR_WEBSOCKET] == 0);
     fake_advance(gw, GW_TICK_MS);
     CHECK_INT(gw->nsessions, 0);
 

@@ -227,14 +227,14 @@ static void test_reject_and_pending(void)
     CHECK(gw_socket_room_list(gw, "r", &n) == NULL); /* but not listed */
     CHECK_INT(n, 0);
     const char *rooms[] = {"r"};
-    CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, ""), 0);
+    CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, "", -1), 0);
     CHECK(fake_pop(s) == NULL);
     CHECK_INT(gw->nsockets, 0);
     /* answered later */
     CHECK_INT(gw_socket_accept(pending, NULL), 0);
     CHECK(fake_pop(s) != NULL);
     CHECK(gw_socket_room_list(gw, "r", &n) != NULL && n == 1);
-    CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, ""), 1);
+    CHECK_INT(gw_broadcast(gw, rooms, 1, "ev", "1", 1, "", -1), 1);
     fake_drain(s);
     /* an event on a namespace whose CONNECT is not answered yet */
     CHECK_INT(fake_feed(s, &w2, "40/admin,"), 0);
@@ -439,14 +439,15 @@ static void test_rate_limit(void)
     fake_conn ws = {0};
     gw_session *s;
     connected(gw, &ws, &s);
-    long errs = rc_metric_get(RC_M_CLIENT_ERRORS);
+    const gw_counters *k = gw_server_counters(gw);
     /* burst 1: one event, then refusals; the abuse bucket (3 x) holds 3 */
     CHECK_INT(fake_feed(s, &ws, "42[\"a\"]"), 0);
     CHECK_INT(fake_feed(s, &ws, "42[\"a\"]"), 0);
     CHECK_INT(fake_feed(s, &ws, "42[\"a\"]"), 0);
     CHECK_INT(n_event, 1);
     CHECK_INT(n_limited, 2);
-    CHECK_INT(rc_metric_get(RC_M_CLIENT_ERRORS), errs + 2);
+    CHECK_INT(rc_counter_get(&k->client_errors[GW_ERR_RATE_LIMITED]), 2);
+    CHECK_INT(rc_counter_get(&k->rate_limited_sockets), 1); /* one socket, counted once */
     CHECK_INT(s->state, GW_SESSION_OPEN);
     CHECK(fake_pop(s) == NULL);
     /* the fourth is a flood: DISCONNECT, then the session closes */
@@ -456,7 +457,9 @@ static void test_rate_limit(void)
     CHECK_INT(n_disc, 1);
     CHECK_STR(d_reason, "client event flood");
     CHECK_INT(d_lost, 0);
-    CHECK_INT(rc_metric_get(RC_M_CLIENT_ERRORS), errs + 3);
+    CHECK_INT(rc_counter_get(&k->client_errors[GW_ERR_RATE_LIMITED]), 2);
+    CHECK_INT(rc_counter_get(&k->client_errors[GW_ERR_FLOOD]), 1);
+    CHECK_INT(rc_counter_get(&k->rate_limited_sockets), 1);
     CHECK_INT(s->state, GW_SESSION_CLOSING);
     CHECK_STR(fake_pop(s), "41"); /* flushed before the close */
     gw_session_release(s, &ws);

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import jwt from "jsonwebtoken";
 import { io } from "socket.io-client";
+import { parseExposition, sum } from "./prom.mjs";
 
 export const SOURCE_DIR = process.env.RC_SOURCE_DIR || path.resolve(import.meta.dirname, "../../..");
 export const BUILD_DIR = process.env.RC_BUILD_DIR || path.join(SOURCE_DIR, "build");
@@ -141,10 +142,13 @@ export async function waitFor(pred, { timeoutMs = 15000, what = "condition", det
   }
 }
 
-export async function metric(url, name) {
+// The value of a metric on url's /metrics: the sum of the series of that
+// name whose labels include match's (all of them by default: a labelled
+// family's total), or NaN when there is none. The page must parse
+// strictly (lib/prom.mjs).
+export async function metric(url, name, match = {}) {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
-  return m ? Number(m[1]) : NaN;
+  return sum(parseExposition(text).samples, name, match);
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
