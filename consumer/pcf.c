@@ -261,8 +261,17 @@ static int walk_named(struct walk *w, const json_t *node, const char *type,
         return fail(w, "out of memory");
     int rc = -1;
     if (seen(w, full)) {
-        /* Defined before: written as a reference, as the spec's reference
+        /* Defined before. Listing the named types (a schema about to be
+         * parsed), that is an error: Avro forbids it, and avro-c leaks the
+         * schema it was building when it refuses one. For the canonical
+         * form it is written as a reference, as the spec's reference
          * implementation does. */
+        if (w->cb) {
+            rc = fail(w, "%s %s is defined twice", type, full);
+            free(full);
+            free(inner_ns);
+            return rc;
+        }
         rc = emit_quoted(w, full);
         free(full);
         free(inner_ns);

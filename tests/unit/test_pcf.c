@@ -354,6 +354,23 @@ static void test_named_types(void)
     free(canon);
     json_decref(v1);
     json_decref(schema);
+
+    /* A name defined twice: listing the named types refuses it (a schema
+     * about to be parsed: avro-c would refuse it too, leaking), the
+     * canonical form writes the second as a reference. */
+    json_t *twice = json_loads(
+        "{\"type\":\"record\",\"name\":\"R\",\"namespace\":\"n\",\"fields\":["
+        "{\"name\":\"a\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"X\"]}},"
+        "{\"name\":\"b\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"X\"]}}]}",
+        0, NULL);
+    CHECK(twice != NULL);
+    struct names nm2 = {.n = 0};
+    err[0] = '\0';
+    CHECK_INT(rc_pcf_named_types(twice, collect, &nm2, err, sizeof err), -1);
+    CHECK(strstr(err, "enum n.E is defined twice") != NULL);
+    uint64_t fp = 0;
+    CHECK_INT(rc_pcf_fingerprint_json(twice, &fp, err, sizeof err), 0);
+    json_decref(twice);
 }
 
 int main(void)
