@@ -96,6 +96,7 @@ before(async () => {
   // A small window (3 events per room) to make recovery fail on purpose;
   // no leeway and a short grace to see token expiry within the test.
   node = await startRoomcast(["--history-max", "3", "--jwt-leeway", "0", "--auth-grace", "4000"]);
+  fs.mkdirSync(tmpRoot, { recursive: true }); // a fresh checkout has none yet
   const out = fs.mkdtempSync(path.join(tmpRoot, "client-js-"));
   fs.writeFileSync(path.join(out, "package.json"), '{"type":"module"}');
   assert.equal(compile({ "roomcast.ts": guideFiles()["roomcast.ts"] }, { emit: out }), "");
