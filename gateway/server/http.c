@@ -17,6 +17,13 @@
  * and the close itself is ours (the writable callback returns -1), not
  * left to lws, whose own reading of the Connection header is narrower.
  *
+ * A request whose body is refused before its end (413, 408, a malformed
+ * chunked body, a POST answered without reading it) ends with a lingering
+ * close (gw_http_linger), as nginx does: our side is shut down after the
+ * answer and what the client still sends is read and dropped for a short
+ * while, so that the client's kernel does not get a reset (the answer to
+ * unread bytes) before the client has read the answer.
+ *
  * lws 4.1 delimits request bodies by Content-Length only; a chunked body
  * (what Node's http client sends when it knows no length) reaches
  * LWS_CALLBACK_HTTP_BODY with its framing, which gw_http_body_feed()
@@ -31,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 
@@ -67,7 +75,7 @@ void gw_http_conn_reset(gw_server *gw, gw_conn *c)
     memset(&c->chunk, 0, sizeof c->chunk);
     c->keep_alive = c->close_after = c->refused = c->head = 0;
     c->challenge = NULL;
-    c->late_poll = c->noop_now = 0;
+    c->late_poll = c->noop_now = c->body_unread = 0;
     c->sid[0] = '\0';
     c->kind = GW_CONN_HTTP;
 }
@@ -619,11 +627,24 @@ static int app_route(struct lws *wsi, gw_conn *c, const char *path, enum gw_meth
     return rc;
 }
 
+int gw_http_linger(struct lws *wsi, gw_conn *c)
+{
+    int fd = (int)lws_get_socket_fd(wsi);
+    if (c->lingering)
+        return 0;
+    if (fd < 0 || lws_is_ssl(wsi) || lws_partial_buffered(wsi) || shutdown(fd, SHUT_WR) < 0)
+        return -1;
+    c->lingering = 1;
+    lws_set_timer_usecs(wsi, (lws_usec_t)GW_LINGER_MS * LWS_US_PER_MS);
+    return 0;
+}
+
 int gw_http_on_request(struct lws *wsi, gw_conn *c, const char *path)
 {
     gw_http_conn_reset(gw_of(wsi), c);
     enum gw_method m = gw_http_method(wsi);
     c->keep_alive = gw_http_keeps_alive(wsi);
+    c->body_unread = m == GW_M_POST;
     /* A request body that is not going to be read cannot be skipped
      * reliably: a POST closes the connection after its answer unless its
      * body is read (gw_http_body_begin()). */
@@ -655,6 +676,8 @@ int gw_http_on_writable(struct lws *wsi, gw_conn *c)
         c->resp_dlv = NULL;
     }
     gw_http_resp_drop(gw_of(wsi), c);
+    if (rc >= 0 && c->close_after && c->body_unread)
+        return gw_http_linger(wsi, c); /* the client may still be sending it */
     if (rc < 0 || c->close_after)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;

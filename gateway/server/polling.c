@@ -10,6 +10,12 @@
  * is refused, like every later request of the session. A handshake from an
  * address that already has max-connections-per-ip open sessions is refused
  * with HTTP 429.
+ *
+ * A POST's body must be complete within pingInterval + pingTimeout of its
+ * headers (gw_polling_body_deadline_ms), else it is answered 408 and its
+ * session closed: a client whose POST takes longer could not have had its
+ * pong arrive in time anyway (it sends one POST at a time), and lws alone
+ * would keep a body that trickles in a byte every few seconds for ever.
  */
 #include "gateway/server/transport_private.h"
 
@@ -30,6 +36,8 @@
 #define GW_POLL_BATCH (256 * 1024)
 /* The body of the 413 and 501 answers to a POST. */
 #define GW_BAD_REQUEST "{\"code\":3,\"message\":\"Bad request\"}"
+/* The body of the 408 answer to a POST whose body came too slowly. */
+#define GW_BODY_TIMEOUT "{\"code\":3,\"message\":\"Request body timeout\"}"
 
 /* Notes the origin of a delivery frame going into a response. 0 or -1. */
 static int dlv_add(gw_resp_dlv **dlv, size_t *cap, int64_t origin_ms)
@@ -135,9 +143,30 @@ static int post_packet_cb(void *ud, const eio_packet *pkt)
     return gw_session_on_packet(ud, NULL, pkt) < 0 ? 1 : 0;
 }
 
+int gw_polling_body_deadline_ms(const gw_server *gw)
+{
+    return gw->opt.ping_interval_ms + gw->opt.ping_timeout_ms;
+}
+
+int gw_polling_on_body_timeout(struct lws *wsi, gw_conn *c)
+{
+    gw_server *gw = gw_of(wsi);
+    gw_session *s = gw_session_find(gw, c->sid);
+    c->kind = GW_CONN_HTTP;
+    c->close_after = 1; /* the rest of the body is not read */
+    rc_buf_free(&c->in);
+    rc_metric_inc(RC_M_CLIENT_ERRORS);
+    LOG_INFO(FAC, "sid %s: POST body not complete within %d ms (pingInterval + pingTimeout)",
+             c->sid, gw_polling_body_deadline_ms(gw));
+    if (s && s->state == GW_SESSION_OPEN)
+        gw_session_close(s, "POST body too slow", GW_CLOSE_POLICY, 0);
+    return gw_http_respond_str(wsi, c, 408, "application/json", GW_BODY_TIMEOUT);
+}
+
 int gw_polling_on_body(struct lws *wsi, gw_conn *c)
 {
     gw_server *gw = gw_of(wsi);
+    lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
     gw_session *s = gw_session_find(gw, c->sid);
     if (!s)
         return gw_http_eio_error(wsi, c, GW_EIO_SID_UNKNOWN, 0);
@@ -234,6 +263,9 @@ int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw)
             return gw_http_eio_error(wsi, c, GW_EIO_BAD_REQUEST, 0);
         c->kind = GW_CONN_POST;
         snprintf(c->sid, sizeof c->sid, "%s", s->sid);
+        /* lws restarts its own body timeout at every chunk: a body sent a
+         * byte at a time would hold the connection for ever. */
+        lws_set_timer_usecs(wsi, (lws_usec_t)gw_polling_body_deadline_ms(gw) * LWS_US_PER_MS);
         return 0; /* the body arrives in LWS_CALLBACK_HTTP_BODY */
     }
     if (m != GW_M_GET)

@@ -46,6 +46,14 @@
 
 /* How long gw_server_stop() waits for clients to go before the loop ends. */
 #define GW_STOP_GRACE_MS 3000
+/* Seconds a connection may take to send its request headers (from its
+ * first byte, or from the accept when it sends none): slow headers
+ * ("slowloris") and silent connections are dropped after this. */
+#define GW_HEADERS_TIMEOUT_S 10
+/* Seconds a kept-alive HTTP connection may stay idle between requests. */
+#define GW_KEEPALIVE_TIMEOUT_S 5
+/* Seconds lws waits for each step of a request (a chunk of its body). */
+#define GW_LWS_TIMEOUT_S 5
 
 /* The lws side of a server. */
 struct gw_loop {
@@ -316,6 +324,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
 
     case LWS_CALLBACK_HTTP:
+        if (c->lingering)
+            return -1;
         return gw_http_on_request(wsi, c, in ? (const char *)in : "/") < 0 ? -1 : 0;
 
     case LWS_CALLBACK_HTTP_BODY: {
@@ -326,11 +336,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return rc;
         /* A chunked body's end, or a body refused before its end. */
         c->kind = GW_CONN_HTTP;
+        if (!c->in_too_big && !c->in_bad)
+            c->body_unread = 0;
         return gw_polling_on_body(wsi, c) < 0 ? -1 : 0;
     }
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         /* The end of a body of known length. */
+        c->body_unread = 0;
+        if (c->lingering)
+            return -1; /* everything came: nothing left to discard */
         if (c->kind == GW_CONN_POST) {
             c->kind = GW_CONN_HTTP;
             return gw_polling_on_body(wsi, c) < 0 ? -1 : 0;
@@ -341,6 +356,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return gw_http_on_writable(wsi, c);
 
     case LWS_CALLBACK_TIMER:
+        if (c && c->lingering)
+            return -1; /* GW_LINGER_MS is over */
+        if (c && c->kind == GW_CONN_POST)
+            return gw_polling_on_body_timeout(wsi, c) < 0 ? -1 : 0;
         if (c && c->kind == GW_CONN_POLL && c->sess) {
             c->noop_now = 1;
             lws_callback_on_writable(wsi);
@@ -686,6 +705,14 @@ gw_server *gw_server_new(const gw_options *opts, char *errstr, size_t errlen)
     info.gid = -1;
     info.uid = -1;
     info.max_http_header_data2 = GW_MAX_AUTH_HEADER + 2048;
+    /* What lws allows a client that is slow or silent (lws 4.1's defaults,
+     * written down): the request headers, or a connection's first bytes,
+     * within GW_HEADERS_TIMEOUT_S; the next request on a kept-alive
+     * connection within GW_KEEPALIVE_TIMEOUT_S; each chunk of a request
+     * body within GW_LWS_TIMEOUT_S (polling.c bounds the whole body). */
+    info.timeout_secs = GW_LWS_TIMEOUT_S;
+    info.timeout_secs_ah_idle = GW_HEADERS_TIMEOUT_S;
+    info.keepalive_timeout = GW_KEEPALIVE_TIMEOUT_S;
     l->ctx = lws_create_context(&info);
     if (!l->ctx) {
         rc_errf(errstr, errlen, "libwebsockets context creation failed");

@@ -76,6 +76,10 @@ typedef struct gw_conn {
     int late_poll;           /* GW_CONN_POLL: arrived while an upgrade probe
                                was under way */
     int noop_now;            /* GW_CONN_POLL: its grace period is over */
+    int body_unread;         /* a POST whose body was not read to its end */
+    int lingering;           /* refused: our side is shut down, what comes in
+                               is discarded until the client closes, or
+                               GW_LINGER_MS (gw_http_linger) */
     char sid[GW_ID_LEN + 1]; /* GW_CONN_POST: target session */
 } gw_conn;
 
@@ -170,6 +174,19 @@ int gw_http_check_query(struct lws *wsi, const char *want, enum gw_eio_error *er
 /* 0: path is the Socket.IO path, 1: the plain Engine.IO path, -1: neither. */
 int gw_http_engine_route(const gw_server *gw, const char *path);
 
+/*
+ * Ends a connection whose client may still be sending (a refused request
+ * body, an oversized WebSocket frame) once the refusal is written: shuts
+ * down our side, so the client reads the answer and then the end, and
+ * discards what still comes in until the client closes or GW_LINGER_MS
+ * passed. Closing at once would make the kernel answer the unread bytes
+ * with a reset, which can destroy the answer before the client reads it.
+ * Returns 0 (lingering), or -1 when the connection is to be closed now (TLS,
+ * or part of the answer not written yet).
+ */
+#define GW_LINGER_MS 2000
+int gw_http_linger(struct lws *wsi, gw_conn *c);
+
 /* Forgets the response being sent and what was being received. */
 void gw_http_conn_reset(gw_server *gw, gw_conn *c);
 /* Drops the response being sent, if any (its deliveries count as
@@ -189,6 +206,12 @@ int gw_polling_on_request(struct lws *wsi, gw_conn *c, int raw);
 int gw_polling_on_writable(struct lws *wsi, gw_conn *c);
 /* A POSTed payload is complete. */
 int gw_polling_on_body(struct lws *wsi, gw_conn *c);
+/* How long a POST's body may take after its headers: pingInterval +
+ * pingTimeout, in ms. */
+int gw_polling_body_deadline_ms(const gw_server *gw);
+/* A POST's body did not arrive within that: answers 408 and closes the
+ * connection after it, and the session. */
+int gw_polling_on_body_timeout(struct lws *wsi, gw_conn *c);
 
 /* ---- websocket.c ---- */
 

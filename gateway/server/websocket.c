@@ -6,12 +6,16 @@
  * Implementation notes. A text frame is written from the shared frame
  * itself (frames keep LWS_PRE bytes of headroom); a binary message's bytes
  * follow the 'b' marker in its frame, so the WebSocket header goes in
- * front of a copy. Queued frames are written back to back, up to
- * GW_WS_BATCH per turn, while the socket takes them whole. A broadcast
- * writes at once (gw_ws_flush) instead of asking for a writable callback:
- * that round trip (two epoll_ctl calls and a wake-up per delivery) cost
- * more than the write itself; only what the socket did not take waits for
- * the writable turn.
+ * front of a copy. A message arrives in lws' receive chunks (512 bytes,
+ * GW_WS_RX_BUFFER) and is refused with 1009 as soon as the length its
+ * frame header declares, added to what the message holds already, is over
+ * maxPayload: a client can make the server buffer at most maxPayload per
+ * connection, whatever it announces. Queued frames are written back to
+ * back, up to GW_WS_BATCH per turn, while the socket takes them whole. A
+ * broadcast writes at once (gw_ws_flush) instead of asking for a writable
+ * callback: that round trip (two epoll_ctl calls and a wake-up per
+ * delivery) cost more than the write itself; only what the socket did not
+ * take waits for the writable turn.
  */
 #include "gateway/server/transport_private.h"
 
@@ -140,29 +144,47 @@ static int ws_close_now(struct lws *wsi, int code)
     return -1;
 }
 
-static int ws_too_large(struct lws *wsi, gw_session *s)
+/* The rest of an oversized message is still coming: the close frame goes
+ * out, then a lingering close (gw_http_linger), so that the client reads
+ * 1009 rather than a reset. */
+static int ws_too_large(struct lws *wsi, gw_conn *c, gw_session *s)
 {
     gw_count_error(s->gw, GW_ERR_TOO_LARGE);
     LOG_INFO(FAC, "sid %s: closing: message over maxPayload (%ld bytes)", s->sid,
              gw_of(wsi)->opt.max_payload);
-    if (wsi == s->ws)
+    if (wsi == s->ws) {
         gw_session_close(s, "message too large", GW_CLOSE_TOO_LARGE, 0);
-    return ws_close_now(wsi, GW_CLOSE_TOO_LARGE);
+    } else if (wsi == s->probe) {
+        gw_session_release(s, wsi); /* the session may probe again at once */
+        c->sess = NULL;
+    }
+    rc_buf_free(&c->in);
+    c->in_active = 0;
+    ws_close_now(wsi, GW_CLOSE_TOO_LARGE);
+    return gw_http_linger(wsi, c);
 }
 
 int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len)
 {
     gw_server *gw = gw_of(wsi);
     gw_session *s = c->sess;
+    if (c->lingering)
+        return 0; /* refused: what still comes is dropped */
     if (!s)
         return -1;
     if (s->state != GW_SESSION_OPEN)
         return 0; /* closing: ignore what is still coming in */
 
     size_t max = gw->opt.max_payload > 0 ? (size_t)gw->opt.max_payload : 1;
-    int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    size_t rest = lws_remaining_packet_payload(wsi);
+    int final = lws_is_final_fragment(wsi) && !rest;
     const char *msg = in;
     size_t mlen = len;
+    /* A frame is refused by the length its header declares, at its first
+     * bytes, not once maxPayload of it has been buffered. */
+    size_t have = c->in_active ? c->in.len : 0;
+    if (len > max || rest > max - len || have > max - len - rest)
+        return ws_too_large(wsi, c, s);
     if (!c->in_active) {
         c->in_binary = lws_frame_is_binary(wsi);
         if (!final) {
@@ -171,8 +193,6 @@ int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len)
         }
     }
     if (c->in_active) {
-        if (c->in.len + len > max)
-            return ws_too_large(wsi, s);
         if (rc_buf_append(&c->in, in, len) < 0)
             return ws_close_now(wsi, GW_CLOSE_UNEXPECTED);
         if (!final)
@@ -180,8 +200,6 @@ int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len)
         msg = c->in.p ? c->in.p : "";
         mlen = c->in.len;
         c->in_active = 0;
-    } else if (len > max) {
-        return ws_too_large(wsi, s);
     }
 
     eio_packet pkt;
@@ -251,6 +269,8 @@ static int drain(struct lws *wsi, gw_session *s)
 int gw_ws_on_writable(struct lws *wsi, gw_conn *c)
 {
     gw_session *s = c->sess;
+    if (c->lingering)
+        return 0; /* our side is shut down; the timer or the client ends it */
     if (c->refused)
         return ws_close_now(wsi, GW_CLOSE_POLICY);
     if (!s)

@@ -105,8 +105,9 @@ export async function startRedis() {
 }
 
 // nginx with deploy/nginx/roomcast.conf, its upstream servers replaced by the
-// given nodes' ports and its listener by a free port.
-export async function startNginx(nodePorts) {
+// given nodes' ports and its listener by a free port; edit(site), when
+// given, rewrites the site's text further (a variant of the configuration).
+export async function startNginx(nodePorts, { edit } = {}) {
   const bin = which("nginx", ["/usr/sbin/nginx"]);
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rc-nginx-"));
@@ -117,6 +118,7 @@ export async function startNginx(nodePorts) {
   site = site.replace(/listen 80;/, `listen 127.0.0.1:${port};`);
   if (!site.includes(`127.0.0.1:${nodePorts[0]}`) || !site.includes(`listen 127.0.0.1:${port}`))
     throw new Error("deploy/nginx/roomcast.conf no longer has the expected upstream/listen lines");
+  if (edit) site = edit(site);
   const conf = `daemon off;
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -142,7 +144,8 @@ ${site}
   }, { what: "nginx" });
   if (proc.exited) throw new Error(`nginx failed: ${proc.output()} ${fs.existsSync(path.join(dir, "error.log")) ? fs.readFileSync(path.join(dir, "error.log"), "utf8") : ""}`);
   return {
-    port, url: `http://127.0.0.1:${port}`, proc,
+    port, url: `http://127.0.0.1:${port}`, proc, site,
+    errorLog: () => { try { return fs.readFileSync(path.join(dir, "error.log"), "utf8"); } catch { return ""; } },
     // SIGTERM is nginx's fast shutdown; SIGQUIT would wait for every proxied
     // WebSocket to close.
     stop: async () => { await stopProc(proc, "SIGTERM"); fs.rmSync(dir, { recursive: true, force: true }); },
