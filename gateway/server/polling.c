@@ -155,7 +155,7 @@ int gw_polling_on_body_timeout(struct lws *wsi, gw_conn *c)
     c->kind = GW_CONN_HTTP;
     c->close_after = 1; /* the rest of the body is not read */
     rc_buf_free(&c->in);
-    rc_metric_inc(RC_M_CLIENT_ERRORS);
+    rc_counter_inc(&gw->counters.client_errors[GW_ERR_TIMEOUT]);
     LOG_INFO(FAC, "sid %s: POST body not complete within %d ms (pingInterval + pingTimeout)",
              c->sid, gw_polling_body_deadline_ms(gw));
     if (s && s->state == GW_SESSION_OPEN)

@@ -302,6 +302,7 @@ const char *gw_server_client_error_name(enum gw_client_error e)
         [GW_ERR_MALFORMED] = "malformed",       [GW_ERR_TOO_LARGE] = "too_large",
         [GW_ERR_PROTOCOL] = "protocol",         [GW_ERR_IP_LIMIT] = "ip_connection_limit",
         [GW_ERR_RATE_LIMITED] = "rate_limited", [GW_ERR_FLOOD] = "flood",
+        [GW_ERR_TIMEOUT] = "timeout",
     };
     return (unsigned)e < GW_ERR__COUNT ? names[e] : "unknown";
 }

@@ -132,6 +132,7 @@ enum gw_client_error {
     GW_ERR_IP_LIMIT,     /* a handshake over max_connections_per_ip */
     GW_ERR_RATE_LIMITED, /* a client event over the token bucket */
     GW_ERR_FLOOD,        /* events over 3 x the rate: disconnected */
+    GW_ERR_TIMEOUT,      /* a request (a POST body) not complete in time */
     GW_ERR__COUNT
 };
 /* The label value of a reason: "malformed", "too_large", ... */

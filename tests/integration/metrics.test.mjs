@@ -79,7 +79,7 @@ test("the page parses as Prometheus text and follows the naming rules", async ()
     assert.deepEqual(labels(f, "event"), [...eventNames].sort(), `${f}: the catalog's ${eventNames.length} events`);
   assert.equal(eventNames.length, 14);
   assert.deepEqual(labels("roomcast_replay_duration_seconds_count", "kind"), ["catchup", "recovery"]);
-  for (const r of ["malformed", "too_large", "protocol", "ip_connection_limit", "rate_limited", "flood",
+  for (const r of ["malformed", "too_large", "protocol", "ip_connection_limit", "rate_limited", "flood", "timeout",
     "unknown_event", "invalid_argument", "forbidden", "user_connection_limit"])
     assert.ok(select(page.samples, "roomcast_client_errors_total", { reason: r }).length === 1, `client error reason ${r}`);
   for (const g of ["roomcast_sockets", "roomcast_rooms", "roomcast_ready", "roomcast_kafka_assigned_partitions",
