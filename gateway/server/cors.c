@@ -12,8 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* 1 when item (ilen bytes) is one of list's entries. */
-static int list_has(const char *list, const char *item, size_t ilen)
+int gw_cors_list_has(const char *list, const char *item, size_t ilen)
 {
     for (const char *p = list; p && *p;) {
         while (*p == ' ' || *p == '\t' || *p == ',')
@@ -24,7 +23,7 @@ static int list_has(const char *list, const char *item, size_t ilen)
         const char *t = e;
         while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
             t--;
-        if ((size_t)(t - p) == ilen && ilen && strncasecmp(p, item, ilen) == 0)
+        if ((size_t)(t - p) == ilen && strncasecmp(p, item, ilen) == 0)
             return 1;
         p = e;
     }
@@ -46,11 +45,11 @@ enum gw_cors gw_cors_check(const char *list, const char *origin, const char *hos
 {
     if (!origin || !origin[0])
         return GW_CORS_PLAIN;
-    if (list_has(list, origin, strlen(origin)))
+    if (gw_cors_list_has(list, origin, strlen(origin)))
         return GW_CORS_ECHO;
     if (same_origin(origin, host))
         return GW_CORS_PLAIN;
-    if (list_has(list, "*", 1))
+    if (gw_cors_list_has(list, "*", 1))
         return GW_CORS_ANY;
     return GW_CORS_REFUSED;
 }

@@ -19,6 +19,8 @@
 #ifndef GW_CORS_H
 #define GW_CORS_H
 
+#include <stddef.h>
+
 enum gw_cors {
     GW_CORS_PLAIN,   /* no Origin, or same-origin: allowed, no CORS headers */
     GW_CORS_ECHO,    /* a listed origin: echo it, with credentials */
@@ -33,5 +35,11 @@ enum gw_cors {
  * list entries (spaces around commas are ignored).
  */
 enum gw_cors gw_cors_check(const char *list, const char *origin, const char *host);
+
+/* Whether the comma-separated list holds item (ilen bytes) as a whole
+ * entry, compared without case, spaces and tabs around entries ignored.
+ * The same rule serves header value lists (Connection, Transfer-Encoding:
+ * http.c). list may be NULL. */
+int gw_cors_list_has(const char *list, const char *item, size_t ilen);
 
 #endif

@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "gateway/server/cors.h"
 
 #define FAC GW_FAC
 
@@ -166,21 +167,7 @@ enum gw_method gw_http_method(struct lws *wsi)
 
 int gw_http_list_has(const char *list, const char *tok)
 {
-    size_t tl = strlen(tok);
-    for (const char *p = list; *p;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        const char *t = e;
-        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
-            t--;
-        if ((size_t)(t - p) == tl && strncasecmp(p, tok, tl) == 0)
-            return 1;
-        p = e;
-    }
-    return 0;
+    return gw_cors_list_has(list, tok, strlen(tok));
 }
 
 /* Whether the request line says HTTP/1.1 (lws keeps "HTTP/1.1" as a token). */
