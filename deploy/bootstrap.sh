@@ -15,7 +15,7 @@ pkgs=(build-essential cmake pkg-config git
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 if [ $want_test = 1 ]; then
-  pkgs+=(nodejs npm redis-server nginx-light kafkacat chromium openssl curl clang libclang-rt-14-dev)
+  pkgs+=(nodejs npm redis-server nginx-light kafkacat chromium openssl curl clang libclang-rt-14-dev strace)
 fi
 
 missing=()

@@ -69,11 +69,13 @@ long gw_broadcast(gw_server *gw, const char *const *rooms, size_t nrooms, const 
     gw_frame_set_delivery(f, origin_ms);
     struct bcast b = {.f = f, .offset = offset ? offset : "", .gen = ++gw->gen};
     gw->in_broadcast = 1;
+    gw->bcast_now_us = 0;
     int eager = gw->eager;
     gw->eager = 1;
     for (size_t i = 0; i < nrooms; i++)
         gw_rooms_foreach_member(gw->rooms, rooms[i], bcast_member, &b);
     gw->in_broadcast = 0;
+    gw->bcast_now_us = 0;
     gw->eager = eager;
     gw_session_reap_doomed(gw);
     gw_frame_unref(f);

@@ -240,6 +240,10 @@ struct gw_server {
 
     rc_buf scratch;  /* encoder scratch, loop thread */
     rc_buf scratch2; /* second one (attachments, args) */
+    rc_buf wsout;    /* WebSocket frames coalesced into one write (websocket.c) */
+    /* Wall clock (us) read once per broadcast for the delivery latency
+     * histogram (gw_count_written); 0 when not read yet. */
+    int64_t bcast_now_us;
 
     gw_counters counters; /* gw_server_counters() */
 };

@@ -3,15 +3,15 @@
  * check, new sessions and upgrade probes, message reassembly within
  * maxPayload, and the writer that drains a session's queue.
  *
- * Implementation notes. A text frame is written from the shared frame
- * itself (frames keep LWS_PRE bytes of headroom); a binary message's bytes
- * follow the 'b' marker in its frame, so the WebSocket header goes in
- * front of a copy. A message arrives in lws' receive chunks (512 bytes,
- * GW_WS_RX_BUFFER) and is refused with 1009 as soon as the length its
- * frame header declares, added to what the message holds already, is over
- * maxPayload: a client can make the server buffer at most maxPayload per
- * connection, whatever it announces. Queued frames are written back to
- * back, up to GW_WS_BATCH per turn, while the socket takes them whole. A
+ * Implementation notes. One queued text frame is written from the shared
+ * frame itself (frames keep LWS_PRE bytes of headroom for lws' header);
+ * several queued frames, or a binary message (whose bytes follow the 'b'
+ * marker in its frame), are framed here back to back in one buffer and
+ * written in one send() (drain). A message arrives in lws' receive chunks
+ * (512 bytes, GW_WS_RX_BUFFER) and is refused with 1009 as soon as the
+ * length its frame header declares, added to what the message holds
+ * already, is over maxPayload: a client can make the server buffer at most
+ * maxPayload per connection, whatever it announces. A
  * broadcast writes at once (gw_ws_flush) instead of asking for a writable
  * callback: that round trip (two epoll_ctl calls and a wake-up per
  * delivery) cost more than the write itself; only what the socket did not
@@ -223,47 +223,102 @@ int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len)
 /* Frames written per writable turn (or per flush) at most, so that one
  * busy connection cannot hold the loop. */
 #define GW_WS_BATCH 32
+/* Bytes of WebSocket frames coalesced into one write at most (a larger
+ * frame goes alone), and the size beyond which the coalescing buffer is
+ * given back after use. */
+#define GW_WS_COALESCE_MAX (64 * 1024)
+#define GW_WS_COALESCE_KEEP (128 * 1024)
 
-/* Writes one queued frame; the caller keeps its reference. 0 or -1. */
-static int write_frame(struct lws *wsi, gw_frame *f)
+/* Appends f's WebSocket frame to b: FIN, unmasked (server to client), text,
+ * or binary for a 'b' message (its bytes follow the marker). 0 or -1. */
+static int frame_append(rc_buf *b, const gw_frame *f)
 {
-    if (gw_frame_data(f)[0] != 'b')
-        return lws_write(wsi, gw_frame_data(f), gw_frame_len(f), LWS_WRITE_TEXT) < 0 ? -1 : 0;
-    /* A binary message: its bytes follow the 'b' marker, and the frame's
-     * payload is shared, so the WebSocket header goes in front of a copy. */
-    size_t len = gw_frame_len(f) - 1;
-    unsigned char *buf = malloc(LWS_PRE + len + 1);
-    if (!buf)
-        return -1;
-    memcpy(buf + LWS_PRE, gw_frame_data(f) + 1, len);
-    int n = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_BINARY);
-    free(buf);
-    return n < 0 ? -1 : 0;
+    const unsigned char *p = gw_frame_data(f);
+    size_t len = gw_frame_len(f), hl = 2;
+    unsigned char h[10] = {0x81};
+    if (len && p[0] == 'b') {
+        h[0] = 0x82;
+        p++;
+        len--;
+    }
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+    } else if (len <= 0xffff) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        hl = 4;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+        hl = 10;
+    }
+    return rc_buf_append(b, h, hl) < 0 || rc_buf_append(b, p, len) < 0 ? -1 : 0;
 }
 
-/* Writes s's queued frames on wsi while the socket takes them whole (lws
- * keeps what a short write left and drains it first on the next writable
- * turn), at most GW_WS_BATCH. A broadcast's frame counts as a written
- * delivery once lws_write() took it. 0, or -1 when a write failed. */
+/* Counts f as written (rc 0) or dropped, when it is a broadcast's. */
+static void count_frame(gw_session *s, const gw_frame *f, int rc, int64_t *now_us)
+{
+    if (!gw_frame_is_delivery(f))
+        return;
+    if (rc < 0)
+        gw_count_dropped(s->gw, 1);
+    else
+        gw_count_written(s->gw, gw_frame_origin_ms(f), now_us);
+}
+
+/*
+ * Writes s's queued frames on wsi in one write, unless lws still holds what
+ * a short write left (it drains that first on the next writable turn). One
+ * text frame goes from the shared frame itself (lws puts the header in its
+ * headroom); several, or a binary one, are framed back to back in the
+ * server's coalescing buffer, at most GW_WS_BATCH frames and about
+ * GW_WS_COALESCE_MAX bytes, and handed to lws as raw bytes: one send() for
+ * the lot instead of one per frame, and no allocation per frame. A
+ * broadcast's frame counts as a written delivery once lws_write() took it
+ * (lws keeps what the socket did not take). 0, or -1 when a write failed.
+ */
 static int drain(struct lws *wsi, gw_session *s)
 {
-    int64_t now_us = 0; /* read once per batch, when a delivery needs it */
-    for (int i = 0; i < GW_WS_BATCH && !lws_partial_buffered(wsi); i++) {
-        gw_frame *f = gw_frame_queue_pop(&s->q);
-        if (!f)
-            break;
-        int rc = write_frame(wsi, f);
-        if (gw_frame_is_delivery(f)) {
-            if (rc < 0)
-                gw_count_dropped(s->gw, 1);
-            else
-                gw_count_written(s->gw, gw_frame_origin_ms(f), &now_us);
-        }
+    static const unsigned char pre[LWS_PRE];
+    gw_server *gw = s->gw;
+    int64_t local_now = 0; /* read once per batch, when a delivery needs it */
+    int64_t *now_us = gw->in_broadcast ? &gw->bcast_now_us : &local_now;
+    size_t n = gw_frame_queue_len(&s->q);
+    if (!n || lws_partial_buffered(wsi))
+        return 0;
+    gw_frame *f = gw_frame_queue_peek(&s->q);
+    int rc;
+    if (n == 1 && gw_frame_data(f)[0] != 'b') {
+        f = gw_frame_queue_pop(&s->q);
+        rc = lws_write(wsi, gw_frame_data(f), gw_frame_len(f), LWS_WRITE_TEXT) < 0 ? -1 : 0;
+        count_frame(s, f, rc, now_us);
         gw_frame_unref(f);
-        if (rc < 0)
-            return -1;
+        return rc;
     }
-    return 0;
+    gw_frame *taken[GW_WS_BATCH]; /* owned references */
+    size_t k = 0;
+    rc_buf *b = &gw->wsout;
+    rc_buf_reset(b);
+    rc = rc_buf_append(b, pre, sizeof pre);
+    while (rc == 0 && k < GW_WS_BATCH && (f = gw_frame_queue_peek(&s->q)) &&
+           (k == 0 || b->len - LWS_PRE + gw_frame_len(f) <= GW_WS_COALESCE_MAX)) {
+        if ((rc = frame_append(b, f)) == 0)
+            taken[k++] = gw_frame_queue_pop(&s->q);
+    }
+    /* LWS_WRITE_HTTP: lws sends the bytes as they are (lws_issue_raw). */
+    if (rc == 0 && k)
+        rc = lws_write(wsi, (unsigned char *)b->p + LWS_PRE, b->len - LWS_PRE, LWS_WRITE_HTTP) < 0
+                 ? -1
+                 : 0;
+    for (size_t i = 0; i < k; i++) {
+        count_frame(s, taken[i], rc, now_us);
+        gw_frame_unref(taken[i]);
+    }
+    if (b->cap > GW_WS_COALESCE_KEEP)
+        rc_buf_free(b);
+    return rc;
 }
 
 int gw_ws_on_writable(struct lws *wsi, gw_conn *c)
