@@ -11,14 +11,26 @@
 // WebSocket without permessage-deflate, the bufferutil and utf-8-validate
 // add-ons, the HTTP request dropped once the socket is connected.
 //
+// With --redis URL, Redis the usual way for several nodes: ioredis and
+// socket.io's Redis streams adapter (@socket.io/redis-streams-adapter), the
+// adapter that supports connection state recovery across nodes. Every
+// broadcast is appended to one Redis stream (XADD, MAXLEN ~10000) whose
+// entry id is the event's offset, and read back by every node (XREAD); a
+// disconnected socket's session is stored under sio:session:<pid>, and a
+// recovery takes it and reads the stream after the client's offset. The
+// broadcast counter then counts a broadcast once the adapter has appended it
+// to the stream and delivered it locally (the application's emit() does not
+// wait for that). The dedupe set stays in memory.
+//
 // Not done (roomcast does them): rate limits on client events, connection
 // limits per IP and per user, a DLQ with error headers (undecodable records
-// are logged and counted), a Redis history (single node, in memory).
+// are logged and counted); without --redis, a Redis history (single node,
+// in memory).
 //
 // usage: node server.js --listen 127.0.0.1:PORT --brokers HOST:PORT
 //          --jwt-secret S [--schemas-dir DIR] [--group-id G]
 //          [--fetch-wait-ms N] [--ping-interval MS] [--ping-timeout MS]
-//          [--recovery-window MS]
+//          [--recovery-window MS] [--redis redis://HOST:PORT]
 import { createServer } from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +38,8 @@ import { parseArgs } from "node:util";
 import jwt from "jsonwebtoken";
 import { Kafka, logLevel } from "kafkajs";
 import { Server } from "socket.io";
+import { Redis } from "ioredis";
+import { createAdapter } from "@socket.io/redis-streams-adapter";
 import { loadSchemas, makeDecoder } from "./avro.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,6 +56,7 @@ const { values: opt } = parseArgs({
     "ping-timeout": { type: "string", default: "20000" },
     "recovery-window": { type: "string", default: "120000" },
     "dedupe-max": { type: "string", default: "100000" },
+    redis: { type: "string" },
   },
 });
 if (!opt.brokers || !opt["jwt-secret"]) {
@@ -136,6 +151,8 @@ const isMember = (user, program) => memberships.get(user)?.has(program) ?? false
 // ---- Socket.IO ----
 const httpServer = createServer();
 const recoveryWindow = Number(opt["recovery-window"]);
+const redis = opt.redis ? new Redis(opt.redis, { lazyConnect: false }) : null;
+redis?.on("error", (e) => log("warn", `redis: ${e.message}`));
 const io = new Server(httpServer, {
   serveClient: false,
   transports: ["websocket", "polling"],
@@ -146,7 +163,16 @@ const io = new Server(httpServer, {
   maxHttpBufferSize: 1e6,
   cors: { origin: "*" },
   connectionStateRecovery: recoveryWindow > 0 ? { maxDisconnectionDuration: recoveryWindow, skipMiddlewares: false } : undefined,
+  adapter: redis ? createAdapter(redis) : undefined,
 });
+const counters = { consumed: 0, invalid: 0, duplicate: 0, broadcast: 0, recovered: 0, notRecovered: 0 };
+if (redis) {
+  // A broadcast is done once the adapter has appended it to the stream (the
+  // offset) and delivered it to this node's sockets.
+  const adapter = io.of("/").adapter;
+  const broadcast = adapter.broadcast.bind(adapter);
+  adapter.broadcast = (packet, opts) => broadcast(packet, opts).then(() => void counters.broadcast++);
+}
 const secret = opt["jwt-secret"];
 const leeway = Number(opt["jwt-leeway"]);
 let handshakes = 0;
@@ -183,6 +209,7 @@ io.use((socket, next) => {
 
 io.on("connection", (socket) => {
   handshakes++;
+  if (socket.handshake.auth?.pid !== undefined) socket.recovered ? counters.recovered++ : counters.notRecovered++;
   socket.conn.request = null; // socket.io's guide: keep no reference to the HTTP request
   const sub = socket.data.sub;
   if (!socket.recovered) {
@@ -219,7 +246,6 @@ const consumer = kafka.consumer({
   maxWaitTimeInMs: Number(opt["fetch-wait-ms"]),
   minBytes: 1,
 });
-const counters = { consumed: 0, invalid: 0, duplicate: 0, broadcast: 0 };
 const seen = new Set(); // event ids, insertion order: the oldest go first
 const dedupeMax = Number(opt["dedupe-max"]);
 let ready = false;
@@ -258,14 +284,15 @@ function handle(topic, value) {
   if (ev.rooms.length === 0) return;
   const op = io.to(ev.rooms);
   (ev.e.transient ? op.volatile : op).emit(ev.payload.event, ev.payload);
-  counters.broadcast++;
+  if (!redis) counters.broadcast++;
 }
 
 httpServer.on("request", (req, res) => {
   if (req.url.startsWith("/socket.io/")) return; // socket.io answers
   if (req.url === "/readyz" || req.url === "/healthz") {
-    res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
-    return res.end(JSON.stringify({ status: ready ? "ready" : "not ready" }));
+    const ok = ready && (!redis || redis.status === "ready");
+    res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+    return res.end(JSON.stringify({ status: ok ? "ready" : "not ready" }));
   }
   if (req.url === "/metrics") {
     res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
@@ -276,7 +303,9 @@ httpServer.on("request", (req, res) => {
         `roomcast_events_broadcast_total ${counters.broadcast}\n` +
         `roomcast_sockets ${io.of("/").sockets.size}\n` +
         `roomcast_handshakes_total ${handshakes}\n` +
-        `roomcast_auth_failures_total ${authFailures}\n`
+        `roomcast_auth_failures_total ${authFailures}\n` +
+        `roomcast_recoveries_total{outcome="recovered"} ${counters.recovered}\n` +
+        `roomcast_recoveries_total{outcome="not_recovered"} ${counters.notRecovered}\n`
     );
   }
   res.writeHead(404).end();
@@ -299,7 +328,7 @@ async function main() {
       await heartbeat();
     },
   });
-  log("info", `peer ready on ${opt.listen} (kafka ${opt.brokers})`);
+  log("info", `peer ready on ${opt.listen} (kafka ${opt.brokers}${redis ? `, redis ${opt.redis}` : ""})`);
 }
 
 let stopping = false;
@@ -311,6 +340,7 @@ async function stop() {
     await consumer.disconnect();
   } catch {}
   io.close();
+  if (redis) redis.disconnect();
   process.exit(0);
 }
 process.on("SIGTERM", stop);
