@@ -1,8 +1,9 @@
 // The benchmarks' load: RequestMutation CREATED records (request:created
 // events) produced at a steady rate with kafkajs and avsc.
 //
-// Record seq (0..count-1) has event_id "<run-id>-<seq>", program_id
-// p<seq % programs> and request_id r<seq>; its title is the send time in
+// Record seq (first..first+count-1, first from --first-seq, default 0) has
+// event_id "<run-id>-<seq>", program_id p<seq % programs> and request_id
+// r<seq>; its title is the send time in
 // MICROSECONDS since the epoch (wall clock), taken when the record is
 // built, just before it is handed to kafkajs; occurred_at is the same time
 // in milliseconds. The load generator computes latency from the title.
@@ -13,7 +14,7 @@
 //
 // usage: node produce.js --brokers HOST:PORT --count N --rate PER_S
 //          --programs R --run-id ID [--framing confluent|single-object|bare]
-//          [--topic requests.mutations] [--schemas-dir DIR]
+//          [--first-seq N] [--topic requests.mutations] [--schemas-dir DIR]
 // Prints one JSON object on stdout: sent, seconds, achieved rate, CPU.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +29,7 @@ const { values: opt } = parseArgs({
     brokers: { type: "string" },
     topic: { type: "string", default: "requests.mutations" },
     count: { type: "string", default: "1000" },
+    "first-seq": { type: "string", default: "0" },
     rate: { type: "string", default: "100" },
     programs: { type: "string", default: "1" },
     "program-prefix": { type: "string", default: "p" },
@@ -41,6 +43,7 @@ if (!opt.brokers) {
   process.exit(2);
 }
 const count = Number(opt.count), rate = Number(opt.rate), programs = Number(opt.programs);
+const firstSeq = Number(opt["first-seq"]);
 const schemas = loadSchemas(opt["schemas-dir"]);
 const type = schemas.byName.get("io.roomcast.mutations.RequestMutation");
 let header;
@@ -95,7 +98,7 @@ while (sent < count) {
   const due = rate > 0 ? Math.min(count, Math.floor((elapsed / 1000) * rate) + 1) : count;
   if (due > sent) {
     const messages = [];
-    while (sent < due && messages.length < 1000) messages.push(record(sent++));
+    while (sent < due && messages.length < 1000) messages.push(record(firstSeq + sent++));
     await producer.send({ topic: opt.topic, acks: 1, compression: CompressionTypes.None, messages });
     const lag = rate > 0 ? performance.now() - t0 - ((sent - 1) / rate) * 1000 : 0;
     if (lag > maxLagMs) maxLagMs = lag;
