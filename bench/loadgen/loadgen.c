@@ -21,6 +21,10 @@
  *           answering pings; the server's CPU and RSS are sampled.
  *   churn   --concurrency slots each loop connect, CONNECT, disconnect
  *           ("41" and a close frame) for --duration seconds.
+ *   storm   a reconnect storm with connection state recovery (storm.c):
+ *           connect, receive some events, drop every connection, wait,
+ *           reconnect all with {pid, offset}; recovery and replay checked
+ *           per client.
  *
  * With --server-pid the server's CPU time (utime+stime of /proc/PID/stat,
  * all threads) and RSS (VmRSS) are read at the edges of the measured
@@ -58,68 +62,54 @@
 #include <time.h>
 #include <unistd.h>
 
-enum mode { M_FANOUT, M_IDLE, M_CHURN };
-enum state { S_FREE, S_TCP, S_HTTP, S_EIO, S_SIO, S_READY, S_CLOSING };
+#include "loadgen.h"
 
 #define IN_MAX (4 << 20) /* largest buffered input per connection */
 
-struct conn {
-    int fd;
-    enum state st;
-    int idx;          /* client index: user u<idx> */
-    int room;         /* program p<room> */
-    int64_t t0;       /* connect start, us (monotonic) */
-    int64_t deadline; /* state deadline, us (monotonic) */
-    char *in;         /* bytes read, not yet parsed */
-    size_t in_len, in_cap;
-    char *msg; /* fragmented message being assembled */
-    size_t msg_len, msg_cap;
-    int msg_op;
-    char *out; /* bytes not yet written */
-    size_t out_len, out_off;
-    int want_out;
-    int was_ready;
-};
-
 /* options */
-static enum mode g_mode = M_FANOUT;
+enum mode g_mode = M_FANOUT;
 static struct sockaddr_in g_addr;
 static char g_host[64] = "127.0.0.1";
 static int g_port = 8080;
-static int g_clients = 500;
-static int g_per_room = 100;
-static int g_concurrency = 256;
+int g_clients = 500;
+int g_per_room = 100;
+int g_concurrency = 256;
 static const char *g_secret = "bench-secret";
 static EVP_PKEY *g_rsa;       /* --rsa-key: RS256 tokens instead of HS256 */
 static char **g_token_cache;  /* RS256: one token per connection slot, signed once */
-static const char *g_run_id = "run";
+const char *g_run_id = "run";
 static long g_events = 0; /* fanout: events the producer sends */
 static double g_duration = 30;
-static double g_timeout = 120; /* fanout: seconds after ready */
+double g_timeout = 120; /* fanout: seconds after ready; storm: per phase */
 static double g_settle = 2;    /* idle: seconds between ready and window */
-static double g_linger = 1;    /* fanout: seconds after the last expected */
+double g_linger = 1;    /* fanout, storm: seconds after the last expected */
 static double g_connect_timeout = 20;
 static int g_src_ips = 1;
-static int g_server_pid = 0;
-static int g_server_cpu = 0; /* the CPU the server is pinned to, -1: unknown */
-static const char *g_ready_file = NULL;
-static const char *g_event_name = "request:created";
+int g_server_pid = 0;
+int g_server_cpu = 0; /* the CPU the server is pinned to, -1: unknown */
+const char *g_ready_file = NULL;
+const char *g_event_name = "request:created";
 static int g_dump = 0; /* events to print to stderr, as received */
+long g_prime_events, g_missed_events;
+const char *g_away_file, *g_go_file;
+int g_redis_pid;
 
 /* state */
 static int g_ep = -1;
-static struct conn *g_conns;
-static int g_nconns;
-static int g_rooms;
-static volatile sig_atomic_t g_stop;
+struct conn *g_conns;
+int g_nconns;
+int g_rooms;
+volatile sig_atomic_t g_stop;
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
 
 /* counters */
-static long n_started, n_ready, n_failed, n_connect_errors, n_server_closed;
-static long n_pings, n_events, n_stray, n_dups, n_distinct, n_closed_ok;
+long n_started, n_ready, n_failed, n_connect_errors, n_server_closed;
+long n_pings, n_events, n_stray, n_dups;
+static long n_distinct, n_closed_ok;
 static int64_t t_first_ready = -1, t_last_ready = -1;
-static int64_t *hs_lat; /* handshake durations, us */
-static size_t hs_n, hs_cap;
+int64_t *hs_lat; /* handshake durations, us */
+size_t hs_n;
+static size_t hs_cap;
 static int64_t *ev_lat; /* delivery latencies, us */
 static size_t ev_n, ev_cap;
 static uint64_t *g_bits; /* fanout: one bitmap per client */
@@ -137,7 +127,7 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-static void die(const char *fmt, ...)
+void lg_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -148,14 +138,14 @@ static void die(const char *fmt, ...)
     exit(2);
 }
 
-static int64_t mono_us(void)
+int64_t lg_mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int64_t wall_us(void)
+int64_t lg_wall_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -170,102 +160,17 @@ static uint64_t rng(void)
     return g_rng;
 }
 
-static void push(int64_t **a, size_t *n, size_t *cap, int64_t v)
+void lg_push(int64_t **a, size_t *n, size_t *cap, int64_t v)
 {
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 65536;
         int64_t *p = realloc(*a, nc * sizeof **a);
         if (!p)
-            die("out of memory");
+            lg_die("out of memory");
         *a = p;
         *cap = nc;
     }
     (*a)[(*n)++] = v;
-}
-
-/* ---- the server process, from /proc ---- */
-
-static double proc_cpu_s(int pid)
-{
-    char path[64], buf[4096];
-    if (pid <= 0)
-        return -1;
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    p += 2; /* field 3, the state */
-    unsigned long long ut = 0, st = 0;
-    int field = 3;
-    char *save = NULL;
-    for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-        if (field == 14)
-            ut = strtoull(tok, NULL, 10);
-        else if (field == 15) {
-            st = strtoull(tok, NULL, 10);
-            break;
-        }
-    }
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long proc_rss_kb(int pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    if (pid <= 0)
-        return -1;
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kb;
-}
-
-/* user+nice+system+irq+softirq seconds of one CPU in /proc/stat: what ran
- * there, in any process. A task's stime may include softirq work done in
- * its context, hence irq and softirq here too; the difference with the
- * server's own CPU time is therefore approximate. */
-static double cpu_busy_s(int cpu)
-{
-    char line[512], name[16];
-    double r = -1;
-    if (cpu < 0)
-        return -1;
-    snprintf(name, sizeof name, "cpu%d ", cpu);
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, name, strlen(name))) {
-            unsigned long long u = 0, n = 0, sy = 0, id = 0, io = 0, irq = 0, sirq = 0;
-            if (sscanf(line + strlen(name), "%llu %llu %llu %llu %llu %llu %llu", &u, &n, &sy, &id, &io, &irq,
-                       &sirq) == 7)
-                r = (double)(u + n + sy + irq + sirq) / (double)sysconf(_SC_CLK_TCK);
-            break;
-        }
-    fclose(f);
-    return r;
-}
-
-static double self_cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
 }
 
 /* ---- JWT (HS256) ---- */
@@ -311,7 +216,7 @@ static size_t sign(const char *in, size_t n, unsigned char *sig, size_t cap)
     size_t len = cap;
     if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, g_rsa) != 1 ||
         EVP_DigestSign(md, sig, &len, (const unsigned char *)in, n) != 1)
-        die("RS256 signing failed");
+        lg_die("RS256 signing failed");
     EVP_MD_CTX_free(md);
     return len;
 }
@@ -319,12 +224,12 @@ static size_t sign(const char *in, size_t n, unsigned char *sig, size_t cap)
 /* Writes a token for user u<idx> in program p<room>; returns its length.
  * RS256 tokens are signed once per slot (signing is the costly part, and
  * the server's cost, verifying, is what is measured). */
-static size_t make_token(int idx, int room, char *out, size_t cap)
+size_t lg_make_token(int idx, int room, char *out, size_t cap)
 {
     if (g_rsa && g_token_cache && idx >= 0 && idx < g_nconns && g_token_cache[idx]) {
         size_t n = strlen(g_token_cache[idx]);
         if (n + 1 > cap)
-            die("token too long");
+            lg_die("token too long");
         memcpy(out, g_token_cache[idx], n + 1);
         return n;
     }
@@ -339,7 +244,7 @@ static size_t make_token(int idx, int room, char *out, size_t cap)
     o += b64((const unsigned char *)claims, (size_t)cl, sig_in + o, 1);
     size_t maclen = sign(sig_in, o, mac, sizeof mac);
     if (o + 2 + (maclen + 2) / 3 * 4 > cap)
-        die("token too long");
+        lg_die("token too long");
     memcpy(out, sig_in, o);
     out[o++] = '.';
     o += b64(mac, maclen, out + o, 1);
@@ -382,17 +287,17 @@ static void conn_flush(struct conn *c)
 static void conn_send_raw(struct conn *c, const void *p, size_t n)
 {
     if (n > (size_t)IN_MAX || c->out_len > (size_t)IN_MAX)
-        die("output too large");
+        lg_die("output too large");
     char *q = realloc(c->out, c->out_len + n);
     if (!q)
-        die("out of memory");
+        lg_die("out of memory");
     c->out = q;
     memcpy(c->out + c->out_len, p, n);
     c->out_len += n;
 }
 
 /* Queues one masked WebSocket frame and tries to write it. */
-static void ws_send(struct conn *c, int op, const char *p, size_t n)
+void lg_ws_send(struct conn *c, int op, const char *p, size_t n)
 {
     unsigned char hdr[14];
     size_t h = 0;
@@ -431,11 +336,12 @@ static void conn_free_bufs(struct conn *c)
     c->in_len = c->in_cap = c->msg_len = c->msg_cap = c->out_len = c->out_off = 0;
 }
 
-static void conn_start(struct conn *c);
 
 /* Ends a connection. ok: a disconnect the generator meant (churn). */
 static void conn_end(struct conn *c, int failed)
 {
+    if (g_mode == M_STORM)
+        storm_on_end(c);
     if (c->fd >= 0) {
         epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -452,10 +358,22 @@ static void conn_end(struct conn *c, int failed)
     conn_free_bufs(c);
     c->want_out = 0;
     if (g_mode == M_CHURN && !g_stop)
-        conn_start(c);
+        lg_conn_start(c);
 }
 
-static void conn_start(struct conn *c)
+void lg_conn_drop(struct conn *c)
+{
+    if (c->fd >= 0) {
+        epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+    }
+    c->fd = -1;
+    c->st = S_FREE;
+    conn_free_bufs(c);
+    c->want_out = 0;
+}
+
+void lg_conn_start(struct conn *c)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -474,13 +392,13 @@ static void conn_start(struct conn *c)
     }
     c->fd = fd;
     c->st = S_TCP;
-    c->t0 = mono_us();
+    c->t0 = lg_mono_us();
     c->deadline = c->t0 + (int64_t)(g_connect_timeout * 1e6);
     c->want_out = 1;
     n_started++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-        die("epoll_ctl: %s", strerror(errno));
+        lg_die("epoll_ctl: %s", strerror(errno));
     if (connect(fd, (struct sockaddr *)&g_addr, sizeof g_addr) < 0 && errno != EINPROGRESS) {
         fprintf(stderr, "loadgen: connect: %s\n", strerror(errno));
         conn_end(c, 1);
@@ -510,19 +428,19 @@ static void send_upgrade(struct conn *c)
 
 static void on_ready(struct conn *c)
 {
-    int64_t now = mono_us();
+    int64_t now = lg_mono_us();
     c->st = S_READY;
     c->was_ready = 1;
     n_ready++;
-    push(&hs_lat, &hs_n, &hs_cap, now - c->t0);
+    lg_push(&hs_lat, &hs_n, &hs_cap, now - c->t0);
     if (t_first_ready < 0)
         t_first_ready = now;
     t_last_ready = now;
     if (g_mode == M_CHURN) {
         /* disconnect at once: Socket.IO DISCONNECT, then a close frame */
         static const unsigned char close_payload[2] = {0x03, 0xe8};
-        ws_send(c, 0x1, "41", 2);
-        ws_send(c, 0x8, (const char *)close_payload, 2);
+        lg_ws_send(c, 0x1, "41", 2);
+        lg_ws_send(c, 0x8, (const char *)close_payload, 2);
         c->st = S_CLOSING;
         c->deadline = now + 2000000;
     }
@@ -535,33 +453,14 @@ static const char *find(const char *p, size_t n, const char *needle)
 
 static void on_event(struct conn *c, const char *p, size_t n)
 {
-    int64_t now = wall_us();
+    int64_t now = lg_wall_us();
     n_events++;
     if (g_dump > 0) {
         g_dump--;
         fprintf(stderr, "loadgen: client %d received: %.*s\n", c->idx, (int)(n > 2000 ? 2000 : n), p);
     }
-    char name[64];
-    int nl = snprintf(name, sizeof name, "42[\"%s\"", g_event_name);
-    if (n < (size_t)nl || memcmp(p, name, (size_t)nl) != 0) {
-        n_stray++;
-        return;
-    }
-    const char *id = find(p, n, "\"eventId\":\"");
-    if (!id) {
-        n_stray++;
-        return;
-    }
-    id += 11;
-    size_t rl = strlen(g_run_id);
-    const char *end = p + n;
-    if ((size_t)(end - id) < rl + 2 || memcmp(id, g_run_id, rl) != 0 || id[rl] != '-') {
-        n_stray++;
-        return;
-    }
-    char *q;
-    long seq = strtol(id + rl + 1, &q, 10);
-    if (q >= end || *q != '"' || seq < 0 || seq >= g_events || seq % g_rooms != c->room) {
+    long seq;
+    if (lg_event_seq(p, n, &seq) < 0 || seq >= g_events || seq % g_rooms != c->room) {
         n_stray++;
         return;
     }
@@ -569,7 +468,7 @@ static void on_event(struct conn *c, const char *p, size_t n)
     if (t) {
         long long sent = strtoll(t + 9, NULL, 10);
         if (sent > 0) {
-            push(&ev_lat, &ev_n, &ev_cap, now - sent);
+            lg_push(&ev_lat, &ev_n, &ev_cap, now - sent);
             if (g_t_ready_wall >= 0 && sent >= g_t_ready_wall) {
                 int64_t sec = (sent - g_t_ready_wall) / 1000000;
                 if (sec < SEC_MAX && now - sent > g_lat_max_by_s[sec])
@@ -586,8 +485,32 @@ static void on_event(struct conn *c, const char *p, size_t n)
         *w |= bit;
         n_distinct++;
     }
-    t_last_delivery = mono_us();
+    t_last_delivery = lg_mono_us();
     deliveries_since_tick++;
+}
+
+int lg_event_seq(const char *p, size_t n, long *seq)
+{
+    char name[64];
+    int nl = snprintf(name, sizeof name, "42[\"%s\"", g_event_name);
+    if (nl >= (int)sizeof name || n < (size_t)nl || memcmp(p, name, (size_t)nl) != 0)
+        return -1;
+    const char *id = find(p, n, "\"eventId\":\"");
+    if (!id)
+        return -1;
+    id += 11;
+    size_t rl = strlen(g_run_id);
+    const char *end = p + n;
+    if ((size_t)(end - id) < rl + 2 || memcmp(id, g_run_id, rl) != 0 || id[rl] != '-')
+        return -1;
+    if (id[rl + 1] < '0' || id[rl + 1] > '9')
+        return -1;
+    char *q;
+    long v = strtol(id + rl + 1, &q, 10);
+    if (q >= end || *q != '"' || v < 0)
+        return -1;
+    *seq = v;
+    return 0;
 }
 
 static void on_message(struct conn *c, const char *p, size_t n)
@@ -597,16 +520,23 @@ static void on_message(struct conn *c, const char *p, size_t n)
     switch (c->st) {
     case S_EIO:
         if (p[0] == '0') {
-            char tok[1024], pkt[1100];
-            make_token(c->idx, c->room, tok, sizeof tok);
-            int l = snprintf(pkt, sizeof pkt, "40{\"token\":\"%s\"}", tok);
+            char tok[1024], pkt[1300];
+            lg_make_token(c->idx, c->room, tok, sizeof tok);
+            size_t l = g_mode == M_STORM ? storm_connect_packet(c, tok, pkt, sizeof pkt)
+                                         : (size_t)snprintf(pkt, sizeof pkt, "40{\"token\":\"%s\"}", tok);
             c->st = S_SIO;
-            ws_send(c, 0x1, pkt, (size_t)l);
+            lg_ws_send(c, 0x1, pkt, l);
         }
         return;
     case S_SIO:
         if (n >= 3 && p[0] == '4' && p[1] == '0' && p[2] == '{') {
             on_ready(c);
+            if (g_mode == M_STORM)
+                storm_on_connect(c, p, n);
+            return;
+        }
+        if (g_mode == M_STORM && n >= 2 && p[0] == '4' && p[1] == '2') {
+            storm_on_early_event(c, p, n);
             return;
         }
         if (n >= 2 && p[0] == '4' && p[1] == '4') {
@@ -620,6 +550,8 @@ static void on_message(struct conn *c, const char *p, size_t n)
         if (p[0] == '4' && n >= 2 && p[1] == '2') {
             if (g_mode == M_FANOUT)
                 on_event(c, p, n);
+            else if (g_mode == M_STORM)
+                storm_on_event(c, p, n);
             else
                 n_events++;
             return;
@@ -630,7 +562,7 @@ static void on_message(struct conn *c, const char *p, size_t n)
     }
     if (p[0] == '2' && n == 1) {
         n_pings++;
-        ws_send(c, 0x1, "3", 1);
+        lg_ws_send(c, 0x1, "3", 1);
     } else if (p[0] == '1') {
         conn_end(c, 1);
     } else if (n >= 2 && p[0] == '4' && p[1] == '1' && c->st == S_READY) {
@@ -694,7 +626,7 @@ static int conn_parse(struct conn *c)
             conn_end(c, c->st != S_CLOSING);
             return -1;
         } else if (op == 0x9) {
-            ws_send(c, 0xA, pl, (size_t)len);
+            lg_ws_send(c, 0xA, pl, (size_t)len);
         } else if (op == 0xA) {
         } else if (op == 0x0 || !fin) {
             if (op != 0)
@@ -707,7 +639,7 @@ static int conn_parse(struct conn *c)
                 c->msg_cap = c->msg_len + (size_t)len + 256;
                 c->msg = realloc(c->msg, c->msg_cap);
                 if (!c->msg)
-                    die("out of memory");
+                    lg_die("out of memory");
             }
             memcpy(c->msg + c->msg_len, pl, (size_t)len);
             c->msg_len += (size_t)len;
@@ -743,7 +675,7 @@ static void conn_readable(struct conn *c)
             }
             char *p = realloc(c->in, nc);
             if (!p)
-                die("out of memory");
+                lg_die("out of memory");
             c->in = p;
             c->in_cap = nc;
         }
@@ -794,6 +726,32 @@ static void conn_event(struct conn *c, uint32_t evs)
         conn_readable(c);
 }
 
+void lg_poll(int timeout_ms)
+{
+    static int64_t last_scan;
+    struct epoll_event evs[512];
+    int n = epoll_wait(g_ep, evs, 512, timeout_ms);
+    for (int i = 0; i < n; i++)
+        conn_event(evs[i].data.ptr, evs[i].events);
+    /* deadlines: connect and close */
+    int64_t now = lg_mono_us();
+    if (now - last_scan > 200000) {
+        last_scan = now;
+        for (int i = 0; i < g_nconns; i++) {
+            struct conn *c = &g_conns[i];
+            if (c->st != S_FREE && c->st != S_READY && now > c->deadline)
+                conn_end(c, c->st != S_CLOSING);
+        }
+    }
+}
+
+void lg_touch(const char *path, long value)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "%ld\n", value) < 0 || fclose(f) != 0)
+        lg_die("cannot write %s: %s", path, strerror(errno));
+}
+
 /* ---- output ---- */
 
 static int cmp64(const void *a, const void *b)
@@ -814,7 +772,7 @@ static double pct(int64_t *a, size_t n, double q)
     return (double)a[i] / 1000.0;
 }
 
-static void print_dist(const char *name, int64_t *a, size_t n)
+void lg_print_dist(const char *name, int64_t *a, size_t n)
 {
     qsort(a, n, sizeof *a, cmp64);
     printf("\"%s\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}", name, n, pct(a, n, 0.5),
@@ -824,20 +782,21 @@ static void print_dist(const char *name, int64_t *a, size_t n)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: loadgen --mode fanout|idle|churn [options]\n"
+            "usage: loadgen --mode fanout|idle|churn|storm [options]\n"
             "  --url HOST:PORT        server (loopback only), default 127.0.0.1:8080\n"
-            "  --clients N            clients (fanout, idle) or slots (churn: see --concurrency)\n"
+            "  --clients N            clients (fanout, idle, storm) or slots (churn: see --concurrency)\n"
             "  --per-room N           clients per program room (default 100)\n"
             "  --concurrency N        handshakes in flight while connecting (default 256);\n"
             "                         in churn mode the number of looping clients\n"
             "  --secret S             HS256 secret (default bench-secret)\n"
             "  --rsa-key PEM          sign RS256 tokens with this private key instead\n"
             "                         (each connection slot's token is signed once)\n"
-            "  --run-id ID            fanout: event ids are ID-<seq>\n"
+            "  --run-id ID            fanout, storm: event ids are ID-<seq>\n"
             "  --events N             fanout: events the producer sends (seq 0..N-1)\n"
-            "  --event NAME           fanout: event name (default request:created)\n"
-            "  --timeout S            fanout: give up S seconds after ready (default 120)\n"
-            "  --linger S             fanout: keep listening S seconds after the last\n"
+            "  --event NAME           fanout, storm: event name (default request:created)\n"
+            "  --timeout S            fanout: give up S seconds after ready (default 120);\n"
+            "                         storm: S seconds for each phase\n"
+            "  --linger S             fanout, storm: keep listening S seconds after the last\n"
             "                         expected delivery, for duplicates (default 1)\n"
             "  --duration S           idle, churn: measured window (default 30)\n"
             "  --settle S             idle: wait before the window (default 2)\n"
@@ -846,8 +805,15 @@ static void usage(void)
             "  --server-pid PID       sample the server's CPU and RSS\n"
             "  --server-cpu N         the CPU the server is pinned to (default 0, -1 none):\n"
             "                         reports how much of it other processes used\n"
-            "  --ready-file PATH      fanout, idle: created once every client is connected\n"
-            "  --dump N               fanout: print the first N events received to stderr\n");
+            "  --ready-file PATH      fanout, idle, storm: created once every client is connected\n"
+            "  --dump N               fanout: print the first N events received to stderr\n"
+            "  --prime-events N       storm: events (seq 0..N-1) produced once connected\n"
+            "  --missed-events M      storm: events (seq N..N+M-1) produced while away\n"
+            "                         (N and M: multiples of the number of rooms)\n"
+            "  --away-file PATH       storm: created once every client had its priming\n"
+            "                         events and every connection was dropped\n"
+            "  --go-file PATH         storm: reconnect everyone once this file exists\n"
+            "  --redis-pid PID        storm: sample Redis's CPU as well\n");
     exit(2);
 }
 
@@ -861,7 +827,8 @@ int main(int argc, char **argv)
         {"duration", 1, 0, 'd'},    {"settle", 1, 0, 'S'},      {"linger", 1, 0, 'l'},
         {"src-ips", 1, 0, 'I'},     {"server-pid", 1, 0, 'p'},  {"ready-file", 1, 0, 'f'},
         {"event", 1, 0, 'E'},       {"connect-timeout", 1, 0, 'T'}, {"dump", 1, 0, 'D'},
-        {"server-cpu", 1, 0, 'C'},
+        {"server-cpu", 1, 0, 'C'},  {"prime-events", 1, 0, 'P'}, {"missed-events", 1, 0, 'M'},
+        {"away-file", 1, 0, 'A'},   {"go-file", 1, 0, 'G'},     {"redis-pid", 1, 0, 'R'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     int o;
@@ -874,6 +841,8 @@ int main(int argc, char **argv)
                 g_mode = M_IDLE;
             else if (!strcmp(optarg, "churn"))
                 g_mode = M_CHURN;
+            else if (!strcmp(optarg, "storm"))
+                g_mode = M_STORM;
             else
                 usage();
             break;
@@ -893,7 +862,7 @@ int main(int argc, char **argv)
         case 'K': {
             FILE *f = fopen(optarg, "r");
             if (!f || !(g_rsa = PEM_read_PrivateKey(f, NULL, NULL, NULL)))
-                die("--rsa-key %s: cannot read a PEM private key", optarg);
+                lg_die("--rsa-key %s: cannot read a PEM private key", optarg);
             fclose(f);
             break;
         }
@@ -910,6 +879,11 @@ int main(int argc, char **argv)
         case 'T': g_connect_timeout = atof(optarg); break;
         case 'D': g_dump = atoi(optarg); break;
         case 'C': g_server_cpu = atoi(optarg); break;
+        case 'P': g_prime_events = atol(optarg); break;
+        case 'M': g_missed_events = atol(optarg); break;
+        case 'A': g_away_file = optarg; break;
+        case 'G': g_go_file = optarg; break;
+        case 'R': g_redis_pid = atoi(optarg); break;
         default: usage();
         }
     }
@@ -921,9 +895,9 @@ int main(int argc, char **argv)
     g_addr.sin_family = AF_INET;
     g_addr.sin_port = htons((uint16_t)g_port);
     if (inet_pton(AF_INET, g_host, &g_addr.sin_addr) != 1)
-        die("host must be an IPv4 literal: %s", g_host);
+        lg_die("host must be an IPv4 literal: %s", g_host);
     if ((ntohl(g_addr.sin_addr.s_addr) >> 24) != 127)
-        die("refusing a non-loopback target %s: benchmarks stay on 127.0.0.0/8", g_host);
+        lg_die("refusing a non-loopback target %s: benchmarks stay on 127.0.0.0/8", g_host);
 
     /* descriptors: raise the soft limit to the hard one */
     struct rlimit rl;
@@ -934,18 +908,18 @@ int main(int argc, char **argv)
     }
     int nconns = g_mode == M_CHURN ? g_concurrency : g_clients;
     if ((rlim_t)nconns + 32 > rl.rlim_cur)
-        die("%d connections need more descriptors than the limit %llu", nconns, (unsigned long long)rl.rlim_cur);
+        lg_die("%d connections need more descriptors than the limit %llu", nconns, (unsigned long long)rl.rlim_cur);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    g_rng ^= (uint64_t)wall_us() ^ ((uint64_t)getpid() << 32);
+    g_rng ^= (uint64_t)lg_wall_us() ^ ((uint64_t)getpid() << 32);
 
     g_nconns = nconns;
     if (g_rsa && !(g_token_cache = calloc((size_t)nconns, sizeof *g_token_cache)))
-        die("out of memory");
+        lg_die("out of memory");
     g_conns = calloc((size_t)nconns, sizeof *g_conns);
     if (!g_conns)
-        die("out of memory");
+        lg_die("out of memory");
     g_rooms = (g_clients + g_per_room - 1) / g_per_room;
     for (int i = 0; i < nconns; i++) {
         g_conns[i].fd = -1;
@@ -956,21 +930,23 @@ int main(int argc, char **argv)
         g_rooms = (nconns + g_per_room - 1) / g_per_room;
     if (g_mode == M_FANOUT) {
         if (g_events <= 0)
-            die("fanout needs --events");
+            lg_die("fanout needs --events");
         g_per_client_max = (g_events + g_rooms - 1) / g_rooms;
         g_words = (size_t)(g_per_client_max + 63) / 64;
         g_bits = calloc((size_t)nconns * g_words, sizeof *g_bits);
         if (!g_bits)
-            die("out of memory");
+            lg_die("out of memory");
     }
     g_ep = epoll_create1(EPOLL_CLOEXEC);
     if (g_ep < 0)
-        die("epoll_create1: %s", strerror(errno));
+        lg_die("epoll_create1: %s", strerror(errno));
+    if (g_mode == M_STORM)
+        return storm_run();
 
-    long rss_before = proc_rss_kb(g_server_pid);
-    double srv_cpu_before_connect = proc_cpu_s(g_server_pid);
-    int64_t t_begin = mono_us();
-    double self_begin = self_cpu_s();
+    long rss_before = lg_proc_rss_kb(g_server_pid);
+    double srv_cpu_before_connect = lg_proc_cpu_s(g_server_pid);
+    int64_t t_begin = lg_mono_us();
+    double self_begin = lg_self_cpu_s();
 
     /* measured window */
     int64_t w_start = -1, w_end = -1;
@@ -980,8 +956,7 @@ int main(int argc, char **argv)
     int64_t t_ready = -1, t_done = -1;
     long delivered_at_ready = 0;
     int next = 0; /* next client to start (fanout, idle) */
-    struct epoll_event evs[512];
-    int64_t next_tick = mono_us() + 50000;
+    int64_t next_tick = lg_mono_us() + 50000;
     long expected_total = 0;
     if (g_mode == M_FANOUT)
         for (int i = 0; i < nconns; i++) {
@@ -990,74 +965,69 @@ int main(int argc, char **argv)
         }
 
     if (g_mode == M_CHURN) {
-        w_start = mono_us();
-        srv_w0 = proc_cpu_s(g_server_pid);
-        cpu_w0 = cpu_busy_s(g_server_cpu);
-        self_w0 = self_cpu_s();
+        w_start = lg_mono_us();
+        srv_w0 = lg_proc_cpu_s(g_server_pid);
+        cpu_w0 = lg_cpu_busy_s(g_server_cpu);
+        self_w0 = lg_self_cpu_s();
         for (int i = 0; i < nconns; i++)
-            conn_start(&g_conns[i]);
+            lg_conn_start(&g_conns[i]);
     }
 
     for (;;) {
-        int64_t now = mono_us();
+        int64_t now = lg_mono_us();
         /* start connections, at most g_concurrency handshakes in flight */
         if (g_mode != M_CHURN && t_ready < 0) {
             while (next < nconns && n_started - n_ready - n_failed < g_concurrency)
-                conn_start(&g_conns[next++]);
+                lg_conn_start(&g_conns[next++]);
             if (next == nconns && n_ready + n_failed >= nconns) {
                 t_ready = now;
-                g_t_ready_wall = wall_us();
-                srv_connect_cpu = proc_cpu_s(g_server_pid) - srv_cpu_before_connect;
+                g_t_ready_wall = lg_wall_us();
+                srv_connect_cpu = lg_proc_cpu_s(g_server_pid) - srv_cpu_before_connect;
                 fprintf(stderr, "loadgen: %ld connected, %ld failed in %.2f s\n", n_ready, n_failed,
                         (now - t_begin) / 1e6);
                 if (g_mode == M_FANOUT) {
                     w_start = now;
-                    srv_w0 = proc_cpu_s(g_server_pid);
-                    cpu_w0 = cpu_busy_s(g_server_cpu);
+                    srv_w0 = lg_proc_cpu_s(g_server_pid);
+                    cpu_w0 = lg_cpu_busy_s(g_server_cpu);
                     srv_w1 = srv_w0;
                     cpu_w1 = cpu_w0;
-                    self_w0 = self_cpu_s();
+                    self_w0 = lg_self_cpu_s();
                     self_w1 = self_w0;
                     w_end = now;
                     delivered_at_ready = n_distinct;
                 }
-                if (g_ready_file) {
-                    FILE *f = fopen(g_ready_file, "w");
-                    if (f) {
-                        fprintf(f, "%ld\n", n_ready);
-                        fclose(f);
-                    }
-                }
+                if (g_ready_file)
+                    lg_touch(g_ready_file, n_ready);
             }
         }
         if (g_mode == M_IDLE && t_ready >= 0) {
             if (w_start < 0 && now >= t_ready + (int64_t)(g_settle * 1e6)) {
                 w_start = now;
-                srv_w0 = proc_cpu_s(g_server_pid);
-                cpu_w0 = cpu_busy_s(g_server_cpu);
-                self_w0 = self_cpu_s();
+                srv_w0 = lg_proc_cpu_s(g_server_pid);
+                cpu_w0 = lg_cpu_busy_s(g_server_cpu);
+                self_w0 = lg_self_cpu_s();
             }
             if (w_start >= 0 && now >= w_start + (int64_t)(g_duration * 1e6)) {
                 w_end = now;
-                srv_w1 = proc_cpu_s(g_server_pid);
-                cpu_w1 = cpu_busy_s(g_server_cpu);
-                self_w1 = self_cpu_s();
+                srv_w1 = lg_proc_cpu_s(g_server_pid);
+                cpu_w1 = lg_cpu_busy_s(g_server_cpu);
+                self_w1 = lg_self_cpu_s();
                 break;
             }
         }
         if (g_mode == M_CHURN && now >= w_start + (int64_t)(g_duration * 1e6)) {
             w_end = now;
-            srv_w1 = proc_cpu_s(g_server_pid);
-            cpu_w1 = cpu_busy_s(g_server_cpu);
-            self_w1 = self_cpu_s();
+            srv_w1 = lg_proc_cpu_s(g_server_pid);
+            cpu_w1 = lg_cpu_busy_s(g_server_cpu);
+            self_w1 = lg_self_cpu_s();
             break;
         }
         if (g_mode == M_FANOUT && t_ready >= 0) {
             if (now >= next_tick) {
                 if (deliveries_since_tick) {
-                    srv_w1 = proc_cpu_s(g_server_pid);
-                    cpu_w1 = cpu_busy_s(g_server_cpu);
-                    self_w1 = self_cpu_s();
+                    srv_w1 = lg_proc_cpu_s(g_server_pid);
+                    cpu_w1 = lg_cpu_busy_s(g_server_cpu);
+                    self_w1 = lg_self_cpu_s();
                     w_end = now;
                     deliveries_since_tick = 0;
                 }
@@ -1065,9 +1035,9 @@ int main(int argc, char **argv)
             }
             if (t_done < 0 && n_distinct >= expected_total) {
                 t_done = now;
-                srv_w1 = proc_cpu_s(g_server_pid);
-                cpu_w1 = cpu_busy_s(g_server_cpu);
-                self_w1 = self_cpu_s();
+                srv_w1 = lg_proc_cpu_s(g_server_pid);
+                cpu_w1 = lg_cpu_busy_s(g_server_cpu);
+                self_w1 = lg_self_cpu_s();
                 w_end = now;
                 deliveries_since_tick = 0;
             }
@@ -1076,9 +1046,9 @@ int main(int argc, char **argv)
             if (now >= t_ready + (int64_t)(g_timeout * 1e6)) {
                 fprintf(stderr, "loadgen: timeout: %ld of %ld deliveries\n", n_distinct, expected_total);
                 if (deliveries_since_tick) {
-                    srv_w1 = proc_cpu_s(g_server_pid);
-                    cpu_w1 = cpu_busy_s(g_server_cpu);
-                    self_w1 = self_cpu_s();
+                    srv_w1 = lg_proc_cpu_s(g_server_pid);
+                    cpu_w1 = lg_cpu_busy_s(g_server_cpu);
+                    self_w1 = lg_self_cpu_s();
                     w_end = now;
                 }
                 break;
@@ -1086,26 +1056,13 @@ int main(int argc, char **argv)
         }
         if (g_stop)
             break;
-        int n = epoll_wait(g_ep, evs, 512, 10);
-        for (int i = 0; i < n; i++)
-            conn_event(evs[i].data.ptr, evs[i].events);
-        /* deadlines: connect and close */
-        static int64_t last_scan;
-        now = mono_us();
-        if (now - last_scan > 200000) {
-            last_scan = now;
-            for (int i = 0; i < g_nconns; i++) {
-                struct conn *c = &g_conns[i];
-                if (c->st != S_FREE && c->st != S_READY && now > c->deadline)
-                    conn_end(c, c->st != S_CLOSING);
-            }
-        }
+        lg_poll(10);
     }
 
     /* report */
-    long rss_after = proc_rss_kb(g_server_pid);
-    double self_total = self_cpu_s() - self_begin;
-    double wall_total = (mono_us() - t_begin) / 1e6;
+    long rss_after = lg_proc_rss_kb(g_server_pid);
+    double self_total = lg_self_cpu_s() - self_begin;
+    double wall_total = (lg_mono_us() - t_begin) / 1e6;
     double win = (w_start >= 0 && w_end > w_start) ? (w_end - w_start) / 1e6 : 0;
     double srv_cpu = (srv_w0 >= 0 && srv_w1 >= 0) ? srv_w1 - srv_w0 : -1;
     double self_cpu = self_w1 - self_w0;
@@ -1120,7 +1077,7 @@ int main(int argc, char **argv)
                cs > 0 ? n_ready / cs : 0, srv_connect_cpu);
     }
     printf(",");
-    print_dist("handshake_ms", hs_lat, hs_n);
+    lg_print_dist("handshake_ms", hs_lat, hs_n);
     printf(",\"server_closed\":%ld,\"pings_answered\":%ld,\"events_received\":%ld", n_server_closed, n_pings,
            n_events);
     if (g_mode == M_FANOUT) {
@@ -1129,7 +1086,7 @@ int main(int argc, char **argv)
                "\"duplicates\":%ld,\"stray\":%ld,\"delivered_pct\":%.4f,\"complete\":%s,",
                g_events, expected_total, n_distinct, missing, n_dups, n_stray,
                expected_total ? 100.0 * n_distinct / expected_total : 0, t_done >= 0 ? "true" : "false");
-        print_dist("latency_ms", ev_lat, ev_n);
+        lg_print_dist("latency_ms", ev_lat, ev_n);
         /* worst latency of the events sent in each second after ready */
         int last = -1;
         for (int i = 0; i < SEC_MAX; i++)
