@@ -108,7 +108,28 @@ for (const [name, s] of byScenario) {
     row(name, "records per server CPU-second", "higher", (r) => r.records_per_server_cpu_s, 0);
     row(name, "records per second", "higher", (r) => r.records_per_s, 0);
     row(name, "records in the window", "", (r) => r.measured_records, 0);
+    if ([...s.roomcast, ...s.peer].some((r) => r.redis_cpu_s !== undefined)) {
+      row(name, "Redis CPU % in the window (CPU 1)", "", (r) => r.redis_cpu_pct);
+      row(name, "Redis CPU microseconds per record", "lower", (r) => r.redis_cpu_us_per_record, 2);
+    }
     row(name, "other processes' CPU % on CPU 0", "", (r) => r.server_cpu_other_pct, 1, false);
+  } else if (kind === "storm") {
+    const L = (r) => r.loadgen;
+    row(name, "clients reconnecting", "", (r) => L(r).reconnecting, 0);
+    row(name, "recovered %", "higher", (r) => L(r).recovered_pct, 2);
+    row(name, "missed events missing / duplicate / out of order", "lower",
+      (r) => L(r).missing + L(r).duplicates + L(r).out_of_order, 0);
+    row(name, "replay p50 ms (CONNECT to last missed event)", "lower", (r) => L(r).replay_ms.p50, 1);
+    row(name, "replay p99 ms", "lower", (r) => L(r).replay_ms.p99, 1);
+    row(name, "catch-up p50 ms (TCP connect to last missed)", "lower", (r) => L(r).catchup_ms.p50, 1);
+    row(name, "catch-up p99 ms", "lower", (r) => L(r).catchup_ms.p99, 1);
+    row(name, "storm seconds (first reconnect to last settled)", "lower", (r) => L(r).storm_s, 2);
+    row(name, "recoveries per second", "higher", (r) => L(r).recoveries_per_s, 0);
+    row(name, "server CPU-seconds in the storm", "lower", (r) => L(r).server_cpu_s, 2);
+    row(name, "recoveries per server CPU-second", "higher", (r) => L(r).recoveries_per_server_cpu_s, 0);
+    row(name, "Redis CPU-seconds in the storm (CPU 1)", "lower", (r) => L(r).redis_cpu_s, 2);
+    row(name, "loadgen CPU % (CPU 1)", "", (r) => L(r).loadgen_cpu_pct);
+    row(name, "other processes' CPU % on CPU 0", "", (r) => L(r).server_cpu_other_pct, 1, false);
   } else if (kind === "churn") {
     const L = (r) => r.loadgen;
     row(name, "handshakes per second", "higher", (r) => L(r).handshakes_per_s, 0);
