@@ -173,6 +173,7 @@ static void red_free(struct red *r)
         redisFree(r->app.c);
     if (r->work.c)
         redisFree(r->work.c);
+    rc_red_decoded_free(r->decoded);
     rc_redis_url_free(&r->conf);
     pthread_mutex_destroy(&r->append_lock);
     pthread_mutex_destroy(&r->bus_lock);

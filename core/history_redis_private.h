@@ -60,6 +60,8 @@ struct red {
     pthread_mutex_t append_lock;
     struct rconn app;         /* guarded by append_lock */
     struct rconn work;        /* worker thread only */
+    struct red_decoded *decoded; /* owned, made at the first replay; worker
+                                    thread only (history_redis_query.c) */
     atomic_int store_ok;      /* last command on app or work succeeded */
     atomic_int bus_up;        /* subscribed */
     atomic_int bus_wanted;    /* rc_history_subscribe was called */
@@ -79,6 +81,11 @@ redisContext *rc_red_conn_get(struct red *r, struct rconn *rc);
 /* After a command's reply rep (NULL: the connection broke, it is dropped):
  * 0, or -1 when rep is NULL. Keeps store_ok. */
 int rc_red_conn_check(struct red *r, struct rconn *rc, redisReply *rep);
+
+/* ---- history_redis_query.c ---- */
+
+/* Frees the replays' cache of decoded events (NULL is ignored). */
+void rc_red_decoded_free(struct red_decoded *d);
 
 /* ---- history_redis_msg.c ---- */
 

@@ -8,7 +8,8 @@
  * after the offset, each room's existence, lost marker and entries), EXEC,
  * pipelined, so they see one snapshot; the all-or-nothing rules of
  * docs/history.md are then applied to the replies, and the room entries
- * are merged by seq, each once, and decoded (history_redis_msg.c). A stored
+ * are merged by seq, each once, and decoded (history_redis_msg.c), or taken
+ * from the cache of decoded events (below). A stored
  * entry that cannot be read fails the whole replay as a gap. Memberships
  * are walked with SCAN and the SMEMBERS of each batch pipelined, on a
  * connection of their own (start-up, the calling thread).
@@ -126,6 +127,71 @@ static int cmp_sentry(const void *x, const void *y)
 }
 
 /*
+ * The replays' cache of decoded events. A reconnect storm replays the same
+ * stored events to every client of a room, and decoding a stored message
+ * (two JSON documents) costs far more than the rest of a replay; so each
+ * decoded event is kept, shared by reference, in a direct-mapped table by
+ * seq. A slot holds a copy of the stored message it was decoded from and is
+ * used only for a byte-identical message: whatever a stream holds (an entry
+ * of an older epoch with the same seq included), the event given is the
+ * one its message decodes to. Only the current epoch's events are kept.
+ * Worker thread only, like the connection the replays use.
+ */
+#define DECODED_SLOTS 4096
+#define DECODED_MSG_MAX 4096 /* larger messages are decoded each time */
+
+struct red_decoded {
+    struct decoded_slot {
+        uint64_t seq;
+        char *m; /* owned copy of the stored message; NULL: empty */
+        size_t mlen;
+        rc_event *ev; /* owned reference */
+    } slot[DECODED_SLOTS];
+};
+
+static void slot_clear(struct decoded_slot *sl)
+{
+    free(sl->m);
+    rc_event_unref(sl->ev);
+    sl->m = NULL;
+    sl->ev = NULL;
+}
+
+void rc_red_decoded_free(struct red_decoded *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < DECODED_SLOTS; i++)
+        slot_clear(&d->slot[i]);
+    free(d);
+}
+
+/* A new reference to the event decoded from e's message, or NULL. */
+static rc_event *decoded_get(struct red *r, const struct sentry *e)
+{
+    struct decoded_slot *sl = r->decoded ? &r->decoded->slot[e->seq % DECODED_SLOTS] : NULL;
+    if (!sl || !sl->m || sl->seq != e->seq || sl->mlen != e->mlen || memcmp(sl->m, e->m, e->mlen))
+        return NULL;
+    return rc_event_ref(sl->ev);
+}
+
+/* Keeps ev (a reference is added) as what e's message decodes to. */
+static void decoded_put(struct red *r, const struct sentry *e, rc_event *ev)
+{
+    if (e->mlen > DECODED_MSG_MAX ||
+        (!r->decoded && !(r->decoded = calloc(1, sizeof *r->decoded))))
+        return;
+    struct decoded_slot *sl = &r->decoded->slot[e->seq % DECODED_SLOTS];
+    slot_clear(sl);
+    if (!(sl->m = malloc(e->mlen ? e->mlen : 1)))
+        return;
+    memcpy(sl->m, e->m, e->mlen);
+    sl->mlen = e->mlen;
+    sl->seq = e->seq;
+    sl->ev = rc_event_ref(ev);
+}
+
+/*
  * Sorts the entries, keeps each seq once, decodes them into *out. Entries of
  * another epoch than `epoch` are left out. Returns RC_REPLAY_OK, or GAP when
  * a stored entry cannot be decoded (nothing partial is given).
@@ -145,7 +211,12 @@ static int entries_to_events(struct red *r, struct sentry *es, size_t n, const c
     for (size_t i = 0; i < n; i++) {
         if (i && es[i].seq == es[i - 1].seq)
             continue;
-        rc_event *ev = rc_red_decode_msg(es[i].m, es[i].mlen, err, sizeof err);
+        rc_event *ev = decoded_get(r, &es[i]);
+        if (ev) {
+            evs[k++] = ev; /* kept only when of this epoch and seq */
+            continue;
+        }
+        ev = rc_red_decode_msg(es[i].m, es[i].mlen, err, sizeof err);
         if (!ev || rc_offset_parse(ev->offset, ep, sizeof ep, &seq) < 0 ||
             seq != es[i].seq) {
             LOG_ERROR("history", "redis %s: stored event %" PRIu64 " is unreadable: %s",
@@ -160,6 +231,7 @@ static int entries_to_events(struct red *r, struct sentry *es, size_t n, const c
             rc_event_unref(ev); /* left from an older epoch */
             continue;
         }
+        decoded_put(r, &es[i], ev);
         evs[k++] = ev;
     }
     if (!k) {

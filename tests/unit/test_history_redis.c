@@ -379,6 +379,43 @@ static void test_epoch_flush(void)
     rc_history_destroy(h);
 }
 
+/* Replays share decoded events (a reconnect storm replays the same ones to
+ * every client of a room), and a shared event is never given for another
+ * stored message: after the store is lost, seq 1 is another event. */
+static void test_replay_shares_decoded(void)
+{
+    char base[64];
+    rc_event **a, **b, **c;
+    size_t na, nb, nc;
+    const char *p1[] = {"program:p1"};
+    flushall();
+    rc_history *h = open_sub(10, 60, NULL);
+    CHECK_INT(append(h, "first", "program:p1", NULL, 0, NULL), 1);
+    CHECK_INT(append(h, "second", "program:p1", NULL, 0, NULL), 1);
+    snprintf(base, sizeof base, "%s-0", rc_history_epoch(h));
+    CHECK_INT(rc_history_replay(h, p1, 1, base, &a, &na), RC_REPLAY_OK);
+    CHECK_INT(rc_history_replay(h, p1, 1, base, &b, &nb), RC_REPLAY_OK);
+    CHECK_INT(na, 2);
+    CHECK_INT(nb, 2);
+    if (na == 2 && nb == 2) {
+        CHECK(a[0] == b[0] && a[1] == b[1]); /* decoded once */
+        CHECK_STR(b[0]->id, "first");
+        CHECK_STR(b[1]->id, "second");
+    }
+    free_evs(a, na);
+    free_evs(b, nb);
+
+    flushall(); /* a new epoch: its seq 1 is "third" */
+    CHECK_INT(append(h, "third", "program:p1", NULL, 0, NULL), 1);
+    snprintf(base, sizeof base, "%s-0", rc_history_epoch(h));
+    CHECK_INT(rc_history_replay(h, p1, 1, base, &c, &nc), RC_REPLAY_OK);
+    CHECK_INT(nc, 1);
+    if (nc == 1)
+        CHECK_STR(c[0]->id, "third");
+    free_evs(c, nc);
+    rc_history_destroy(h);
+}
+
 /* An empty store reaches back to nothing: a replay by time is a gap. */
 static void test_since_empty(void)
 {
@@ -539,6 +576,7 @@ int main(void)
     test_order();
     test_control_nodes();
     test_epoch_flush();
+    test_replay_shares_decoded();
     test_since_empty();
     test_members();
     test_sessions_any_node();
