@@ -406,19 +406,23 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-/* Receive buffer of a WebSocket, allocated by lws for each one: lws'
- * default (4 KiB) would be half of what an idle client costs. Clients send
- * small packets (pongs, CONNECT, acks); a larger message arrives in several
- * receive callbacks and is reassembled (websocket.c), bounded by
- * maxPayload. */
-#define GW_WS_RX_BUFFER 512
+/* Receive buffer of a WebSocket, allocated by lws for each one and kept
+ * for its life: lws' default (4 KiB) would be more than everything else an
+ * idle client costs. 128 bytes is the least that holds a whole control
+ * frame (lws buffers a ping's or close's payload, up to 125 bytes, before
+ * acting on it). Clients send small packets (pongs, acks); a larger
+ * message (a CONNECT with its token) arrives in several receive callbacks
+ * and is reassembled (websocket.c), bounded by maxPayload. lws also reads
+ * at most this much (plus LWS_PRE) per wake-up of a WebSocket. */
+#define GW_WS_RX_BUFFER 128
 
 /* The most lws hands the kernel in one send(). Left at 0, lws caps each
- * send at the receive buffer size (512 + LWS_PRE bytes), copies the rest of
- * a larger write aside and sends it one such piece per writable turn: a
- * 20 KB event took 39 sends and as many loop turns. With this cap a write
- * goes to the kernel whole; whatever its send buffer does not take is kept
- * by lws and drained first on the next writable turn. */
+ * send at the receive buffer size plus LWS_PRE (532 bytes when the receive
+ * buffer was 512), copies the rest of a larger write aside and sends it
+ * one such piece per writable turn: a 20 KB event took 39 sends and as
+ * many loop turns. With this cap a write goes to the kernel whole;
+ * whatever its send buffer does not take is kept by lws and drained first
+ * on the next writable turn. */
 #define GW_TX_PACKET_MAX (1024 * 1024)
 
 static const struct lws_protocols protocols[] = {

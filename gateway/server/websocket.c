@@ -8,7 +8,7 @@
  * several queued frames, or a binary message (whose bytes follow the 'b'
  * marker in its frame), are framed here back to back in one buffer and
  * written in one send() (drain). A message arrives in lws' receive chunks
- * (512 bytes, GW_WS_RX_BUFFER) and is refused with 1009 as soon as the
+ * (128 bytes, GW_WS_RX_BUFFER) and is refused with 1009 as soon as the
  * length its frame header declares, added to what the message holds
  * already, is over maxPayload: a client can make the server buffer at most
  * maxPayload per connection, whatever it announces. A
@@ -213,8 +213,7 @@ int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len)
         return ws_close_now(wsi, rc == EIO_ERR_UTF8 ? GW_CLOSE_INVALID_PAYLOAD : GW_CLOSE_PROTOCOL);
     }
     rc = gw_session_on_packet(s, wsi, &pkt);
-    if (c->in.cap > 4096)
-        rc_buf_free(&c->in); /* do not keep a large reassembly buffer around */
+    rc_buf_free(&c->in); /* an idle connection keeps no reassembly buffer */
     if (rc < 0 && wsi != s->ws && wsi != s->probe)
         return -1;
     return 0; /* a closed session is closed from the writable callback */
