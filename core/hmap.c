@@ -17,7 +17,9 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define HMAP_MIN_CAP 4
+/* The smallest table: two slots hold one entry (a room of one socket) at
+ * the 3/4 load limit. */
+#define HMAP_MIN_CAP 2
 
 static uint64_t sip_k0, sip_k1;
 static pthread_once_t sip_once = PTHREAD_ONCE_INIT;

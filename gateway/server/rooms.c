@@ -1,30 +1,40 @@
 /*
  * rooms.c - room -> members and member -> rooms.
  *
- * Implementation notes: two hash maps. `rooms` maps a room name to a struct
- * room that owns the name and holds the set of member pointers; `members`
- * maps a member pointer to a struct mstate holding the set of its struct
- * room pointers. A member's room set is keyed by room address, so leaving
- * hashes the room name once and everything else is pointer hashing: join,
- * leave and is_member are O(1) whatever the room size, and leave_all is
- * O(rooms of the member). Rooms and member states are freed as soon as they
- * become empty, so the tables only hold live state.
+ * Implementation notes: `rooms` maps a room name to a struct room, which
+ * holds its name and the set of its members (a hash map); `members` maps a
+ * member pointer to a struct mstate, which lists the member's rooms in a
+ * small array. The room's map gives each member the index of the room in
+ * that member's array, so leaving is O(1) too: the room is found by name,
+ * the member's entry by pointer, and the last room of the array moves into
+ * the hole (its own index is updated in its map). join, leave and
+ * is_member are O(1) whatever the room size, and leave_all is O(rooms of
+ * the member). An array of two pointers instead of a map of its own is
+ * what most members have (a user's room and a program's), and is a third
+ * of the memory. Rooms and member states are freed as soon as they become
+ * empty, so the tables only hold live state.
  */
 #include "gateway/server/rooms.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/hmap.h"
 
+/* Rooms a member state has room for when it is created. */
+#define MSTATE_MIN_CAP 2
+
 struct room {
-    char *name;   /* owned; also the key in rooms.gw_rooms */
-    hmap members; /* member pointer (borrowed) -> NULL */
+    hmap members; /* member pointer (borrowed) -> its index in the member's
+                     mstate.rooms, as a uintptr_t */
+    char name[];  /* also the key in gw_rooms.rooms */
 };
 
 struct mstate {
-    void *member; /* borrowed; the key in rooms.members */
-    hmap rooms;   /* struct room * -> struct room * (borrowed from rooms) */
+    void *member;       /* borrowed; the key in gw_rooms.members */
+    uint32_t n, cap;    /* rooms[] used and allocated */
+    struct room *rooms[]; /* borrowed from gw_rooms.rooms */
 };
 
 struct gw_rooms {
@@ -45,14 +55,7 @@ gw_rooms *gw_rooms_new(void)
 static void room_free(struct room *rm)
 {
     hmap_clear(&rm->members);
-    free(rm->name);
     free(rm);
-}
-
-static void mstate_free(struct mstate *ms)
-{
-    hmap_clear(&ms->rooms);
-    free(ms);
 }
 
 void gw_rooms_destroy(gw_rooms *r)
@@ -65,7 +68,7 @@ void gw_rooms_destroy(gw_rooms *r)
         room_free(s->val);
     pos = 0;
     while ((s = hmap_next(&r->members, &pos)))
-        mstate_free(s->val);
+        free(s->val);
     hmap_clear(&r->rooms);
     hmap_clear(&r->members);
     free(r);
@@ -94,10 +97,29 @@ static void room_release_if_empty(gw_rooms *r, struct room *rm)
 
 static void mstate_release_if_empty(gw_rooms *r, struct mstate *ms)
 {
-    if (hmap_len(&ms->rooms))
+    if (ms->n)
         return;
     hmap_del(&r->members, ms->member, NULL);
-    mstate_free(ms);
+    free(ms);
+}
+
+/* Room for one more room in *msp (moved by realloc, its table entry
+ * follows). 0, or -1 when out of memory (*msp unchanged). */
+static int mstate_reserve(gw_rooms *r, struct mstate **msp)
+{
+    struct mstate *ms = *msp;
+    if (ms->n < ms->cap)
+        return 0;
+    if (ms->cap > UINT32_MAX / 2)
+        return -1;
+    uint32_t cap = ms->cap * 2;
+    struct mstate *grown = realloc(ms, sizeof *ms + cap * sizeof ms->rooms[0]);
+    if (!grown)
+        return -1;
+    grown->cap = cap;
+    hmap_find(&r->members, grown->member)->val = grown;
+    *msp = grown;
+    return 0;
 }
 
 int gw_rooms_join(gw_rooms *r, const char *room, void *member)
@@ -108,35 +130,35 @@ int gw_rooms_join(gw_rooms *r, const char *room, void *member)
         return 0;
 
     if (!rm) {
-        rm = calloc(1, sizeof *rm);
+        size_t n = strlen(room);
+        rm = malloc(sizeof *rm + n + 1);
         if (!rm)
             goto fail;
         hmap_init(&rm->members, HMAP_PTR);
-        if (!(rm->name = strdup(room)) || hmap_put(&r->rooms, rm->name, rm) < 0) {
-            free(rm->name);
+        memcpy(rm->name, room, n + 1);
+        if (hmap_put(&r->rooms, rm->name, rm) < 0) {
             free(rm);
             rm = NULL;
             goto fail;
         }
     }
     if (!ms) {
-        ms = calloc(1, sizeof *ms);
+        ms = malloc(sizeof *ms + MSTATE_MIN_CAP * sizeof ms->rooms[0]);
         if (!ms)
             goto fail;
         ms->member = member;
-        hmap_init(&ms->rooms, HMAP_PTR);
+        ms->n = 0;
+        ms->cap = MSTATE_MIN_CAP;
         if (hmap_put(&r->members, member, ms) < 0) {
             free(ms);
             ms = NULL;
             goto fail;
         }
     }
-    if (hmap_put(&rm->members, member, NULL) < 0)
+    if (mstate_reserve(r, &ms) < 0 ||
+        hmap_put(&rm->members, member, (void *)(uintptr_t)ms->n) < 0)
         goto fail;
-    if (hmap_put(&ms->rooms, rm, rm) < 0) {
-        hmap_del(&rm->members, member, NULL);
-        goto fail;
-    }
+    ms->rooms[ms->n++] = rm;
     return 1;
 
 fail:
@@ -152,9 +174,16 @@ int gw_rooms_leave(gw_rooms *r, const char *room, void *member)
 {
     struct room *rm = room_get(r, room);
     struct mstate *ms = rm ? mstate_get(r, member) : NULL;
-    if (!ms || !hmap_del(&rm->members, member, NULL))
+    void *at;
+    if (!ms || !hmap_del(&rm->members, member, &at))
         return 0;
-    hmap_del(&ms->rooms, rm, NULL);
+    uint32_t i = (uint32_t)(uintptr_t)at;
+    struct room *last = ms->rooms[--ms->n];
+    if (i != ms->n) {
+        /* The last room fills the hole; its index follows. */
+        ms->rooms[i] = last;
+        hmap_find(&last->members, member)->val = (void *)(uintptr_t)i;
+    }
     room_release_if_empty(r, rm);
     mstate_release_if_empty(r, ms);
     return 1;
@@ -165,14 +194,12 @@ void gw_rooms_leave_all(gw_rooms *r, void *member)
     struct mstate *ms = NULL;
     if (!hmap_del(&r->members, member, (void **)&ms))
         return;
-    size_t pos = 0;
-    hmap_slot *s;
-    while ((s = hmap_next(&ms->rooms, &pos))) {
-        struct room *rm = s->val;
+    for (uint32_t i = 0; i < ms->n; i++) {
+        struct room *rm = ms->rooms[i];
         hmap_del(&rm->members, member, NULL);
         room_release_if_empty(r, rm);
     }
-    mstate_free(ms);
+    free(ms);
 }
 
 int gw_rooms_is_member(const gw_rooms *r, const char *room, const void *member)
@@ -208,12 +235,8 @@ void gw_rooms_foreach_room(const gw_rooms *r, const void *member,
                            void (*cb)(const char *room, void *ud), void *ud)
 {
     struct mstate *ms = mstate_get(r, member);
-    if (!ms)
-        return;
-    size_t pos = 0;
-    hmap_slot *s;
-    while ((s = hmap_next(&ms->rooms, &pos)))
-        cb(((struct room *)s->val)->name, ud);
+    for (uint32_t i = 0; ms && i < ms->n; i++)
+        cb(ms->rooms[i]->name, ud);
 }
 
 void gw_rooms_foreach(const gw_rooms *r, void (*cb)(const char *room, size_t members, void *ud),

@@ -313,6 +313,62 @@ static void test_many_rooms(void)
     gw_rooms_destroy(r);
 }
 
+/* Joins and leaves in random order against a plain matrix: a leave moves
+ * the member's last room into the hole, whose index has to follow, and the
+ * member's room list grows past its first allocation. */
+static void test_rooms_random(void)
+{
+    enum { MEMBERS = 6, ROOMS = 12, STEPS = 20000 };
+    gw_rooms *r = gw_rooms_new();
+    int in[MEMBERS][ROOMS] = {{0}};
+    char room[32];
+    unsigned seed = 12345;
+    int bad = 0, fails = 0;
+    for (int step = 0; step < STEPS; step++) {
+        seed = seed * 1103515245u + 12345u;
+        int m = (int)((seed >> 8) % MEMBERS), k = (int)((seed >> 16) % ROOMS);
+        int join = (seed >> 28) & 1;
+        snprintf(room, sizeof room, "program:%d", k);
+        if (join) {
+            fails += gw_rooms_join(r, room, &socks[m]) != !in[m][k];
+            in[m][k] = 1;
+        } else if ((seed >> 29) % 8 == 0) {
+            gw_rooms_leave_all(r, &socks[m]);
+            memset(in[m], 0, sizeof in[m]);
+        } else {
+            fails += gw_rooms_leave(r, room, &socks[m]) != in[m][k];
+            in[m][k] = 0;
+        }
+        for (int mm = 0; mm < MEMBERS; mm++) {
+            names n = {0};
+            int want = 0;
+            gw_rooms_foreach_room(r, &socks[mm], on_room, &n);
+            for (int kk = 0; kk < ROOMS; kk++) {
+                snprintf(room, sizeof room, "program:%d", kk);
+                want += in[mm][kk];
+                if (gw_rooms_is_member(r, room, &socks[mm]) != in[mm][kk] ||
+                    names_has(&n, room) != in[mm][kk])
+                    bad++;
+            }
+            if ((int)n.n != want)
+                bad++;
+        }
+    }
+    CHECK_INT(fails, 0);
+    CHECK_INT(bad, 0);
+    size_t rooms = 0;
+    for (int k = 0; k < ROOMS; k++) {
+        size_t members = 0;
+        for (int m = 0; m < MEMBERS; m++)
+            members += (size_t)in[m][k];
+        snprintf(room, sizeof room, "program:%d", k);
+        CHECK_INT(gw_rooms_size(r, room), members);
+        rooms += members > 0;
+    }
+    CHECK_INT(gw_rooms_count(r), rooms);
+    gw_rooms_destroy(r); /* with live state: ASan checks it is all freed */
+}
+
 /* The hash map against a plain array, with a small key space so that probe
  * runs wrap around the table and deletions shift entries back. */
 static void test_hmap_random(void)
@@ -386,6 +442,7 @@ int main(void)
     test_leave_all_and_foreach();
     test_scale();
     test_many_rooms();
+    test_rooms_random();
     test_hmap_random();
     return CHECK_DONE();
 }
