@@ -4,7 +4,7 @@
  * Implementation notes: a frame is one allocation, header then LWS_PRE bytes
  * of headroom then the payload and a NUL. The header is padded so that the
  * payload start keeps the alignment lws expects of its write buffers. The
- * queue ring doubles from 4 slots up to its hard capacity and is unwrapped
+ * queue ring doubles from 2 slots up to its hard capacity and is unwrapped
  * into the new allocation when it grows; a large ring is freed when the
  * queue drains, so memory follows the backlog rather than its peak.
  */
@@ -18,6 +18,8 @@
 
 /* Ring slots kept allocated once a queue drains. */
 #define GW_FRAME_QUEUE_KEEP 16
+/* The largest hard capacity. */
+#define GW_FRAME_QUEUE_MAX ((uint32_t)1 << 31)
 
 struct gw_frame {
     atomic_uint refs;
@@ -91,18 +93,20 @@ int64_t gw_frame_origin_ms(const gw_frame *f)
 void gw_frame_queue_init(gw_frame_queue *q, size_t max)
 {
     memset(q, 0, sizeof *q);
-    q->max = max ? max : 1;
+    /* At most 2^31, so that head + count never wraps a uint32_t. */
+    q->max = max == 0 ? 1 : max > GW_FRAME_QUEUE_MAX ? GW_FRAME_QUEUE_MAX : (uint32_t)max;
 }
 
 static int queue_grow(gw_frame_queue *q)
 {
-    size_t cap = q->cap ? q->cap * 2 : 4;
+    /* Two slots first: an idle connection holds its ring for its life. */
+    uint32_t cap = q->cap ? (q->cap > q->max / 2 ? q->max : q->cap * 2) : 2;
     if (cap > q->max)
         cap = q->max;
     gw_frame **ring = malloc(cap * sizeof *ring);
     if (!ring)
         return -1;
-    for (size_t i = 0; i < q->count; i++)
+    for (uint32_t i = 0; i < q->count; i++)
         ring[i] = q->ring[(q->head + i) % q->cap];
     free(q->ring);
     q->ring = ring;

@@ -55,10 +55,10 @@ int64_t gw_frame_origin_ms(const gw_frame *f);
 
 typedef struct gw_frame_queue {
     gw_frame **ring; /* owned array; each slot holds one owned reference */
-    size_t head;     /* index of the oldest entry */
-    size_t count;    /* entries queued */
-    size_t cap;      /* slots allocated */
-    size_t max;      /* hard capacity */
+    uint32_t head;   /* index of the oldest entry */
+    uint32_t count;  /* entries queued */
+    uint32_t cap;    /* slots allocated */
+    uint32_t max;    /* hard capacity */
 } gw_frame_queue;
 
 enum gw_frame_queue_err {
@@ -66,7 +66,8 @@ enum gw_frame_queue_err {
     GW_FRAME_QUEUE_NOMEM = -2,
 };
 
-/* An empty queue that will hold at most max (>= 1) frames; allocates nothing. */
+/* An empty queue that will hold at most max (>= 1, at most 2^31) frames;
+ * allocates nothing. */
 void gw_frame_queue_init(gw_frame_queue *q, size_t max);
 
 /* Queues a new reference to f. Returns 0, GW_FRAME_QUEUE_FULL or
