@@ -431,7 +431,8 @@ static int route_user(rc_admin *adm, const char *sub, rc_buf *b)
               rc_buf_puts(b, ",\"sockets\":[") < 0;
     for (size_t i = 0; i < n && !bad; i++) {
         gw_socket *sk = v[i];
-        const char *peer = gw_socket_peer(sk);
+        char pbuf[64];
+        const char *peer = gw_socket_peer(sk, pbuf, sizeof pbuf);
         int64_t since = gw_socket_since_ms(sk);
         bad |= rc_buf_printf(b,
                              "%s{\"id\":\"%s\",\"sid\":\"%s\",\"state\":\"%s\","

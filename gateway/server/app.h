@@ -230,8 +230,9 @@ gw_socket **gw_socket_room_list(gw_server *gw, const char *room, size_t *n);
  * "polling" (a polling session that upgraded is "websocket"). */
 const char *gw_socket_transport(const gw_socket *sk);
 /* The client address the socket's session was opened from (a proxy's,
- * behind one), or NULL when unknown. Borrowed: valid while the socket is. */
-const char *gw_socket_peer(const gw_socket *sk);
+ * behind one), written into buf (INET6_ADDRSTRLEN bytes are enough), or
+ * NULL when unknown. */
+const char *gw_socket_peer(const gw_socket *sk, char *buf, size_t cap);
 /* When the socket was accepted (wall clock, ms since 1970); 0 while it is
  * pending. */
 int64_t gw_socket_since_ms(const gw_socket *sk);

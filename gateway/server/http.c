@@ -494,10 +494,12 @@ gw_session *gw_http_open_session(struct lws *wsi, enum gw_transport tr, int raw,
     char *bearer = gw_http_bearer(wsi);
     gw_session *s = gw_session_new(gw_of(wsi), tr, raw, bearer);
     free(bearer);
-    if (s && (gw_addr_count(s, addr[0] ? addr : NULL) < 0 || gw_session_set_peer(s, addr) < 0)) {
+    if (s && gw_addr_count(s, addr[0] ? addr : NULL) < 0) {
         gw_session_close(s, "out of memory", GW_CLOSE_UNEXPECTED, 0);
         s = NULL;
     }
+    if (s)
+        gw_session_set_peer(s, addr);
     return s;
 }
 

@@ -112,30 +112,35 @@ typedef struct gw_pending_ack {
     struct gw_pending_ack *next;
 } gw_pending_ack;
 
-/* A Socket.IO socket: one namespace of one session (app.h). */
+/* A Socket.IO socket: one namespace of one session (app.h). Fields are
+ * ordered by size so that the struct has no holes (one is allocated per
+ * client). */
 struct gw_socket {
-    gw_session *sess;       /* borrowed back pointer to the owning session */
-    gw_socket *next;        /* the session's list, then gw->graveyard */
-    char id[GW_ID_LEN + 1]; /* Socket.IO socket id (not the Engine.IO sid) */
-    char *nsp;              /* owned */
-    int root;               /* nsp is "/" */
-    enum gw_socket_state state;
+    gw_session *sess;     /* borrowed back pointer to the owning session */
+    gw_socket *next;      /* the session's list, then gw->graveyard */
+    char *nsp;            /* owned, or gw_socket_root_nsp when root */
     void *data;           /* the application's, borrowed */
     uint64_t gen;         /* last broadcast that queued a frame here */
     long long next_ack;   /* id of the next server event with an ack */
     gw_pending_ack *acks; /* owned list */
-    size_t nacks;
+    struct gw_hold *hold; /* owned (hold.c): while held or floored */
     gw_ratelimit events;  /* client event rate */
     gw_ratelimit abuse;   /* 3 x the rate: beyond it, disconnect */
-    int rate_limited;     /* an event was refused by the rate limit once */
-    struct gw_hold *hold; /* owned (hold.c): while held or floored */
-    int lost;             /* went away with its session (gw_socket_lost) */
     gw_timer app_timer;   /* gw_socket_set_timer(), cancelled when gone */
     void (*app_timer_cb)(gw_socket *sk);
     void *ext; /* gw_socket_set_ext(), freed when gone */
     void (*free_ext)(void *ext);
-    int64_t since_ms; /* wall clock at gw_socket_accept(), 0 before */
+    int64_t since_ms;       /* wall clock at gw_socket_accept(), 0 before */
+    uint16_t nacks;         /* in acks, at most GW_MAX_PENDING_ACKS */
+    char id[GW_ID_LEN + 1]; /* Socket.IO socket id (not the Engine.IO sid) */
+    unsigned state : 2;        /* enum gw_socket_state */
+    unsigned root : 1;         /* nsp is "/" */
+    unsigned rate_limited : 1; /* an event was refused by the rate limit once */
+    unsigned lost : 1;         /* went away with its session (gw_socket_lost) */
 };
+
+/* The nsp of every root socket (not allocated). */
+extern char gw_socket_root_nsp[];
 
 /* A BINARY_EVENT / BINARY_ACK waiting for its attachments. */
 typedef struct gw_partial {
@@ -147,38 +152,42 @@ typedef struct gw_partial {
     size_t bytes;   /* text + attachments, bounded by maxPayload */
 } gw_partial;
 
+/* Fields are ordered by size so that the struct has no holes (one is
+ * allocated per client). */
 struct gw_session {
-    gw_server *gw; /* borrowed */
-    char sid[GW_ID_LEN + 1];
-    enum gw_transport transport;
-    enum gw_session_state state;
-    void *ws;         /* borrowed conn: the WebSocket carrying the session */
-    void *poll;       /* borrowed conn: a held long-polling GET, or NULL */
-    void *probe;      /* borrowed conn: a WebSocket probing for an upgrade */
-    int upgrading;    /* the probe said "2probe": polls get a noop */
-    gw_frame_queue q; /* frames waiting for the transport */
-    gw_timer hb;      /* next ping, pong deadline, then deferred free */
-    gw_timer connect; /* Socket.IO CONNECT deadline */
-    int awaiting_pong;
-    int64_t pong_due_ms; /* when a ping without pong times out */
-    int64_t ping_due_ms; /* when the next ping is due */
-    int overflowed;      /* queue overflowed; being disconnected */
-    int close_code;      /* WebSocket close status once CLOSING */
-    int flush_on_close;  /* send what is queued before closing */
-    int listed;          /* in gw->sessions (findable by sid) */
-    int by_client;       /* the client sent CLOSE: a last poll gets noop */
-    int raw;             /* plain Engine.IO: messages go to the app */
-    char *bearer;        /* owned: token from the handshake's
-                              Authorization header, or NULL */
-    char *peer;          /* owned: the client address the handshake
-                              came from, or NULL when unknown */
-    gw_socket *socks;    /* owned list, one per namespace */
-    size_t nsocks;
-    size_t nconnected;       /* accepted sockets among them */
-    gw_partial *partial;     /* owned: binary packet being reassembled */
+    gw_server *gw;           /* borrowed */
     gw_session *prev, *next; /* gw->all: every live session object */
+    void *ws;                /* borrowed conn: the WebSocket carrying the session */
+    void *poll;              /* borrowed conn: a held long-polling GET, or NULL */
+    void *probe;             /* borrowed conn: a WebSocket probing for an upgrade */
+    gw_socket *socks;        /* owned list, one per namespace */
+    gw_partial *partial;     /* owned: binary packet being reassembled */
     struct gw_addr *addr;    /* borrowed: the per-address count holding this
-                              open session (gw_addr_count), or NULL */
+                                open session (gw_addr_count), or NULL */
+    char *bearer;            /* owned: token from the handshake's
+                                Authorization header, or NULL */
+    gw_frame_queue q;        /* frames waiting for the transport */
+    gw_timer hb;             /* next ping, pong deadline, then deferred free */
+    gw_timer connect;        /* Socket.IO CONNECT deadline */
+    int64_t pong_due_ms;     /* when a ping without pong times out */
+    int64_t ping_due_ms;     /* when the next ping is due */
+    char sid[GW_ID_LEN + 1];
+    enum gw_transport transport : 8;
+    enum gw_session_state state : 8;
+    uint16_t close_code;      /* WebSocket close status once CLOSING */
+    uint8_t nsocks;           /* in socks, at most GW_MAX_SOCKETS */
+    uint8_t nconnected;       /* accepted sockets among them */
+    unsigned upgrading : 1;   /* the probe said "2probe": polls get a noop */
+    unsigned awaiting_pong : 1;
+    unsigned overflowed : 1;     /* queue overflowed; being disconnected */
+    unsigned flush_on_close : 1; /* send what is queued before closing */
+    unsigned listed : 1;         /* in gw->sessions (findable by sid) */
+    unsigned by_client : 1;      /* the client sent CLOSE: a last poll gets noop */
+    unsigned raw : 1;            /* plain Engine.IO: messages go to the app */
+    /* The client address the handshake came from (gw_socket_peer()):
+     * AF_INET or AF_INET6 with its bytes, or 0 when unknown. */
+    uint8_t peer_family;
+    unsigned char peer[16];
 };
 
 struct gw_loop; /* server.c: the lws context, vhost and lws timers */
@@ -324,9 +333,10 @@ gw_session *gw_session_find(gw_server *gw, const char *sid);
  */
 int gw_session_send(gw_session *s, gw_frame *f);
 
-/* Records the client address the session was opened from (copied; NULL
- * or "" for unknown), for gw_socket_peer(). 0, or -1 when out of memory. */
-int gw_session_set_peer(gw_session *s, const char *addr);
+/* Records the client address the session was opened from, a numeric IPv4
+ * or IPv6 address (NULL, "" or anything else: unknown), for
+ * gw_socket_peer(). */
+void gw_session_set_peer(gw_session *s, const char *addr);
 
 /* Copies text into a new frame and sends it. */
 int gw_session_send_text(gw_session *s, const char *text, size_t len);

@@ -29,6 +29,7 @@
  */
 #include "gateway/server/server_private.h"
 
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ gw_session *gw_session_new(gw_server *gw, enum gw_transport tr, int raw, const c
     s->gw = gw;
     s->transport = tr;
     s->state = GW_SESSION_OPEN;
-    s->raw = raw;
+    s->raw = raw != 0;
     gw_frame_queue_init(&s->q, cfg->queue_max > 0 ? (size_t)cfg->queue_max : 1);
     if (gw_session_random_id(s->sid) < 0)
         goto fail;
@@ -151,18 +152,16 @@ void gw_session_free(gw_session *s)
     gw_server_disarm(gw, &s->connect);
     gw_session_drop_queue(s);
     free(s->bearer);
-    free(s->peer);
     free(s);
 }
 
-int gw_session_set_peer(gw_session *s, const char *addr)
+void gw_session_set_peer(gw_session *s, const char *addr)
 {
-    char *p = NULL;
-    if (addr && addr[0] && !(p = strdup(addr)))
-        return -1;
-    free(s->peer);
-    s->peer = p;
-    return 0;
+    s->peer_family = 0;
+    if (addr && inet_pton(AF_INET, addr, s->peer) == 1)
+        s->peer_family = AF_INET;
+    else if (addr && inet_pton(AF_INET6, addr, s->peer) == 1)
+        s->peer_family = AF_INET6;
 }
 
 static void free_cb(gw_timer *t)
@@ -193,7 +192,7 @@ void gw_session_close(gw_session *s, const char *reason, int code, int flush)
         return;
     s->state = GW_SESSION_CLOSING;
     s->close_code = code;
-    s->flush_on_close = flush;
+    s->flush_on_close = flush != 0;
     LOG_DEBUG(FAC, "sid %s: closing: %s", s->sid, reason);
     gw->nopen--;
     gw->nopen_tr[s->transport]--;

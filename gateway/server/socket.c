@@ -33,6 +33,7 @@
  */
 #include "gateway/server/server_private.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,13 +139,22 @@ static void reap_cb(gw_timer *t)
     gw_socket_free_graveyard(((gw_server *)((char *)(t)-offsetof(gw_server, reap))));
 }
 
+char gw_socket_root_nsp[] = "/";
+
+/* Frees a namespace name unless it is the shared root one. */
+static void nsp_free(char *nsp)
+{
+    if (nsp != gw_socket_root_nsp)
+        free(nsp);
+}
+
 void gw_socket_free_graveyard(gw_server *gw)
 {
     while (gw->graveyard) {
         gw_socket *sk = gw->graveyard;
         gw->graveyard = sk->next;
         gw_hold_free(gw, sk);
-        free(sk->nsp);
+        nsp_free(sk->nsp);
         free(sk);
     }
 }
@@ -247,7 +257,10 @@ static int abuse_burst(const gw_server *gw)
 static int on_connect(gw_session *s, const sio_packet *pkt, json_t *args)
 {
     gw_server *gw = s->gw;
-    char *nsp = strndup(pkt->nsp.p, pkt->nsp.len);
+    /* Every root socket shares one "/": nothing allocated for the usual
+     * namespace. */
+    int root = strnlen(pkt->nsp.p, pkt->nsp.len) == 1 && pkt->nsp.p[0] == '/';
+    char *nsp = root ? gw_socket_root_nsp : strndup(pkt->nsp.p, pkt->nsp.len);
     if (!nsp)
         goto nomem;
     int allowed = gw->app.namespace_allowed ? gw->app.namespace_allowed(gw->app.ud, nsp)
@@ -255,24 +268,24 @@ static int on_connect(gw_session *s, const sio_packet *pkt, json_t *args)
     if (!allowed) {
         LOG_DEBUG(FAC, "sid %s: CONNECT to an unknown namespace", s->sid);
         int rc = send_connect_error(s, nsp, "Invalid namespace");
-        free(nsp);
+        nsp_free(nsp);
         return rc < 0 && s->state != GW_SESSION_OPEN ? -1 : 0;
     }
     if (s->nsocks >= GW_MAX_SOCKETS) {
         int rc = send_connect_error(s, nsp, "Too many namespaces");
-        free(nsp);
+        nsp_free(nsp);
         return rc < 0 && s->state != GW_SESSION_OPEN ? -1 : 0;
     }
     gw_socket *sk = calloc(1, sizeof *sk);
     if (!sk || gw_session_random_id(sk->id) < 0) {
         free(sk);
-        free(nsp);
+        nsp_free(nsp);
         goto nomem;
     }
     int64_t now = gw_server_now(gw);
     sk->sess = s;
     sk->nsp = nsp;
-    sk->root = strcmp(nsp, "/") == 0;
+    sk->root = (unsigned)root;
     sk->state = GW_SK_PENDING;
     gw_ratelimit_init(&sk->events, gw->opt.client_event_burst, now);
     gw_ratelimit_init(&sk->abuse, abuse_burst(gw), now);
@@ -766,9 +779,12 @@ const char *gw_socket_transport(const gw_socket *sk)
     return sk->sess->transport == GW_TR_WEBSOCKET ? "websocket" : "polling";
 }
 
-const char *gw_socket_peer(const gw_socket *sk)
+const char *gw_socket_peer(const gw_socket *sk, char *buf, size_t cap)
 {
-    return sk->sess->peer;
+    const gw_session *s = sk->sess;
+    if (!s->peer_family || !inet_ntop(s->peer_family, s->peer, buf, (socklen_t)cap))
+        return NULL;
+    return buf;
 }
 
 int64_t gw_socket_since_ms(const gw_socket *sk)

@@ -133,12 +133,24 @@ static void test_connect(void)
     gw_session *p = gw_session_new(gw, GW_TR_POLLING, 0, NULL);
     p->poll = &pws;
     fake_drain(p);
-    CHECK_INT(gw_session_set_peer(p, "192.0.2.7"), 0);
+    char pbuf[64];
+    gw_session_set_peer(p, "192.0.2.7");
     mode = PEND;
     CHECK_INT(fake_feed(p, &pws, "40"), 0);
     CHECK_INT(gw_socket_since_ms(last_sk), 0); /* pending */
     CHECK_STR(gw_socket_transport(last_sk), "polling");
-    CHECK_STR(gw_socket_peer(last_sk), "192.0.2.7");
+    CHECK_STR(gw_socket_peer(last_sk, pbuf, sizeof pbuf), "192.0.2.7");
+    /* Kept as bytes, written back in the canonical form; anything else is
+     * unknown. */
+    gw_session_set_peer(p, "2001:DB8:0:0::7");
+    CHECK_STR(gw_socket_peer(last_sk, pbuf, sizeof pbuf), "2001:db8::7");
+    CHECK(gw_socket_peer(last_sk, pbuf, 4) == NULL); /* buffer too small */
+    gw_session_set_peer(p, "not an address");
+    CHECK(gw_socket_peer(last_sk, pbuf, sizeof pbuf) == NULL);
+    gw_session_set_peer(p, "");
+    CHECK(gw_socket_peer(last_sk, pbuf, sizeof pbuf) == NULL);
+    gw_session_set_peer(p, "192.0.2.7");
+    CHECK_STR(gw_socket_peer(last_sk, pbuf, sizeof pbuf), "192.0.2.7");
     int64_t before = rc_clock_wall_ms();
     CHECK_INT(gw_socket_accept(last_sk, NULL), 0);
     CHECK(gw_socket_since_ms(last_sk) >= before &&
