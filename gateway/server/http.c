@@ -632,7 +632,7 @@ int gw_http_on_request(struct lws *wsi, gw_conn *c, const char *path)
 {
     gw_http_conn_reset(gw_of(wsi), c);
     enum gw_method m = gw_http_method(wsi);
-    c->keep_alive = gw_http_keeps_alive(wsi);
+    c->keep_alive = gw_http_keeps_alive(wsi) != 0;
     c->body_unread = m == GW_M_POST;
     /* A request body that is not going to be read cannot be skipped
      * reliably: a POST closes the connection after its answer unless its

@@ -51,36 +51,38 @@ typedef struct gw_resp_dlv {
     int64_t origin_ms[]; /* n of them, each frame's (negative: unknown) */
 } gw_resp_dlv;
 
-/* Per-connection state, allocated and zeroed by lws (per_session_data). */
+/* Per-connection state, allocated and zeroed by lws (per_session_data) and
+ * kept for the connection's life, a WebSocket's too: fields are ordered by
+ * size, flags are bits. */
 typedef struct gw_conn {
-    enum gw_conn_kind kind;
-    gw_session *sess;    /* borrowed: GW_CONN_POLL and GW_CONN_WS */
-    unsigned char *resp; /* owned: LWS_PRE headroom + response body */
+    gw_session *sess;      /* borrowed: GW_CONN_POLL and GW_CONN_WS */
+    unsigned char *resp;   /* owned: LWS_PRE headroom + response body */
     size_t resp_len;
     gw_resp_dlv *resp_dlv; /* owned: deliveries in resp, or NULL */
-    int resp_pending; /* headers sent, body due on the next writable */
-    rc_buf in;        /* owned: POST body / WebSocket message */
-    int in_active;    /* a WebSocket message is being reassembled */
-    int in_binary;
-    int in_too_big;          /* GW_CONN_POST: the body outgrew maxPayload */
-    int in_chunked;          /* GW_CONN_POST: the body is chunked */
-    int in_bad;              /* GW_CONN_POST: its chunked framing is malformed */
-    gw_http_chunked chunk;   /* GW_CONN_POST: the chunked decoder */
-    int keep_alive;          /* the client lets the connection carry another
-                               request after this one */
-    int close_after;         /* close the connection after this response */
-    int refused;             /* GW_CONN_WS: close it at the first writable */
-    int head;                /* a HEAD request: its response has headers only */
-    const char *challenge;   /* static: the WWW-Authenticate of a 401 from
-                               the application's routes, or NULL */
-    int late_poll;           /* GW_CONN_POLL: arrived while an upgrade probe
-                               was under way */
-    int noop_now;            /* GW_CONN_POLL: its grace period is over */
-    int body_unread;         /* a POST whose body was not read to its end */
-    int lingering;           /* refused: our side is shut down, what comes in
-                               is discarded until the client closes, or
-                               GW_LINGER_MS (gw_http_linger) */
+    rc_buf in;             /* owned: POST body / WebSocket message */
+    gw_http_chunked chunk; /* GW_CONN_POST: the chunked decoder */
+    const char *challenge; /* static: the WWW-Authenticate of a 401 from
+                              the application's routes, or NULL */
     char sid[GW_ID_LEN + 1]; /* GW_CONN_POST: target session */
+    enum gw_conn_kind kind : 8;
+    unsigned resp_pending : 1; /* headers sent, body due on the next writable */
+    unsigned in_active : 1;    /* a WebSocket message is being reassembled */
+    unsigned in_binary : 1;
+    unsigned in_too_big : 1;   /* GW_CONN_POST: the body outgrew maxPayload */
+    unsigned in_chunked : 1;   /* GW_CONN_POST: the body is chunked */
+    unsigned in_bad : 1;       /* GW_CONN_POST: its chunked framing is malformed */
+    unsigned keep_alive : 1;   /* the client lets the connection carry another
+                                  request after this one */
+    unsigned close_after : 1;  /* close the connection after this response */
+    unsigned refused : 1;      /* GW_CONN_WS: close it at the first writable */
+    unsigned head : 1;         /* a HEAD request: its response has headers only */
+    unsigned late_poll : 1;    /* GW_CONN_POLL: arrived while an upgrade probe
+                                  was under way */
+    unsigned noop_now : 1;     /* GW_CONN_POLL: its grace period is over */
+    unsigned body_unread : 1;  /* a POST whose body was not read to its end */
+    unsigned lingering : 1;    /* refused: our side is shut down, what comes in
+                                  is discarded until the client closes, or
+                                  GW_LINGER_MS (gw_http_linger) */
 } gw_conn;
 
 /* The server of a connection. */

@@ -186,7 +186,7 @@ int gw_ws_on_receive(struct lws *wsi, gw_conn *c, const char *in, size_t len)
     if (len > max || rest > max - len || have > max - len - rest)
         return ws_too_large(wsi, c, s);
     if (!c->in_active) {
-        c->in_binary = lws_frame_is_binary(wsi);
+        c->in_binary = lws_frame_is_binary(wsi) != 0;
         if (!final) {
             c->in_active = 1;
             rc_buf_reset(&c->in);
