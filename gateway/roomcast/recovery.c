@@ -79,25 +79,31 @@ enum catchup_kind { CATCHUP_NONE, CATCHUP_OFFSET, CATCHUP_TIME, CATCHUP_BAD };
 typedef struct request request;
 typedef struct client client;
 
-/* The application data of each socket. */
+/* Where an explicit catch-up starts (what the auth payload asked for). */
+typedef union catch_from {
+    char offset[RC_OFFSET_MAX]; /* CATCHUP_OFFSET */
+    int64_t since;              /* CATCHUP_TIME: ms since 1970 */
+} catch_from;
+
+/* The application data of each socket: one per client, so ordered by size
+ * and with its flags in bits. */
 struct client {
     rc_recovery *rec;
     gw_socket *sk;             /* borrowed */
     rc_auth_identity *id;      /* owned */
+    client *prev, *next;       /* on rec's list */
+    request *req;              /* in flight, or NULL */
+    catch_from *catch_from;    /* owned: CATCHUP_OFFSET and CATCHUP_TIME */
+    int64_t saved_ms;          /* last put (monotonic) */
     char pid[REC_PID_LEN + 1]; /* "" when sessions are off */
     char base[RC_OFFSET_MAX];
-    int64_t saved_ms; /* last put (monotonic) */
-    enum rec_list list;
-    client *prev, *next;       /* on rec's list */
-    int indexed;               /* in rec->by_pid */
-    int superseded;            /* another socket recovered its pid */
-    int keep;                  /* keep the session at the disconnect */
-    int member_changed;        /* a membership event of the user came
-                                     while recovering */
-    request *req;              /* in flight, or NULL */
-    enum catchup_kind catchup; /* what the auth payload asked for */
-    char catch_offset[RC_OFFSET_MAX];
-    int64_t catch_since;
+    enum rec_list list : 4;
+    enum catchup_kind catchup : 4; /* what the auth payload asked for */
+    unsigned indexed : 1;          /* in rec->by_pid */
+    unsigned superseded : 1;       /* another socket recovered its pid */
+    unsigned keep : 1;             /* keep the session at the disconnect */
+    unsigned member_changed : 1;   /* a membership event of the user came
+                                      while recovering */
 };
 
 enum req_kind { REQ_TAKE, REQ_RECOVER, REQ_CATCHUP };
@@ -455,6 +461,7 @@ static void leave_all(gw_socket *sk)
 static void client_free(client *c)
 {
     rc_auth_identity_free(c->id);
+    free(c->catch_from);
     free(c);
 }
 
@@ -538,9 +545,11 @@ static void start_catchup(rc_recovery *rec, client *c)
     const char *const *rooms = (const char *const *)rv.v;
     r->replay_us = rc_clock_mono_us();
     if (c->catchup == CATCHUP_OFFSET)
-        queued = rc_history_replay_async(rec->h, rooms, rv.n, c->catch_offset, replay_done, r);
+        queued = rc_history_replay_async(rec->h, rooms, rv.n, c->catch_from->offset, replay_done,
+                                         r);
     else
-        queued = rc_history_replay_since_async(rec->h, rooms, rv.n, c->catch_since, replay_done, r);
+        queued = rc_history_replay_since_async(rec->h, rooms, rv.n, c->catch_from->since,
+                                               replay_done, r);
     room_vec_free(&rv);
     if (queued == 0)
         return;
@@ -577,7 +586,7 @@ static void on_caught_up(rc_recovery *rec, request *r)
         rc_counter_inc(&rc_metrics.recoveries[RC_M_CATCHUP]);
         rc_counter_add(&rc_metrics.replayed, r->n);
         const char *floor = r->n                           ? r->evs[r->n - 1]->offset
-                            : c->catchup == CATCHUP_OFFSET ? c->catch_offset
+                            : c->catchup == CATCHUP_OFFSET ? c->catch_from->offset
                                                            : NULL;
         LOG_DEBUG(FAC, "sid %s: socket %s caught up: %zu events", gw_socket_sid(sk),
                   gw_socket_id(sk), r->n);
@@ -772,15 +781,20 @@ void rc_recovery_connect(rc_recovery *rec, gw_socket *sk, const gw_handshake *hs
     json_t *auth = hs->auth;
     json_t *lo = json_object_get(auth, "lastOffset");
     json_t *lt = json_object_get(auth, "lastEventTimestamp");
+    if ((lo && !json_is_null(lo)) || (lt && !json_is_null(lt))) {
+        c->catchup = CATCHUP_BAD; /* also when out of memory: not possible */
+        c->catch_from = calloc(1, sizeof *c->catch_from);
+    }
     if (lo && !json_is_null(lo)) {
-        c->catchup = CATCHUP_BAD;
-        if (json_is_string(lo) && json_string_length(lo) > 0 &&
+        if (c->catch_from && json_is_string(lo) && json_string_length(lo) > 0 &&
             json_string_length(lo) < RC_OFFSET_MAX) {
-            snprintf(c->catch_offset, sizeof c->catch_offset, "%s", json_string_value(lo));
+            snprintf(c->catch_from->offset, sizeof c->catch_from->offset, "%s",
+                     json_string_value(lo));
             c->catchup = CATCHUP_OFFSET;
         }
     } else if (lt && !json_is_null(lt)) {
-        c->catchup = parse_timestamp(lt, &c->catch_since) == 0 ? CATCHUP_TIME : CATCHUP_BAD;
+        if (c->catch_from && parse_timestamp(lt, &c->catch_from->since) == 0)
+            c->catchup = CATCHUP_TIME;
     }
 
     /* Connection state recovery: {pid, offset} (offset absent when the
