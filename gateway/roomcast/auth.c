@@ -427,18 +427,6 @@ static int load_pem_files(rc_auth_verifier *v, const char *list, char *errstr, s
     }
 }
 
-void rc_auth_identity_free(rc_auth_identity *id)
-{
-    if (!id)
-        return;
-    free(id->sub);
-    free(id->name);
-    for (size_t i = 0; i < id->nprograms; i++)
-        free(id->programs[i]);
-    free(id->programs);
-    free(id);
-}
-
 const char *rc_auth_code_name(int code)
 {
     switch (code) {
@@ -515,8 +503,23 @@ static int audience_ok(const json_t *aud, const char *want)
 }
 
 /* Fills id from the claims; returns an AUTH_* code and a reason. */
+/* A program id of the "programs" claim: a non-empty string, or an integer
+ * written into num (32 bytes); NULL for anything else. */
+static const char *program_id(const void *progs, size_t i, char *num)
+{
+    const json_t *p = json_array_get(progs, i);
+    if (json_is_string(p) && json_string_length(p) > 0)
+        return json_string_value(p);
+    if (!json_is_integer(p))
+        return NULL;
+    snprintf(num, 32, "%" JSON_INTEGER_FORMAT, json_integer_value(p));
+    return num;
+}
+
+/* Checks the claims; RC_AUTH_OK with the identity in *out, or a failure
+ * with *why. */
 static int check_claims(const rc_auth_verifier *v, const json_t *claims, int64_t now,
-                        rc_auth_identity *id, const char **why)
+                        rc_auth_identity **out, const char **why)
 {
     const json_t *sub = json_object_get(claims, "sub");
     if (!json_is_string(sub) || json_string_length(sub) == 0) {
@@ -552,36 +555,14 @@ static int check_claims(const rc_auth_verifier *v, const json_t *claims, int64_t
         return RC_AUTH_TOKEN_INVALID;
     }
 
-    id->sub = strdup(json_string_value(sub));
-    if (!id->sub)
-        goto nomem;
-    if (json_is_string(name) && !(id->name = strdup(json_string_value(name))))
-        goto nomem;
-    if (json_is_array(progs) && json_array_size(progs) > 0) {
-        size_t n = json_array_size(progs);
-        id->programs = calloc(n, sizeof *id->programs);
-        if (!id->programs)
-            goto nomem;
-        for (size_t i = 0; i < n; i++) {
-            const json_t *p = json_array_get(progs, i);
-            char num[32];
-            const char *s;
-            if (json_is_string(p) && json_string_length(p) > 0) {
-                s = json_string_value(p);
-            } else if (json_is_integer(p)) {
-                snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(p));
-                s = num;
-            } else {
-                *why = "programs holds a value that is not an id";
-                return RC_AUTH_TOKEN_INVALID;
-            }
-            if (!(id->programs[i] = strdup(s)))
-                goto nomem;
-            id->nprograms = i + 1;
+    size_t n = json_is_array(progs) ? json_array_size(progs) : 0;
+    for (size_t i = 0; i < n; i++) {
+        char num[32];
+        if (!program_id(progs, i, num)) {
+            *why = "programs holds a value that is not an id";
+            return RC_AUTH_TOKEN_INVALID;
         }
     }
-    id->exp = jexp ? exp : 0;
-
     if (jnbf && nbf > sat_add(now, v->leeway_s)) {
         *why = "token not yet valid";
         return RC_AUTH_TOKEN_INVALID;
@@ -590,10 +571,15 @@ static int check_claims(const rc_auth_verifier *v, const json_t *claims, int64_t
         *why = "token expired";
         return RC_AUTH_TOKEN_EXPIRED;
     }
+    rc_auth_identity *id = rc_auth_identity_build(
+        json_string_value(sub), json_is_string(name) ? json_string_value(name) : NULL, n,
+        program_id, progs, jexp ? exp : 0);
+    if (!id) {
+        *why = "out of memory";
+        return RC_AUTH_TOKEN_INVALID;
+    }
+    *out = id;
     return RC_AUTH_OK;
-nomem:
-    *why = "out of memory";
-    return RC_AUTH_TOKEN_INVALID;
 }
 
 /* ---- JSON Web Key Sets (RFC 7517, parameters from RFC 7518 section 6) ---- */
@@ -1119,12 +1105,7 @@ int rc_auth_verify(const rc_auth_verifier *v, const char *token, size_t len, int
         why = "malformed claims";
         goto done;
     }
-    id = calloc(1, sizeof *id);
-    if (!id) {
-        why = "out of memory";
-        goto done;
-    }
-    code = check_claims(v, claims, now, id, &why);
+    code = check_claims(v, claims, now, &id, &why);
     if (code == RC_AUTH_OK && out) {
         *out = id;
         id = NULL;

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway/roomcast/auth_identity.h"
+
 typedef struct rc_auth_verifier rc_auth_verifier;
 
 /* All strings are borrowed for the duration of rc_auth_verifier_new only. */
@@ -65,13 +67,6 @@ enum rc_auth_code {
     RC_AUTH_TOKEN_EXPIRED = -3,
 };
 
-typedef struct rc_auth_identity {
-    char *sub;       /* owned */
-    char *name;      /* owned, may be NULL */
-    char **programs; /* owned */
-    size_t nprograms;
-    int64_t exp; /* seconds since epoch, 0 if the token has none */
-} rc_auth_identity;
 
 /*
  * Builds a verifier with one reference, reading the key files now (this is
@@ -121,11 +116,11 @@ const char *rc_auth_verifier_describe(const rc_auth_verifier *v);
  * first that verifies wins. HS256 ignores kid.
  * exp is optional; RC_AUTH_TOKEN_EXPIRED is only returned for a token that is
  * valid in every other respect. Program ids that are JSON integers come back
- * as decimal strings. No file or configuration parsing happens here.
+ * as decimal strings. No file or configuration parsing happens here. The
+ * identity in *out is the caller's (rc_auth_identity_free).
  */
 int rc_auth_verify(const rc_auth_verifier *v, const char *token, size_t len, int64_t now,
                    rc_auth_identity **out, const char **reason);
-void rc_auth_identity_free(rc_auth_identity *id);
 
 /* "TOKEN_MISSING" | "TOKEN_INVALID" | "TOKEN_EXPIRED" */
 const char *rc_auth_code_name(int code);

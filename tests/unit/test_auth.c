@@ -528,6 +528,37 @@ static void test_construction(void)
     rc_auth_identity_free(NULL);
 }
 
+/* An identity built from parts: copies in one block, freed with one call
+ * (ASan checks that nothing else was allocated). */
+static void test_identity_new(void)
+{
+    char sub[] = "alice", p1[] = "p1";
+    const char *const progs[] = {p1, "program-two", "3"};
+    rc_auth_identity *id = rc_auth_identity_new(sub, "Alice", progs, 3, 1700000000);
+    CHECK(id != NULL);
+    if (!id)
+        return;
+    sub[0] = p1[0] = 'X'; /* copies, not the caller's strings */
+    CHECK_STR(id->sub, "alice");
+    CHECK_STR(id->name, "Alice");
+    CHECK_INT(id->nprograms, 3);
+    CHECK_STR(id->programs[0], "p1");
+    CHECK_STR(id->programs[1], "program-two");
+    CHECK_STR(id->programs[2], "3");
+    CHECK_INT(id->exp, 1700000000);
+    rc_auth_identity_free(id);
+
+    id = rc_auth_identity_new("bob", NULL, NULL, 0, 0);
+    CHECK(id != NULL);
+    if (!id)
+        return;
+    CHECK_STR(id->sub, "bob");
+    CHECK(id->name == NULL && id->programs == NULL);
+    CHECK_INT(id->nprograms, 0);
+    rc_auth_identity_free(id);
+    rc_auth_identity_free(NULL);
+}
+
 int main(void)
 {
     rsa_key = keygen_rsa(2048);
@@ -561,6 +592,7 @@ int main(void)
         all &= vs[i] != NULL;
 
     test_construction();
+    test_identity_new();
 
     /* From here on no key file exists: verification needs none. */
     unlink(rsa_pub_path);

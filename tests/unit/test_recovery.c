@@ -37,12 +37,8 @@ static int n_disc;
 
 static rc_auth_identity *identity(const char *sub)
 {
-    rc_auth_identity *id = calloc(1, sizeof *id);
-    id->sub = strdup(sub);
-    id->programs = calloc(1, sizeof *id->programs);
-    id->programs[0] = strdup("p1");
-    id->nprograms = 1;
-    return id;
+    static const char *const programs[] = {"p1"};
+    return rc_auth_identity_new(sub, NULL, programs, 1, 0);
 }
 
 static int join_rooms(void *ud, gw_socket *sk, const rc_auth_identity *id)
