@@ -1,13 +1,18 @@
 /*
  * hmap.c - open addressing with linear probing.
  *
- * Implementation notes: the capacity is a power of two and each slot keeps
- * its key's full hash, so probing compares hashes before strings and
- * resizing never rehashes a string. Deletion shifts the following entries of
- * the probe run back (no tombstones), so a table that sees endless joins and
- * leaves never degrades. String hashes use SipHash-2-4 with a key drawn once
- * per process from getrandom(); pointer hashes use the murmur3 finaliser,
- * which spreads the low, aligned bits of heap addresses.
+ * Implementation notes: the capacity is a power of two. A slot is a key
+ * and a value (16 bytes). A string map keeps each key's hash (its low 32
+ * bits) in an array after the slots, in the same allocation, so probing
+ * compares hashes before strings and resizing never rehashes a string; a
+ * pointer map keeps none, since comparing the keys costs what comparing
+ * hashes would, and its hash (the murmur3 finaliser, which spreads the
+ * low, aligned bits of heap addresses) is recomputed when an entry moves.
+ * Every live socket is in several of these tables, so their slot size is
+ * most of what they cost. Deletion shifts the following entries of the
+ * probe run back (no tombstones), so a table that sees endless joins and
+ * leaves never degrades. String hashes use SipHash-2-4 with a key drawn
+ * once per process from getrandom().
  */
 #include "hmap.h"
 
@@ -20,6 +25,8 @@
 /* The smallest table: two slots hold one entry (a room of one socket) at
  * the 3/4 load limit. */
 #define HMAP_MIN_CAP 2
+/* The largest: capacities and counts are 32-bit. */
+#define HMAP_MAX_CAP ((size_t)1 << 31)
 
 static uint64_t sip_k0, sip_k1;
 static pthread_once_t sip_once = PTHREAD_ONCE_INIT;
@@ -90,22 +97,32 @@ static uint64_t hash_ptr(const void *p)
     return h;
 }
 
-static uint64_t hash_key(const hmap *m, const void *key)
+static uint32_t hash_key(const hmap *m, const void *key)
 {
     if (m->kind == HMAP_PTR)
-        return hash_ptr(key);
+        return (uint32_t)hash_ptr(key);
     pthread_once(&sip_once, sip_init);
-    return siphash24(key, strlen(key));
+    return (uint32_t)siphash24(key, strlen(key));
 }
 
-static int key_eq(const hmap *m, const hmap_slot *s, const void *key,
-                  uint64_t h)
+/* The hashes of a string map's slots (after them), or NULL. */
+static uint32_t *hashes(const hmap *m)
 {
-    if (s->hash != h)
-        return 0;
+    return m->kind == HMAP_STR && m->slots ? (uint32_t *)(m->slots + m->cap) : NULL;
+}
+
+/* The hash of the entry in slot i. */
+static uint32_t slot_hash(const hmap *m, size_t i)
+{
+    uint32_t *hs = hashes(m);
+    return hs ? hs[i] : (uint32_t)hash_ptr(m->slots[i].key);
+}
+
+static int key_eq(const hmap *m, size_t i, const void *key, uint32_t h)
+{
     if (m->kind == HMAP_PTR)
-        return s->key == key;
-    return strcmp(s->key, key) == 0;
+        return m->slots[i].key == key;
+    return hashes(m)[i] == h && strcmp(m->slots[i].key, key) == 0;
 }
 
 void hmap_init(hmap *m, enum hmap_kind kind)
@@ -127,83 +144,93 @@ void hmap_clear(hmap *m)
 /* Moves every entry into a table of newcap slots (a power of two). */
 static int resize(hmap *m, size_t newcap)
 {
-    hmap_slot *ns = calloc(newcap, sizeof *ns);
+    size_t per = sizeof(hmap_slot) + (m->kind == HMAP_STR ? sizeof(uint32_t) : 0);
+    if (newcap > HMAP_MAX_CAP || newcap > ((size_t)-1) / per)
+        return -1;
+    hmap_slot *ns = calloc(newcap, per);
     if (!ns)
         return -1;
+    uint32_t *nh = m->kind == HMAP_STR ? (uint32_t *)(ns + newcap) : NULL;
     size_t mask = newcap - 1;
     for (size_t i = 0; i < m->cap; i++) {
-        const hmap_slot *s = &m->slots[i];
-        if (!s->key)
+        if (!m->slots[i].key)
             continue;
-        size_t j = (size_t)s->hash & mask;
+        uint32_t h = slot_hash(m, i);
+        size_t j = (size_t)h & mask;
         while (ns[j].key)
             j = (j + 1) & mask;
-        ns[j] = *s;
+        ns[j] = m->slots[i];
+        if (nh)
+            nh[j] = h;
     }
     free(m->slots);
     m->slots = ns;
-    m->cap = newcap;
+    m->cap = (uint32_t)newcap;
     return 0;
+}
+
+/* The index of key's slot, or -1. */
+static long find_index(const hmap *m, const void *key, uint32_t h)
+{
+    size_t mask = (size_t)m->cap - 1;
+    for (size_t i = (size_t)h & mask; m->slots[i].key; i = (i + 1) & mask)
+        if (key_eq(m, i, key, h))
+            return (long)i;
+    return -1;
 }
 
 hmap_slot *hmap_find(const hmap *m, const void *key)
 {
     if (!m->len)
         return NULL;
-    uint64_t h = hash_key(m, key);
-    size_t mask = m->cap - 1;
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        hmap_slot *s = &m->slots[i];
-        if (!s->key)
-            return NULL;
-        if (key_eq(m, s, key, h))
-            return s;
-    }
+    long i = find_index(m, key, hash_key(m, key));
+    return i < 0 ? NULL : &m->slots[i];
 }
 
 int hmap_put(hmap *m, const void *key, void *val)
 {
-    uint64_t h = hash_key(m, key);
-    if (m->len) {
-        size_t mask = m->cap - 1;
-        for (size_t i = (size_t)h & mask; m->slots[i].key; i = (i + 1) & mask)
-            if (key_eq(m, &m->slots[i], key, h))
-                return 0;
-    }
+    uint32_t h = hash_key(m, key);
+    if (m->len && find_index(m, key, h) >= 0)
+        return 0;
     /* Keep the load at or under 3/4 after this insert. */
-    if ((m->len + 1) * 4 > m->cap * 3) {
-        size_t newcap = m->cap ? m->cap * 2 : HMAP_MIN_CAP;
-        if (newcap < m->cap || newcap > ((size_t)-1) / sizeof(hmap_slot) ||
-            resize(m, newcap) < 0)
+    if (((size_t)m->len + 1) * 4 > (size_t)m->cap * 3) {
+        size_t newcap = m->cap ? (size_t)m->cap * 2 : HMAP_MIN_CAP;
+        if (resize(m, newcap) < 0)
             return -1;
     }
-    size_t mask = m->cap - 1;
+    size_t mask = (size_t)m->cap - 1;
     size_t i = (size_t)h & mask;
     while (m->slots[i].key)
         i = (i + 1) & mask;
     m->slots[i].key = key;
     m->slots[i].val = val;
-    m->slots[i].hash = h;
+    if (hashes(m))
+        hashes(m)[i] = h;
     m->len++;
     return 1;
 }
 
 int hmap_del(hmap *m, const void *key, void **val_out)
 {
-    hmap_slot *s = hmap_find(m, key);
-    if (!s)
+    if (!m->len)
+        return 0;
+    long at = find_index(m, key, hash_key(m, key));
+    if (at < 0)
         return 0;
     if (val_out)
-        *val_out = s->val;
-    size_t mask = m->cap - 1;
-    size_t i = (size_t)(s - m->slots);
+        *val_out = m->slots[at].val;
+    uint32_t *hs = hashes(m);
+    size_t mask = (size_t)m->cap - 1;
+    size_t i = (size_t)at;
     /* Backward shift: pull later entries of the run into the hole when
      * their home slot is not strictly between the hole and themselves. */
     for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
-        size_t home = (size_t)m->slots[j].hash & mask;
+        size_t home = (size_t)slot_hash(m, j) & mask;
         int keep = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
         if (!keep) {
             m->slots[i] = m->slots[j];
+            if (hs)
+                hs[i] = hs[j];
             i = j;
         }
     }
@@ -212,9 +239,9 @@ int hmap_del(hmap *m, const void *key, void **val_out)
     m->len--;
     if (!m->len) {
         hmap_clear(m);
-    } else if (m->cap > HMAP_MIN_CAP && m->len * 8 < m->cap) {
+    } else if (m->cap > HMAP_MIN_CAP && (size_t)m->len * 8 < m->cap) {
         size_t newcap = HMAP_MIN_CAP;
-        while (newcap < m->len * 2)
+        while (newcap < (size_t)m->len * 2)
             newcap *= 2;
         (void)resize(m, newcap); /* on failure the larger table stays valid */
     }

@@ -27,13 +27,13 @@ enum hmap_kind {
 typedef struct hmap_slot {
     const void *key; /* borrowed; NULL marks an empty slot */
     void *val;       /* borrowed */
-    uint64_t hash;
 } hmap_slot;
 
 typedef struct hmap {
-    hmap_slot *slots; /* owned, cap entries, NULL while empty */
-    size_t cap;       /* 0 or a power of two */
-    size_t len;
+    hmap_slot *slots; /* owned, cap entries (then, for HMAP_STR, their
+                         hashes), NULL while empty */
+    uint32_t cap;     /* 0 or a power of two */
+    uint32_t len;
     enum hmap_kind kind;
 } hmap;
 

@@ -370,14 +370,19 @@ static void test_rooms_random(void)
 }
 
 /* The hash map against a plain array, with a small key space so that probe
- * runs wrap around the table and deletions shift entries back. */
-static void test_hmap_random(void)
+ * runs wrap around the table and deletions shift entries back; a string
+ * map moves its stored hashes with its entries, and is looked up with
+ * copies of its keys. */
+static void hmap_random(enum hmap_kind kind)
 {
     enum { KEYS = 600 };
     static char keys[KEYS];
+    static char skeys[KEYS][8], probe[8];
     int present[KEYS] = {0};
     hmap m;
-    hmap_init(&m, HMAP_PTR);
+    hmap_init(&m, kind);
+    for (int i = 0; i < KEYS; i++)
+        snprintf(skeys[i], sizeof skeys[i], "k%d", i);
     uint64_t x = 88172645463325252ull;
     int bad = 0;
     size_t len = 0;
@@ -387,17 +392,20 @@ static void test_hmap_random(void)
         x ^= x >> 7;
         x ^= x << 17;
         int k = (int)(x % KEYS);
+        const void *key = kind == HMAP_PTR ? (const void *)&keys[k] : skeys[k];
         /* Drift between mostly-inserting and mostly-deleting phases so
          * the table grows and shrinks repeatedly. */
         int insert = ((x >> 20) % 100) < ((step / 5000) % 2 ? 25u : 75u);
         if (insert) {
-            int rc = hmap_put(&m, &keys[k], &keys[k]);
+            int rc = hmap_put(&m, key, &keys[k]);
             bad += rc != (present[k] ? 0 : 1);
             len += !present[k];
             present[k] = 1;
         } else {
             void *v = NULL;
-            int rc = hmap_del(&m, &keys[k], &v);
+            if (kind == HMAP_STR)
+                key = memcpy(probe, skeys[k], sizeof probe);
+            int rc = hmap_del(&m, key, &v);
             bad += rc != present[k];
             bad += present[k] && v != &keys[k];
             len -= present[k];
@@ -405,9 +413,11 @@ static void test_hmap_random(void)
         }
         if (step % 997 == 0) {
             for (int i = 0; i < KEYS; i++) {
-                hmap_slot *s = hmap_find(&m, &keys[i]);
-                bad += (s != NULL) != present[i];
-                bad += s && s->val != &keys[i];
+                if (kind == HMAP_STR)
+                    memcpy(probe, skeys[i], sizeof probe);
+                hmap_slot *sl = hmap_find(&m, kind == HMAP_PTR ? (const void *)&keys[i] : probe);
+                bad += (sl != NULL) != present[i];
+                bad += sl && sl->val != &keys[i];
             }
             size_t pos = 0, n = 0;
             while (hmap_next(&m, &pos))
@@ -419,7 +429,13 @@ static void test_hmap_random(void)
     CHECK_INT(hmap_len(&m), len);
     hmap_clear(&m);
     CHECK_INT(hmap_len(&m), 0);
-    CHECK(hmap_find(&m, &keys[0]) == NULL);
+    CHECK(hmap_find(&m, kind == HMAP_PTR ? (const void *)&keys[0] : skeys[0]) == NULL);
+}
+
+static void test_hmap_random(void)
+{
+    hmap_random(HMAP_PTR);
+    hmap_random(HMAP_STR);
 
     /* String keys compare by content, not address. */
     hmap s;
