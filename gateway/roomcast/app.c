@@ -375,6 +375,13 @@ static int64_t wall_ms(void)
 /* When the current token stops being valid (wall clock, ms). */
 static int64_t token_deadline_ms(const live_token *lt)
 {
+    /* exp is whatever the token says, up to INT64_MAX: saturate, do not
+     * overflow. A token past already has a deadline in the past. */
+    int64_t lim = INT64_MAX / 1000 - lt->a->leeway_s;
+    if (lt->exp >= lim)
+        return INT64_MAX;
+    if (lt->exp <= -lim)
+        return INT64_MIN;
     return (lt->exp + lt->a->leeway_s) * 1000;
 }
 

@@ -67,6 +67,17 @@ describe("expiry and refresh (HS256, leeway 0, grace 1.5 s)", () => {
     sock.close();
   });
 
+  test("a token that expires in the far future (exp 1e16, past any millisecond clock) is accepted and lives", async () => {
+    // exp * 1000 is past INT64_MAX: the server saturates the deadline
+    // instead of overflowing (UBSan aborts the ASan build on an overflow).
+    const sock = await connect(node.url, { auth: { token: token("exp-far", { exp: 1e16 }) } });
+    const ev = jobEvent("exp-far");
+    await produce(node.bootstrap, "jobs.events", "JobEvent", [ev]);
+    await waitFor(() => got(sock, ev.event_id), { what: "an event on the far-future token's connection" });
+    assert.ok(sock.connected);
+    sock.close();
+  });
+
   test("refresh during the grace period: ack {ok:true, exp}, stays connected, keeps receiving", async () => {
     const sock = await connect(node.url, { auth: { token: token("ref-1", { exp: now() + 2 }) } });
     const [, tExpired] = await next(sock, "auth:expired");
