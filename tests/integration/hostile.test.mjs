@@ -200,8 +200,14 @@ describe("oversized input", () => {
       return out;
     });
     for (const r of results) assert.equal(r.code, 1009, `${r.kind}: closed with 1009 (${JSON.stringify(r)})`);
+    // Refused at the header means closed as soon as the server reads it;
+    // left waiting for the announced bytes, the connection would stay open
+    // until the heartbeat ends it (pingInterval + pingTimeout, 3 s here,
+    // and with another close code). The bound sits between the two: 30
+    // attackers streaming at once slow the server down (1.2 s was seen
+    // under ASan on a loaded machine).
     for (const r of results.filter((x) => x.ms !== undefined))
-      assert.ok(r.ms < 1000, `${r.kind}: refused at the frame header, ${r.ms} ms`);
+      assert.ok(r.ms < ((PING_INTERVAL + PING_TIMEOUT) * 2) / 3, `${r.kind}: refused at the frame header, ${r.ms} ms`);
     await waitFor(async () => (await openSessions()) === before, { what: "the attackers' sessions gone" });
     t.diagnostic(`bytes streamed at the server: ${results.reduce((a, r) => a + (r.sent ?? 0), 0)}`);
   });
