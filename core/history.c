@@ -172,7 +172,29 @@ int rc_history_ready(const rc_history *h)
 
 int rc_history_append(rc_history *h, rc_event *ev)
 {
-    return h->ops->append(h, ev);
+    int res = -1;
+    return rc_history_append_batch(h, &ev, 1, &res) == 1 ? res : -1;
+}
+
+size_t rc_history_append_batch(rc_history *h, rc_event *const *evs, size_t n, int *res)
+{
+    if (!n)
+        return 0;
+    rc_history_append_start(h, evs, n, res);
+    return rc_history_append_finish(h);
+}
+
+void rc_history_append_start(rc_history *h, rc_event *const *evs, size_t n, int *res)
+{
+    pthread_mutex_lock(&h->append_lock);
+    h->append_done = h->ops->append_start(h, evs, n, res);
+}
+
+size_t rc_history_append_finish(rc_history *h)
+{
+    size_t done = h->ops->append_finish ? h->ops->append_finish(h) : h->append_done;
+    pthread_mutex_unlock(&h->append_lock);
+    return done;
 }
 
 int rc_history_memberships(rc_history *h,
@@ -321,6 +343,7 @@ int rc_hist_init(rc_history *h, const struct rc_history_ops *ops, void *be,
     h->ops = ops;
     h->be = be;
     atomic_init(&h->epoch, "");
+    pthread_mutex_init(&h->append_lock, NULL);
     pthread_mutex_init(&h->sub_lock, NULL);
     pthread_mutex_init(&h->epoch_lock, NULL);
     pthread_mutex_init(&h->qlock, NULL);
@@ -331,6 +354,7 @@ int rc_hist_init(rc_history *h, const struct rc_history_ops *ops, void *be,
         pthread_mutex_destroy(&h->qlock);
         pthread_mutex_destroy(&h->epoch_lock);
         pthread_mutex_destroy(&h->sub_lock);
+        pthread_mutex_destroy(&h->append_lock);
         return -1;
     }
     h->worker_started = 1;
@@ -358,6 +382,7 @@ void rc_history_destroy(rc_history *h)
     pthread_mutex_destroy(&h->qlock);
     pthread_mutex_destroy(&h->epoch_lock);
     pthread_mutex_destroy(&h->sub_lock);
+    pthread_mutex_destroy(&h->append_lock);
     free(h);
 }
 

@@ -16,7 +16,7 @@
  *    the subscriber is called synchronously on the appending thread, under
  *    the history's lock, in history order.
  *  - redis (rc_history_new_redis): every node appends to one Redis (a Lua
- *    script per event) and receives every event, its own included, through
+ *    script per call, for one event or a batch) and receives every event, its own included, through
  *    Redis pub/sub on a bus thread owned by the history; the subscriber is
  *    called on that thread, in history order. After the bus lost its
  *    connection (pub/sub drops what it misses meanwhile) and got it back, the
@@ -104,6 +104,36 @@ void rc_history_subscribe(rc_history *h, rc_history_subscriber cb, void *ud);
  * backoff, and never blocks longer than its timeouts).
  */
 int rc_history_append(rc_history *h, rc_event *ev);
+
+/*
+ * Appends evs[0..n) (each borrowed, as above) in order: what n calls of
+ * rc_history_append one after the other would do, in fewer round trips
+ * (redis: one script call per RC_HISTORY_BATCH_CALL events at most, each
+ * sent once the one before answered). Returns k, how many were handled
+ * from the first on, each with its result in res[i] (1 appended and
+ * ev->offset set, 0 a duplicate): n when all were. k < n when the store
+ * refused evs[k] (unreachable, or a Redis error; logged): evs[0..k) are
+ * durable and published, evs[k..n) are to be retried later, in order from
+ * evs[k]. Any of those the store did take (a reply lost with the
+ * connection) is then dropped as a duplicate, and one it took half-way
+ * (its eventId not recorded) is appended in full. Nothing after a refused
+ * event is appended, so the order holds.
+ */
+#define RC_HISTORY_BATCH_CALL 256
+size_t rc_history_append_batch(rc_history *h, rc_event *const *evs, size_t n, int *res);
+
+/*
+ * rc_history_append_batch in two steps, so that the caller can work while
+ * the store does: rc_history_append_start starts appending evs[0..n)
+ * (n >= 1; evs, the events and res borrowed until the finish) and returns
+ * (redis: once the first script call is sent; memory: once it is all
+ * done); rc_history_append_finish waits for the outcome and returns what
+ * rc_history_append_batch would have, res filled in. Both from the same
+ * thread; one append is in flight per history at a time (an append from
+ * another thread waits for the finish).
+ */
+void rc_history_append_start(rc_history *h, rc_event *const *evs, size_t n, int *res);
+size_t rc_history_append_finish(rc_history *h);
 
 /*
  * The current epoch ("" until known). The string stays valid until

@@ -20,8 +20,12 @@ struct rc_history_ops {
     const char *name;
     /* 1 when what the store keeps outlives the process (rc_history_durable). */
     int durable;
-    /* Any thread (the memory backend calls the subscriber from here). */
-    int (*append)(rc_history *h, rc_event *ev);
+    /* rc_history_append_start and _finish, under append_lock (the memory
+     * backend calls the subscriber from here). A backend that does the
+     * work in start leaves finish NULL and returns the count from start;
+     * one that sends in start returns 0 there. */
+    size_t (*append_start)(rc_history *h, rc_event *const *evs, size_t n, int *res);
+    size_t (*append_finish)(rc_history *h);
     /* Worker thread only: the blocking queries behind the public API. */
     int (*replay)(rc_history *h, const char *const *rooms, size_t nrooms,
                   const char *after, rc_event ***out, size_t *nout);
@@ -54,6 +58,9 @@ struct hist_job;
 struct rc_history {
     const struct rc_history_ops *ops; /* borrowed, static */
     void *be;                         /* owned by the backend */
+
+    pthread_mutex_t append_lock;      /* held from an append's start to its finish */
+    size_t append_done;               /* what append_start returned */
 
     pthread_mutex_t sub_lock;         /* guards the six fields below */
     rc_history_subscriber sub;

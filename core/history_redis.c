@@ -1,6 +1,7 @@
 /*
- * history_redis.c - the Redis history backend: one Lua script per append,
- * pub/sub as the bus, pipelined replays, shared memberships and sessions.
+ * history_redis.c - the Redis history backend: one Lua script call per
+ * batch of appends, pub/sub as the bus, pipelined replays, shared
+ * memberships and sessions.
  *
  * Implementation notes (docs/history.md has the key layout and the rules).
  * This file holds the backend's connections and its life cycle; the
@@ -10,9 +11,9 @@
  * history_redis_msg.c.
  *
  * Connections: three blocking hiredis connections, each used by one thread
- * only: `app` for appends (under append_lock; the consumer thread), `work`
- * for replays and sessions (the history's worker thread), and the bus
- * thread's own subscriber connection; rc_history_memberships opens a
+ * only: `app` for appends (under the history's append_lock; the consumer
+ * thread), `work` for replays and sessions (the history's worker thread),
+ * and the bus thread's own subscriber connection; rc_history_memberships opens a
  * short-lived fourth one on the calling thread. Each has 2 s connect and
  * command timeouts; after a failure the connection is dropped and the next
  * attempt waits for a backoff (100 ms doubling to 2 s), so a caller gets -1
@@ -175,7 +176,7 @@ static void red_free(struct red *r)
         redisFree(r->work.c);
     rc_red_decoded_free(r->decoded);
     rc_redis_url_free(&r->conf);
-    pthread_mutex_destroy(&r->append_lock);
+    rc_red_call_free(&r->call);
     pthread_mutex_destroy(&r->bus_lock);
     free(r);
 }
@@ -196,7 +197,8 @@ static void red_destroy(rc_history *h)
 static const struct rc_history_ops red_ops = {
     .name = "redis",
     .durable = 1,
-    .append = rc_red_append,
+    .append_start = rc_red_append_start,
+    .append_finish = rc_red_append_finish,
     .replay = rc_red_replay,
     .replay_since = rc_red_replay_since,
     .session_put = rc_red_session_put,
@@ -231,15 +233,14 @@ rc_history *rc_history_new_redis(const char *url, int max_per_room, int ttl_s,
     r->app.name = "append";
     r->work.name = "query";
     r->stop_fd = -1;
-    pthread_mutex_init(&r->append_lock, NULL);
     pthread_mutex_init(&r->bus_lock, NULL);
     if (rc_hist_init(h, &red_ops, r, errstr, errlen) < 0) {
         red_free(r);
         free(h);
         return NULL;
     }
-    /* Learn the epoch now when Redis is up; being down is not fatal. */
-    pthread_mutex_lock(&r->append_lock);
+    /* Learn the epoch now when Redis is up; being down is not fatal. No
+     * other thread has h yet: `app` is ours without the append_lock. */
     if (rc_red_conn_get(r, &r->app) && rc_red_load_script(r, &r->app) == 0) {
         redisReply *rep = redisCommand(r->app.c, "GET " RC_RED_K_EPOCH);
         if (rc_red_conn_check(r, &r->app, rep) == 0) {
@@ -248,7 +249,6 @@ rc_history *rc_history_new_redis(const char *url, int max_per_room, int ttl_s,
             freeReplyObject(rep);
         }
     }
-    pthread_mutex_unlock(&r->append_lock);
     if (errlen)
         errstr[0] = '\0';
     LOG_INFO("history", "redis history at %s, epoch %s, %d events per room, %d s%s",

@@ -1,111 +1,217 @@
--- history_redis.lua - the Redis history's append, run atomically per event
--- (EVALSHA) by core/history_redis.c, which embeds this file at build time.
+-- history_redis.lua - the Redis history's append: one or more events,
+-- appended in order, atomically, by one EVALSHA from
+-- core/history_redis_append.c, which embeds this file at build time.
 --
--- Epoch, dedupe, seq, the global log, the room streams with their trimming
--- bookkeeping, the membership sets, then PUBLISH. The eventId key is written
--- last, so a script that failed half-way is retried in full rather than
--- taken for a duplicate. docs/history.md has the key layout.
+-- For each event in turn: dedupe, the membership sets, seq, the global
+-- log, the room streams, then PUBLISH, and the eventId key written last,
+-- so that an event that failed half-way is retried in full rather than
+-- taken for a duplicate. What one event does is the same whether it comes
+-- alone or with others; what a call does once for all of them (TIME, the
+-- epoch, the seq key, trimming the log to the TTL window, each room's
+-- trimming and lost marker, the keys' expiry) ends in the state one call
+-- per event would leave. An event that fails (a Redis error) stops the
+-- call: the events before it are appended, those after it are not
+-- touched, and the call still finishes their bookkeeping and answers.
+-- docs/history.md has the key layout.
 --
--- KEYS: 1 epoch, 2 epoch start, 3 seq, 4 eventId, 5 log, 6 member set,
---       7.. (room stream, room lost marker) per room.
--- ARGV: 1 epoch candidate, 2 ttl ms, 3 max per room, 4 transient "1"|"0",
---       5 member op ""|"add"|"remove", 6 member program, 7 occurred ms,
---       8 body (envelope without offset, "\n", payload), 9 bus channel.
--- Returns {1, epoch, offset} appended (offset "" when transient) or
--- {0, epoch, ""} duplicate.
+-- KEYS: 1 epoch, 2 epoch start, 3 seq, 4 log, then per event: 1 eventId,
+--       2 member set, 3.. (room stream, room lost marker) per room.
+-- ARGV: 1 epoch candidate, 2 ttl ms, 3 max per room, 4 bus channel, then
+--       six per event: 1 transient "1"|"0", 2 member op ""|"add"|"remove",
+--       3 member program, 4 occurred ms, 5 body (the message after the
+--       "{" that opens its envelope: the envelope's fields but offset, "}",
+--       "\n", payload), 6 number of rooms.
+-- Returns {epoch, err, status, offset, status, offset, ...}: one status
+-- and offset per event handled, in order (1 and the offset, "" when
+-- transient: appended; 0 and "": a duplicate). err is "" when every event
+-- was handled, else the error of the first one that was not.
 
-local function fmt(n) return string.format('%d', n) end
-local function idseq(id) return tonumber(string.match(id, '^(%d+)')) end
+local KEYS, ARGV, call, pcall, tonumber = KEYS, ARGV, redis.call, pcall, tonumber
+local format, match, sub = string.format, string.match, string.sub
+local function fmt(n) return format('%d', n) end
+local function idseq(id) return tonumber(match(id, '^(%d+)')) end
 local function lastseq(key)
-  local r = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  local r = call('XREVRANGE', key, '+', '-', 'COUNT', 1)
   if r[1] then return idseq(r[1][1]) end
   return 0
 end
-local t = redis.call('TIME')
+local t = call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local snow = fmt(now)
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  redis.call('SET', KEYS[2], snow)
+if call('SET', KEYS[1], ARGV[1], 'NX') then
+  call('SET', KEYS[2], snow)
 end
-local epoch = redis.call('GET', KEYS[1])
-if redis.call('EXISTS', KEYS[4]) == 1 then return {0, epoch, ''} end
-local ttl = tonumber(ARGV[2])
-local body = ARGV[8]
-local function stamp(off)
-  return '{"offset":"' .. off .. '",' .. string.sub(body, 2)
-end
-if ARGV[5] == 'add' then redis.call('SADD', KEYS[6], ARGV[6])
-elseif ARGV[5] == 'remove' then redis.call('SREM', KEYS[6], ARGV[6]) end
-if ARGV[4] == '1' then
-  redis.call('PUBLISH', ARGV[9], stamp(''))
-  redis.call('SET', KEYS[4], '1', 'PX', ttl)
-  return {1, epoch, ''}
-end
--- Never below what a stream holds already (a seq key lost alone).
-local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
-local top = lastseq(KEYS[5])
-for i = 7, #KEYS, 2 do
-  local s = lastseq(KEYS[i])
-  if s > top then top = s end
-end
-if top > seq then seq = top end
-seq = seq + 1
-local sseq = fmt(seq)
-redis.call('SET', KEYS[3], sseq)
-local offset = epoch .. '-' .. sseq
-local id = sseq .. '-0'
-local occurred = ARGV[7]
--- The log of (seq, append time): everything below its first entry expired.
-redis.call('XADD', KEYS[5], id, 'a', snow, 't', occurred)
+local epoch = call('GET', KEYS[1])
+local sttl, ttl = ARGV[2], tonumber(ARGV[2])
+local smax, max = ARGV[3], tonumber(ARGV[3])
+local channel = ARGV[4]
 local cutoff = now - ttl
-local keep, from = nil, '-'
-repeat
-  local r = redis.call('XRANGE', KEYS[5], from, '+', 'COUNT', 128)
-  if #r == 0 then keep = id break end
-  for _, e in ipairs(r) do
-    if tonumber(e[2][2]) >= cutoff then keep = e[1] break end
+local skeep = fmt(ttl + 1000) -- keys expire this long after their last append
+
+local seq = nil     -- the last seq given, once an event was stored
+local recover = false -- the seq key was lost: seq comes from the streams
+local expired = nil -- every seq up to it is past the TTL, once known
+local rooms = {}    -- room stream key -> {lost marker key, lost seq, lost ts, changed}
+local touched = {}  -- the room stream keys appended to, in that order
+local known = {}    -- eventId key -> true: appended before, or by this call
+
+-- Which eventIds the store knows, all in one MGET.
+do
+  local eids, k, a = {}, 5, 5
+  while a + 5 <= #ARGV do
+    eids[#eids + 1] = KEYS[k]
+    k = k + 2 + 2 * tonumber(ARGV[a + 5])
+    a = a + 6
   end
-  if not keep then from = '(' .. r[#r][1] end
-until keep
-redis.call('XTRIM', KEYS[5], 'MINID', keep)
-redis.call('PEXPIRE', KEYS[5], ttl + 1000)
-local expired = idseq(keep) - 1
-local max = tonumber(ARGV[3])
-local msg = stamp(offset)
-for i = 7, #KEYS, 2 do
-  local sk, lk = KEYS[i], KEYS[i + 1]
-  -- New, or gone after its events expired: unknown up to `expired`.
-  if redis.call('EXISTS', sk) == 0 then
-    redis.call('DEL', lk)
-    redis.call('HSET', lk, 'seq', fmt(expired), 'ts', '0')
+  if #eids > 0 then
+    local v = call('MGET', unpack(eids))
+    for i, key in ipairs(eids) do
+      if v[i] then known[key] = true end
+    end
   end
-  redis.call('XADD', sk, id, 'a', snow, 't', occurred, 'm', msg)
-  local lost = tonumber(redis.call('HGET', lk, 'seq') or '0')
-  local lts = tonumber(redis.call('HGET', lk, 'ts') or '0')
+end
+
+local function stamp(body, off)
+  return '{"offset":"' .. off .. '",' .. body
+end
+
+-- Trims the log's front while its entries are older than the TTL (id, just
+-- added, is the newest); returns the seq below the first entry left.
+local function trimlog(id)
+  local keep, from, count = nil, '-', 1
+  repeat
+    local r = call('XRANGE', KEYS[4], from, '+', 'COUNT', count)
+    if #r == 0 then keep = id break end
+    for _, e in ipairs(r) do
+      if tonumber(e[2][2]) >= cutoff then keep = e[1] break end
+    end
+    if not keep then from = '(' .. r[#r][1] count = 128 end
+  until keep
+  call('XTRIM', KEYS[4], 'MINID', keep)
+  return idseq(keep) - 1
+end
+
+-- The event whose keys start at KEYS[k] and arguments at ARGV[a]: returns
+-- its status and offset. Every command that could fail on what the store
+-- holds (a key of another type) is here, so that a failure is the event's.
+local function append(k, a)
+  local eid = KEYS[k]
+  local nrooms = tonumber(ARGV[a + 5])
+  if known[eid] then return 0, '' end
+  local op, body = ARGV[a + 1], ARGV[a + 4]
+  if op == 'add' then call('SADD', KEYS[k + 1], ARGV[a + 2])
+  elseif op == 'remove' then call('SREM', KEYS[k + 1], ARGV[a + 2]) end
+  if ARGV[a] == '1' then
+    call('PUBLISH', channel, stamp(body, ''))
+    call('SET', eid, '1', 'PX', sttl)
+    known[eid] = true
+    return 1, ''
+  end
+  -- The seq key is never below what a stream holds (it is written in the
+  -- same call as the entries). Lost alone, seq is raised above the last
+  -- ids of the log and of the rooms instead, so that no XADD fails.
+  if not seq then
+    local s = call('GET', KEYS[3])
+    seq = tonumber(s or '0')
+    if not s then
+      recover = true
+      local top = lastseq(KEYS[4])
+      if top > seq then seq = top end
+    end
+  end
+  local last = {} -- when recovering, untouched room stream key -> its last seq
+  if recover then
+    for i = k + 2, k + 2 * nrooms, 2 do
+      if not rooms[KEYS[i]] then
+        local s = lastseq(KEYS[i])
+        last[KEYS[i]] = s
+        if s > seq then seq = s end
+      end
+    end
+  end
+  seq = seq + 1
+  local sseq = fmt(seq)
+  local offset = epoch .. '-' .. sseq
+  local id = sseq .. '-0'
+  local occurred = ARGV[a + 3]
+  -- The log of (seq, append time): everything below its first entry expired.
+  call('XADD', KEYS[4], id, 'a', snow, 't', occurred)
+  if not expired then expired = trimlog(id) end
+  local msg = stamp(body, offset)
+  for i = k + 2, k + 2 * nrooms, 2 do
+    local sk, lk = KEYS[i], KEYS[i + 1]
+    local room = rooms[sk]
+    if not room then
+      -- New, or gone after its events expired: unknown up to `expired`.
+      -- (A stream with entries exists; an empty one may too.)
+      if not (last[sk] and last[sk] > 0) and call('EXISTS', sk) == 0 then
+        call('DEL', lk)
+        call('HSET', lk, 'seq', fmt(expired), 'ts', '0')
+        room = {lk, expired, 0, false}
+      else
+        local m = call('HMGET', lk, 'seq', 'ts')
+        room = {lk, tonumber(m[1] or '0'), tonumber(m[2] or '0'), not (m[1] and m[2])}
+      end
+    end
+    call('XADD', sk, id, 'a', snow, 't', occurred, 'm', msg)
+    if not rooms[sk] then
+      rooms[sk] = room
+      touched[#touched + 1] = sk
+    end
+  end
+  call('PUBLISH', channel, msg)
+  call('SET', eid, '1', 'PX', sttl)
+  known[eid] = true
+  return 1, offset
+end
+
+local out = {epoch, ''}
+local k, a = 5, 5
+while a + 5 <= #ARGV do
+  local ok, status, offset = pcall(append, k, a)
+  if not ok then
+    out[2] = type(status) == 'table' and (status.err or 'error') or tostring(status)
+    break
+  end
+  out[#out + 1] = status
+  out[#out + 1] = offset
+  k = k + 2 + 2 * tonumber(ARGV[a + 5])
+  a = a + 6
+end
+
+-- Each room appended to: drop entries with seq <= expired (TTL) and,
+-- beyond max, the oldest (count); every dropped entry raises the lost
+-- marker. The keys are of the right types by now: nothing here fails.
+local sexpired = expired and fmt(expired) .. '-0'
+local sfirst = expired and fmt(expired + 1) .. '-0'
+for _, sk in ipairs(touched) do
+  local lk, lost, lts, changed = rooms[sk][1], rooms[sk][2], rooms[sk][3], rooms[sk][4]
   local function account(entries)
     for _, e in ipairs(entries) do
       local s = idseq(e[1])
-      if s > lost then lost = s end
+      if s > lost then lost = s changed = true end
       local ts = tonumber(e[2][4])
-      if ts and ts > lts then lts = ts end
+      if ts and ts > lts then lts = ts changed = true end
     end
   end
   if expired > 0 then
-    local old = redis.call('XRANGE', sk, '-', fmt(expired) .. '-0')
+    local old = call('XRANGE', sk, '-', sexpired)
     if #old > 0 then
       account(old)
-      redis.call('XTRIM', sk, 'MINID', fmt(expired + 1) .. '-0')
+      call('XTRIM', sk, 'MINID', sfirst)
     end
   end
-  local n = redis.call('XLEN', sk)
+  local n = call('XLEN', sk)
   if n > max then
-    account(redis.call('XRANGE', sk, '-', '+', 'COUNT', n - max))
-    redis.call('XTRIM', sk, 'MAXLEN', max)
+    account(call('XRANGE', sk, '-', '+', 'COUNT', fmt(n - max)))
+    call('XTRIM', sk, 'MAXLEN', smax)
   end
-  redis.call('HSET', lk, 'seq', fmt(lost), 'ts', fmt(lts))
-  redis.call('PEXPIRE', sk, ttl + 1000)
-  redis.call('PEXPIRE', lk, ttl + 1000)
+  if changed then call('HSET', lk, 'seq', fmt(lost), 'ts', fmt(lts)) end
+  call('PEXPIRE', sk, skeep)
+  call('PEXPIRE', lk, skeep)
 end
-redis.call('PUBLISH', ARGV[9], msg)
-redis.call('SET', KEYS[4], '1', 'PX', ttl)
-return {1, epoch, offset}
+if seq then
+  call('SET', KEYS[3], fmt(seq))
+  call('PEXPIRE', KEYS[4], skeep)
+end
+return out

@@ -1,15 +1,32 @@
 /*
- * history_redis_append.c - rc_history_append on Redis: one Lua script per
- * event.
+ * history_redis_append.c - rc_history_append_start/_finish on Redis: one
+ * Lua script call appends a batch of events.
  *
  * Implementation notes. One Lua script (history_redis.lua) runs atomically
- * in Redis: epoch, dedupe, seq, the global log, the room streams with their
- * trimming bookkeeping, the membership sets, then PUBLISH. The eventId key
- * is written last, so a script that failed half-way is retried in full
- * rather than taken for a duplicate. The script is loaded once per
+ * in Redis and appends the events it is given in order, each as it would
+ * alone: dedupe, the membership sets, seq, the global log, the room
+ * streams, PUBLISH, and the eventId key last, so that an event that failed
+ * half-way is retried in full rather than taken for a duplicate. It stops
+ * at the first event that fails and answers with the results of those
+ * before it; the caller retries from the failed one. What it does once
+ * per call (TIME, epoch, dedupe lookups, the log's and rooms' trimming) is
+ * what makes a batch cheaper in Redis than its events one by one, beside
+ * the round trips.
+ *
+ * A call carries at most RC_HISTORY_BATCH_CALL events and about
+ * CALL_BYTES of request; a longer batch takes several calls, each sent
+ * after the previous one answered, so that nothing is appended after a
+ * refused event. append_start sends the first call and returns; the
+ * caller decodes its next records meanwhile; append_finish reads the
+ * reply and makes the other calls. The history's append_lock is held in
+ * between, so the call in flight (struct red's `call`) and the `app`
+ * connection have one user.
+ *
+ * The request is written in RESP by hand into one buffer (keys and
+ * arguments binary-safe, the messages among them) and handed to hiredis
+ * as a formatted command: no argument vector, no per-argument formatting.
+ * The buffers are kept from call to call. The script is loaded once per
  * connection (SCRIPT LOAD) and run with EVALSHA, loaded again on NOSCRIPT.
- * Its keys and arguments are built as one argument vector (binary-safe, the
- * message among them), on the `app` connection under append_lock.
  */
 #include "history_redis_private.h"
 
@@ -31,88 +48,157 @@
 extern const unsigned char rc_history_append_lua[];
 extern const size_t rc_history_append_lua_len;
 
-/* ---- argument vectors ---- */
+/* About this many bytes of request in one script call, beyond its first
+ * event: a call runs alone in Redis, so its size bounds what other
+ * clients wait for. */
+#define CALL_BYTES (512 * 1024)
 
-struct argv {
-    rc_buf buf;   /* every argument, back to back */
-    size_t *off;  /* owned */
-    size_t *len;  /* owned */
-    size_t n, cap;
-    int oom;
-};
+/* ---- the request, in RESP ---- */
 
-static void argv_add(struct argv *a, const char *p, size_t len)
+/* v in decimal at out (room for 20 digits and a sign); returns the length. */
+static size_t fmt_ll(char *out, long long v)
 {
-    if (a->oom)
-        return;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 32;
-        size_t *o = realloc(a->off, cap * sizeof *o);
-        if (o)
-            a->off = o;
-        size_t *l = o ? realloc(a->len, cap * sizeof *l) : NULL;
-        if (!l) {
-            a->oom = 1;
-            return;
-        }
-        a->len = l;
-        a->cap = cap;
-    }
-    a->off[a->n] = a->buf.len;
-    a->len[a->n] = len;
-    if (rc_buf_append(&a->buf, p, len) < 0) {
-        a->oom = 1;
-        return;
-    }
-    a->n++;
+    char tmp[24];
+    size_t n = 0, len = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
 }
 
-static void argv_str(struct argv *a, const char *s)
+/* One bulk string, p[0..pl) then s[0..sl), into b; *count grows by one. */
+static void bulk2(struct red_call *c, rc_buf *b, size_t *count, const char *p, size_t pl,
+                  const char *s, size_t sl)
 {
-    argv_add(a, s, strlen(s));
-}
-
-/* prefix + s as one argument. */
-static void argv_key(struct argv *a, const char *prefix, const char *s)
-{
-    size_t pl = strlen(prefix), sl = strlen(s);
-    argv_add(a, prefix, pl);
-    if (a->oom)
-        return;
-    if (rc_buf_append(&a->buf, s, sl) < 0) {
-        a->oom = 1;
+    char head[32];
+    size_t hl = 0;
+    head[hl++] = '$';
+    hl += fmt_ll(head + hl, (long long)(pl + sl));
+    head[hl++] = '\r';
+    head[hl++] = '\n';
+    if (rc_buf_reserve(b, hl + pl + sl + 2) < 0) {
+        c->oom = 1;
         return;
     }
-    a->len[a->n - 1] += sl;
+    memcpy(b->p + b->len, head, hl);
+    memcpy(b->p + b->len + hl, p, pl);
+    if (sl)
+        memcpy(b->p + b->len + hl + pl, s, sl);
+    memcpy(b->p + b->len + hl + pl + sl, "\r\n", 3);
+    b->len += hl + pl + sl + 2;
+    (*count)++;
 }
 
-static void argv_int(struct argv *a, long long v)
+static void bulk(struct red_call *c, rc_buf *b, size_t *count, const char *s, size_t len)
 {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%lld", v);
-    argv_add(a, tmp, (size_t)n);
+    bulk2(c, b, count, s, len, "", 0);
 }
 
-/* Pointers for hiredis; valid until the next change. NULL when out of memory. */
-static const char **argv_ptrs(struct argv *a)
+static void bulk_str(struct red_call *c, rc_buf *b, size_t *count, const char *s)
 {
-    if (a->oom)
-        return NULL;
-    const char **v = malloc((a->n ? a->n : 1) * sizeof *v);
-    if (v)
-        for (size_t i = 0; i < a->n; i++)
-            v[i] = a->buf.p + a->off[i];
-    return v;
+    bulk(c, b, count, s, strlen(s));
 }
 
-static void argv_free(struct argv *a)
+static void bulk_key(struct red_call *c, const char *prefix, const char *s)
 {
-    rc_buf_free(&a->buf);
-    free(a->off);
-    free(a->len);
+    bulk2(c, &c->keys, &c->nkeys, prefix, strlen(prefix), s, strlen(s));
 }
 
-/* ---- append ---- */
+static void bulk_ll(struct red_call *c, rc_buf *b, size_t *count, long long v)
+{
+    char tmp[24];
+    bulk(c, b, count, tmp, fmt_ll(tmp, v));
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+    if (rc_random_hex(out, nbytes) == 0)
+        return;
+    /* Never expected; the time still makes a fresh epoch unlikely to repeat. */
+    uint64_t t = (uint64_t)rc_clock_wall_ms() ^ ((uint64_t)getpid() << 40);
+    for (size_t i = 0; i < nbytes; i++)
+        snprintf(out + 2 * i, 3, "%02x", (unsigned)(unsigned char)(t >> (8 * (i % 8))));
+}
+
+/* ev's part of KEYS (eventId, member set, room and lost marker per room)
+ * and its six arguments. */
+static void add_event(struct red_call *c, const rc_event *ev)
+{
+    int member = ev->member_op != RC_MEMBER_NONE;
+    c->body.len = 0;
+    if (rc_red_encode_body(ev, &c->body) < 0) {
+        c->oom = 1;
+        return;
+    }
+    bulk_key(c, RC_RED_K_EID, ev->id);
+    bulk_key(c, RC_RED_K_MEMBERS, member && ev->member_user ? ev->member_user : "");
+    for (size_t i = 0; i < ev->nrooms; i++) {
+        bulk_key(c, RC_RED_K_ROOM, ev->rooms[i]);
+        bulk_key(c, RC_RED_K_LOST, ev->rooms[i]);
+    }
+    bulk_str(c, &c->args, &c->nargs, ev->transient ? "1" : "0");
+    bulk_str(c, &c->args, &c->nargs,
+             ev->member_op == RC_MEMBER_ADD      ? "add"
+             : ev->member_op == RC_MEMBER_REMOVE ? "remove" : "");
+    bulk_str(c, &c->args, &c->nargs, member && ev->member_program ? ev->member_program : "");
+    bulk_ll(c, &c->args, &c->nargs, ev->occurred_ms);
+    /* the script writes the "{" and the offset */
+    bulk(c, &c->args, &c->nargs, c->body.p + 1, c->body.len - 1);
+    bulk_ll(c, &c->args, &c->nargs, (long long)ev->nrooms);
+}
+
+/*
+ * The call for evs[0..n) into c->req: as many of them as fit (at least
+ * one, at most RC_HISTORY_BATCH_CALL, about CALL_BYTES). Returns how many,
+ * or 0 when out of memory (logged).
+ */
+static size_t build_call(struct red *r, struct red_call *c, rc_event *const *evs, size_t n)
+{
+    char cand[33], head[64];
+    size_t m = 0, nreq = 0;
+    c->keys.len = c->args.len = c->req.len = 0;
+    c->nkeys = c->nargs = 0;
+    c->oom = 0;
+    random_hex(cand, 8);
+    bulk_str(c, &c->keys, &c->nkeys, RC_RED_K_EPOCH);
+    bulk_str(c, &c->keys, &c->nkeys, RC_RED_K_EPOCH_START);
+    bulk_str(c, &c->keys, &c->nkeys, RC_RED_K_SEQ);
+    bulk_str(c, &c->keys, &c->nkeys, RC_RED_K_LOG);
+    bulk_str(c, &c->args, &c->nargs, cand);
+    bulk_ll(c, &c->args, &c->nargs, r->ttl_ms);
+    bulk_ll(c, &c->args, &c->nargs, r->max_per_room);
+    bulk_str(c, &c->args, &c->nargs, RC_RED_BUS_CHANNEL);
+    while (m < n && m < RC_HISTORY_BATCH_CALL && !c->oom &&
+           (m == 0 || c->keys.len + c->args.len < CALL_BYTES))
+        add_event(c, evs[m++]);
+    size_t hl = 0;
+    head[hl++] = '*';
+    hl += fmt_ll(head + hl, (long long)(3 + c->nkeys + c->nargs));
+    head[hl++] = '\r';
+    head[hl++] = '\n';
+    if (!c->oom && rc_buf_append(&c->req, head, hl) < 0)
+        c->oom = 1;
+    bulk_str(c, &c->req, &nreq, "EVALSHA");
+    c->sha_off = c->req.len + 5; /* after "$40\r\n" */
+    bulk_str(c, &c->req, &nreq, "0000000000000000000000000000000000000000");
+    bulk_ll(c, &c->req, &nreq, (long long)c->nkeys);
+    if (!c->oom && (rc_buf_append(&c->req, c->keys.p, c->keys.len) < 0 ||
+                    rc_buf_append(&c->req, c->args.p, c->args.len) < 0))
+        c->oom = 1;
+    if (c->oom) {
+        LOG_ERROR("history", "out of memory appending event %s", evs[0]->id);
+        return 0;
+    }
+    return m;
+}
+
+/* ---- the script ---- */
 
 int rc_red_load_script(struct red *r, struct rconn *rc)
 {
@@ -132,115 +218,131 @@ int rc_red_load_script(struct red *r, struct rconn *rc)
     return 0;
 }
 
-static void random_hex(char *out, size_t nbytes)
+/* Sends c->req on rc, the script loaded first when needed. 0, or -1 when
+ * Redis is unreachable (the connection is dropped). */
+static int send_call(struct red *r, struct rconn *rc, struct red_call *c)
 {
-    if (rc_random_hex(out, nbytes) == 0)
-        return;
-    /* Never expected; the time still makes a fresh epoch unlikely to repeat. */
-    uint64_t t = (uint64_t)rc_clock_wall_ms() ^ ((uint64_t)getpid() << 40);
-    for (size_t i = 0; i < nbytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", (unsigned)(unsigned char)(t >> (8 * (i % 8))));
+    int done = 0;
+    if (!rc_red_conn_get(r, rc) || (!rc->sha[0] && rc_red_load_script(r, rc) < 0))
+        return -1;
+    memcpy(c->req.p + c->sha_off, rc->sha, 40);
+    if (redisAppendFormattedCommand(rc->c, c->req.p, c->req.len) != REDIS_OK)
+        return rc_red_conn_check(r, rc, NULL);
+    while (!done)
+        if (redisBufferWrite(rc->c, &done) != REDIS_OK)
+            return rc_red_conn_check(r, rc, NULL);
+    return 0;
 }
 
-/* EVALSHA on rc (locked); loads the script when needed. NULL when unreachable. */
-static redisReply *run_append(struct red *r, struct rconn *rc, struct argv *a)
+/* The reply to the call sent; on NOSCRIPT (Redis lost its scripts) the
+ * script is loaded again and the call sent once more. NULL when Redis is
+ * unreachable. */
+static redisReply *recv_call(struct red *r, struct rconn *rc, struct red_call *c)
 {
-    const char **v = NULL;
-    redisReply *rep = NULL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (!rc_red_conn_get(r, rc) || (!rc->sha[0] && rc_red_load_script(r, rc) < 0))
-            return NULL;
-        memcpy(a->buf.p + a->off[1], rc->sha, 40); /* argv[1] is the sha */
-        if (!(v = argv_ptrs(a)))
-            return NULL;
-        rep = redisCommandArgv(rc->c, (int)a->n, v, a->len);
-        free(v);
+    for (int attempt = 0;; attempt++) {
+        void *v = NULL;
+        if (redisGetReply(rc->c, &v) != REDIS_OK)
+            v = NULL;
+        redisReply *rep = v;
         if (rc_red_conn_check(r, rc, rep) < 0)
             return NULL;
-        if (rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "NOSCRIPT", 8)) {
-            freeReplyObject(rep);
-            rep = NULL;
-            rc->sha[0] = '\0';
-            continue;
-        }
-        return rep;
+        if (attempt > 0 || rep->type != REDIS_REPLY_ERROR || strncmp(rep->str, "NOSCRIPT", 8))
+            return rep;
+        freeReplyObject(rep);
+        rc->sha[0] = '\0';
+        if (send_call(r, rc, c) < 0)
+            return NULL;
     }
-    return rep;
 }
 
-int rc_red_append(rc_history *h, rc_event *ev)
+/* The results of the call for evs[0..m) from rep: res and offsets of those
+ * handled, how many they are (fewer than m after a refusal, logged). */
+static size_t take_reply(rc_history *h, const redisReply *rep, rc_event *const *evs, size_t m,
+                         int *res)
 {
     struct red *r = h->be;
-    struct argv a = {0};
-    rc_buf body = {0};
-    char cand[33];
-    redisReply *rep = NULL;
-    int rc = -1;
-
-    random_hex(cand, 8);
-    if (rc_red_encode_body(ev, &body) < 0)
-        goto oom;
-    argv_str(&a, "EVALSHA");
-    argv_add(&a, "0000000000000000000000000000000000000000", 40);
-    argv_int(&a, 6 + 2 * (long long)ev->nrooms);
-    argv_str(&a, RC_RED_K_EPOCH);
-    argv_str(&a, RC_RED_K_EPOCH_START);
-    argv_str(&a, RC_RED_K_SEQ);
-    argv_key(&a, RC_RED_K_EID, ev->id);
-    argv_str(&a, RC_RED_K_LOG);
-    argv_key(&a, RC_RED_K_MEMBERS, ev->member_op != RC_MEMBER_NONE && ev->member_user
-                                       ? ev->member_user : "");
-    for (size_t i = 0; i < ev->nrooms; i++) {
-        argv_key(&a, RC_RED_K_ROOM, ev->rooms[i]);
-        argv_key(&a, RC_RED_K_LOST, ev->rooms[i]);
-    }
-    argv_str(&a, cand);
-    argv_int(&a, r->ttl_ms);
-    argv_int(&a, r->max_per_room);
-    argv_str(&a, ev->transient ? "1" : "0");
-    argv_str(&a, ev->member_op == RC_MEMBER_ADD      ? "add"
-                 : ev->member_op == RC_MEMBER_REMOVE ? "remove" : "");
-    argv_str(&a, ev->member_program && ev->member_op != RC_MEMBER_NONE ? ev->member_program : "");
-    argv_int(&a, ev->occurred_ms);
-    argv_add(&a, body.p, body.len);
-    argv_str(&a, RC_RED_BUS_CHANNEL);
-    if (a.oom)
-        goto oom;
-
-    pthread_mutex_lock(&r->append_lock);
-    rep = run_append(r, &r->app, &a);
-    pthread_mutex_unlock(&r->append_lock);
-    if (!rep)
-        goto done;
+    size_t done = 0;
     if (rep->type == REDIS_REPLY_ERROR) {
-        LOG_ERROR("history", "redis %s: append of event %s failed: %s", r->where, ev->id,
-                  rep->str);
-        goto done;
+        LOG_ERROR("history", "redis %s: append of event %s%s failed: %s", r->where, evs[0]->id,
+                  m > 1 ? " and those after it" : "", rep->str);
+        return 0;
     }
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
-        rep->element[0]->type != REDIS_REPLY_INTEGER ||
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->elements % 2 ||
+        (rep->elements - 2) / 2 > m || rep->element[0]->type != REDIS_REPLY_STRING ||
         rep->element[1]->type != REDIS_REPLY_STRING ||
-        rep->element[2]->type != REDIS_REPLY_STRING ||
-        rep->element[2]->len >= sizeof ev->offset) {
-        LOG_ERROR("history", "redis %s: unexpected reply to the append of event %s",
-                  r->where, ev->id);
-        goto done;
+        ((rep->elements - 2) / 2 < m && !rep->element[1]->len)) {
+        LOG_ERROR("history", "redis %s: unexpected reply to the append of event %s", r->where,
+                  evs[0]->id);
+        return 0;
     }
-    if (rc_hist_set_epoch(h, rep->element[1]->str) < 0)
-        goto oom;
-    if (rep->element[0]->integer == 0) {
-        LOG_DEBUG("history", "duplicate event %s dropped", ev->id);
-        rc = 0;
-        goto done;
+    if (rc_hist_set_epoch(h, rep->element[0]->str) < 0) {
+        LOG_ERROR("history", "out of memory appending event %s", evs[0]->id);
+        return 0;
     }
-    memcpy(ev->offset, rep->element[2]->str, rep->element[2]->len + 1);
-    rc = 1;
-    goto done;
-oom:
-    LOG_ERROR("history", "out of memory appending event %s", ev->id);
-done:
-    freeReplyObject(rep);
-    rc_buf_free(&body);
-    argv_free(&a);
-    return rc;
+    for (size_t i = 0; i < (rep->elements - 2) / 2; i++) {
+        const redisReply *st = rep->element[2 + 2 * i], *off = rep->element[3 + 2 * i];
+        if (st->type != REDIS_REPLY_INTEGER || off->type != REDIS_REPLY_STRING ||
+            off->len >= sizeof evs[i]->offset) {
+            LOG_ERROR("history", "redis %s: unexpected reply to the append of event %s",
+                      r->where, evs[i]->id);
+            return done;
+        }
+        if (st->integer == 0) {
+            LOG_DEBUG("history", "duplicate event %s dropped", evs[i]->id);
+            res[i] = 0;
+        } else {
+            memcpy(evs[i]->offset, off->str, off->len + 1);
+            res[i] = 1;
+        }
+        done++;
+    }
+    if (done < m)
+        LOG_ERROR("history", "redis %s: append of event %s failed: %s", r->where, evs[done]->id,
+                  rep->element[1]->str);
+    return done;
+}
+
+/* ---- the operations ---- */
+
+size_t rc_red_append_start(rc_history *h, rc_event *const *evs, size_t n, int *res)
+{
+    struct red *r = h->be;
+    struct red_call *c = &r->call;
+    c->evs = evs;
+    c->n = n;
+    c->res = res;
+    c->m = build_call(r, c, evs, n);
+    c->sent = c->m && send_call(r, &r->app, c) == 0;
+    return 0;
+}
+
+size_t rc_red_append_finish(rc_history *h)
+{
+    struct red *r = h->be;
+    struct red_call *c = &r->call;
+    size_t done = 0;
+    while (c->sent) {
+        redisReply *rep = recv_call(r, &r->app, c);
+        if (!rep)
+            break;
+        size_t k = take_reply(h, rep, c->evs + done, c->m, c->res + done);
+        freeReplyObject(rep);
+        done += k;
+        if (k < c->m || done == c->n)
+            break;
+        c->m = build_call(r, c, c->evs + done, c->n - done);
+        c->sent = c->m && send_call(r, &r->app, c) == 0;
+    }
+    c->sent = 0;
+    c->evs = NULL;
+    c->res = NULL;
+    return done;
+}
+
+void rc_red_call_free(struct red_call *c)
+{
+    rc_buf_free(&c->keys);
+    rc_buf_free(&c->args);
+    rc_buf_free(&c->req);
+    rc_buf_free(&c->body);
 }

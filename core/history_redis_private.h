@@ -4,7 +4,7 @@
  * through its rc_history_ops only).
  *
  *   history_redis.c         connections, the ops table, new and destroy
- *   history_redis_append.c  the append: one Lua script per event
+ *   history_redis_append.c  the append: one Lua script call per batch of events
  *   history_redis_bus.c     the bus thread (pub/sub)
  *   history_redis_query.c   replays, sessions, stored memberships
  *   history_redis_msg.c     the message format, both directions
@@ -43,6 +43,23 @@
 #define RC_RED_BACKOFF_MIN_MS 100
 #define RC_RED_BACKOFF_MAX_MS 2000
 
+/* The append in flight, from append_start to append_finish (under the
+ * history's append_lock), and the buffers its requests are written in,
+ * kept from one call to the next. */
+struct red_call {
+    rc_event *const *evs; /* borrowed: the batch */
+    size_t n;
+    int *res;             /* borrowed: its results */
+    size_t m;             /* events in the call sent, from the first not done */
+    int sent;             /* a call was sent: its reply is due */
+    rc_buf keys, args;    /* owned: KEYS and ARGV, RESP bulk strings */
+    size_t nkeys, nargs;
+    rc_buf req;           /* owned: the EVALSHA request */
+    size_t sha_off;       /* where its sha is */
+    rc_buf body;          /* owned: one event's message */
+    int oom;
+};
+
 /* A connection of one thread, dropped on failure and made again when due. */
 struct rconn {
     const char *name;   /* "append", "query": for logs */
@@ -57,8 +74,8 @@ struct red {
     char where[RC_REDIS_WHERE_MAX]; /* host:port/db, for logs (never credentials) */
     int max_per_room;
     int64_t ttl_ms;
-    pthread_mutex_t append_lock;
-    struct rconn app;         /* guarded by append_lock */
+    struct rconn app;         /* the history's append_lock */
+    struct red_call call;     /* the history's append_lock */
     struct rconn work;        /* worker thread only */
     struct red_decoded *decoded; /* owned, made at the first replay; worker
                                     thread only (history_redis_query.c) */
@@ -101,8 +118,13 @@ rc_event *rc_red_decode_msg(const char *msg, size_t len, char *err, size_t errle
 /* SCRIPT LOAD of the append script on rc (connected), keeping its sha.
  * Returns 0 or -1 (logged). */
 int rc_red_load_script(struct red *r, struct rconn *rc);
-/* rc_history_ops.append. */
-int rc_red_append(rc_history *h, rc_event *ev);
+/* rc_history_ops.append_start: sends the batch's first script call. */
+size_t rc_red_append_start(rc_history *h, rc_event *const *evs, size_t n, int *res);
+/* rc_history_ops.append_finish: its reply, then the batch's other calls,
+ * one after the other, stopping at a refusal. */
+size_t rc_red_append_finish(rc_history *h);
+/* Frees the call's buffers. */
+void rc_red_call_free(struct red_call *c);
 
 /* ---- history_redis_query.c: rc_history_ops on the worker thread ---- */
 
