@@ -8,16 +8,27 @@
  * and we give it a record's offset + 1 only after the sink accepted the
  * record's event, or after the record went to the DLQ.
  *
+ * Batches: the thread polls what librdkafka has ready, up to max_batch
+ * records (the first poll waits, the others do not), decodes and maps them
+ * in poll order into `items`, and settles the items in that order: a run
+ * of events goes to the sink in one call (the history appends them in few
+ * round trips), a bad record to the DLQ. Each item's offset is stored
+ * once it is settled, so the order of stores per partition is the order of
+ * its records. A rebalance served by one of those polls drops the records
+ * polled so far from the partitions it revoked, unstored.
+ *
  * Back-pressure: when the sink refuses an event (history unreachable), the
- * record and its event are kept as `pending`, every assigned partition is
- * paused, and the sink is retried with exponential backoff while the thread
- * keeps polling (so the group membership stays alive and rebalances are
- * served). librdkafka resumes a paused partition at the position after the
- * last record poll returned, so the pending record itself is never refetched:
- * it is retried from memory, and only when it succeeds are the partitions
- * resumed. Pausing discards records fetched but not yet returned (version
- * barrier), so nothing is skipped. If the pending record's partition is
- * revoked, the record is dropped unstored; the next owner reads it again.
+ * items from that one on are kept (`pending`: items left), every assigned
+ * partition is paused, and they are retried, in order, with exponential
+ * backoff while the thread keeps polling (so the group membership stays
+ * alive and rebalances are served). The sink took the events before the
+ * refused one: their offsets are stored. librdkafka resumes a paused
+ * partition at the position after the last record poll returned, so the
+ * pending records are never refetched: they are retried from memory, and
+ * only when all are settled are the partitions resumed. Pausing discards
+ * records fetched but not yet returned (version barrier), so nothing is
+ * skipped. Pending records of a partition that is revoked are dropped
+ * unstored; the next owner reads them again.
  *
  * Schema Registry waits: a Confluent-framed record whose schema id neither
  * the codec nor the registry's cache knows is resolved through the registry
@@ -96,6 +107,16 @@
 #define CLOSE_TIMEOUT_MS 5000
 #define WAIT_LOG_MS 5000 /* a warning this often while records wait for the registry */
 
+/* A record in hand, decoded and mapped, to settle: its event to the sink,
+ * or (ev NULL) the record to the DLQ with its reason. */
+struct item {
+    rd_kafka_message_t *msg;        /* owned */
+    rc_event *ev;                   /* owned; NULL: a DLQ write */
+    char *err;                      /* owned: the DLQ reason; NULL with ev */
+    enum rc_metrics_bad_record why; /* of a DLQ write */
+    int revoked;                    /* its partition was revoked while it was in flight */
+};
+
 /* A record whose partition waits for the Schema Registry. */
 struct wait {
     rd_kafka_message_t *msg; /* owned */
@@ -105,7 +126,7 @@ struct wait {
 struct rc_consumer {
     char *dlq_topic;        /* owned */
     const rc_catalog *cat;  /* borrowed */
-    rc_consumer_sink sink;
+    rc_consumer_sink sink;  /* copied */
     void *ud;
     rc_codec *codec;        /* owned; used on the consumer thread only */
     rc_registry *registry;  /* borrowed, or NULL; the consumer thread's once started */
@@ -131,10 +152,17 @@ struct rc_consumer {
     rd_kafka_topic_partition_list_t *parts; /* owned: the assignment */
     int closing;                            /* in the group close: no new requests to librdkafka */
     int resume_needed;                      /* resume parts once the rebalance callback returned */
-    rd_kafka_message_t *pending_msg; /* owned while retrying */
-    rc_event *pending_ev;            /* owned; NULL: pending is a DLQ write */
-    char pending_err[512];
-    enum rc_metrics_bad_record pending_why; /* of a pending DLQ write */
+    size_t max_batch;                /* records in one poll batch at most */
+    rd_kafka_message_t **polled;     /* owned, max_batch: polled, not looked at yet */
+    size_t npolled;
+    struct item *items;              /* owned, 2 * max_batch: in poll order, unsettled;
+                                      * left after a refusal, they are pending */
+    size_t nitems;
+    size_t ninflight;                /* the first ninflight items' events are with the
+                                      * sink, started and not finished */
+    int pending;                     /* the items were refused: every partition is
+                                      * paused, they are retried with backoff */
+    rc_event **evs;                  /* owned, max_batch: a run of events for the sink */
     int backoff_ms;
     int64_t retry_at_ms;
     struct wait *waits;   /* owned, in arrival order: one per partition at most */
@@ -276,13 +304,53 @@ static void parts_del(rc_consumer *c, const rd_kafka_topic_partition_list_t *del
     }
 }
 
-static void drop_pending(rc_consumer *c)
+static void item_free(struct item *it)
 {
-    if (c->pending_msg)
-        rd_kafka_message_destroy(c->pending_msg);
-    rc_event_unref(c->pending_ev);
-    c->pending_msg = NULL;
-    c->pending_ev = NULL;
+    rd_kafka_message_destroy(it->msg);
+    rc_event_unref(it->ev);
+    free(it->err);
+}
+
+/* 1 when m is of a partition in list (every partition when NULL). */
+static int in_list(const rd_kafka_message_t *m, const rd_kafka_topic_partition_list_t *list)
+{
+    return !list || rd_kafka_topic_partition_list_find(list, rd_kafka_topic_name(m->rkt),
+                                                       m->partition) != NULL;
+}
+
+/* Drops, unstored, the items and the polled records of the partitions in
+ * list (all of them when NULL): their next owner, or this member later,
+ * reads them again. Items in flight are only marked: the sink has their
+ * events until its finish, and their offsets are not stored. */
+static void drop_pending(rc_consumer *c, const rd_kafka_topic_partition_list_t *list)
+{
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < c->nitems; i++) {
+        struct item *it = &c->items[i];
+        if (!in_list(it->msg, list) || i < c->ninflight) {
+            if (i < c->ninflight && in_list(it->msg, list))
+                it->revoked = 1;
+            c->items[kept++] = *it;
+            continue;
+        }
+        if (list && !dropped++)
+            LOG_WARN("consumer",
+                     "%s [%d] revoked while offset %" PRId64
+                     " was pending; its next owner reads it again",
+                     rd_kafka_topic_name(it->msg->rkt), it->msg->partition, it->msg->offset);
+        item_free(it);
+    }
+    c->nitems = kept;
+    if (!c->nitems)
+        c->pending = 0;
+    kept = 0;
+    for (size_t i = 0; i < c->npolled; i++) {
+        if (in_list(c->polled[i], list))
+            rd_kafka_message_destroy(c->polled[i]);
+        else
+            c->polled[kept++] = c->polled[i];
+    }
+    c->npolled = kept;
 }
 
 /*
@@ -304,13 +372,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             parts_clear(c);
         }
         parts_add(c, parts);
-        /* A pending record keeps every partition paused, new ones too.
-         * Without one, resume them: librdkafka keeps a partition's
+        /* Pending records keep every partition paused, new ones too.
+         * Without them, resume them: librdkafka keeps a partition's
          * application pause across unassign and assign, so a partition
-         * paused for an earlier pending record and given back to us would
+         * paused for earlier pending records and given back to us would
          * otherwise never be fetched again. */
         if (parts->cnt && !c->closing) {
-            if (c->pending_msg)
+            if (c->pending)
                 rd_kafka_pause_partitions(rk, parts);
             else
                 resume_free(c, rk, parts);
@@ -318,16 +386,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         LOG_INFO("consumer", "assigned %d partition(s)", parts->cnt);
         atomic_store(&c->joined, 1);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        if (c->pending_msg &&
-            rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(c->pending_msg->rkt),
-                                               c->pending_msg->partition)) {
-            LOG_WARN("consumer",
-                     "%s [%d] revoked while offset %" PRId64
-                     " was pending; its next owner reads it again",
-                     rd_kafka_topic_name(c->pending_msg->rkt), c->pending_msg->partition,
-                     c->pending_msg->offset);
-            drop_pending(c);
-        }
+        drop_pending(c, parts);
         drop_waits(c, parts);
         /* With auto commit, librdkafka commits the stored offsets of the
          * partitions it removes; without, ask for it, asynchronously. */
@@ -340,7 +399,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             aerr = rd_kafka_assign(rk, NULL);
             parts_clear(c);
         }
-        if (!c->pending_msg && atomic_load(&c->paused)) {
+        if (!c->pending && atomic_load(&c->paused)) {
             if (c->parts->cnt)
                 c->resume_needed = 1; /* by the loop, outside this callback */
             else
@@ -352,7 +411,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         LOG_ERROR("consumer", "rebalance failed: %s", rd_kafka_err2str(err));
         aerr = rd_kafka_assign(rk, NULL);
         parts_clear(c);
-        drop_pending(c);
+        drop_pending(c, NULL);
         drop_waits(c, NULL);
         set_paused(c, 0);
     }
@@ -541,26 +600,6 @@ static rc_event *to_event(rc_consumer *c, const rd_kafka_message_t *m, char *err
     return ev;
 }
 
-/* Tries the pending record once more. Returns 0 when it is settled. */
-static int retry_pending(rc_consumer *c)
-{
-    int rc = c->pending_ev ? c->sink(c->ud, c->pending_ev)
-                           : dlq_write(c, c->pending_msg, c->pending_err, c->pending_why);
-    if (rc < 0) {
-        c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                           : c->backoff_ms * 2;
-        c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
-        return -1;
-    }
-    LOG_INFO("consumer", "resuming: %s [%d] offset %" PRId64 " handed over",
-             rd_kafka_topic_name(c->pending_msg->rkt), c->pending_msg->partition,
-             c->pending_msg->offset);
-    store_offset(c, c->pending_msg);
-    drop_pending(c);
-    pause_all(c, 0);
-    return 0;
-}
-
 /* The consumed family's index of topic: the catalog's topics were
  * registered at start; another (never subscribed to) on first sight. */
 static int topic_index(const rc_consumer *c, const char *topic)
@@ -572,48 +611,152 @@ static int topic_index(const rc_consumer *c, const char *topic)
 }
 
 /*
- * Decodes, maps and hands over m, or sends it to the DLQ: with the reason
- * bad (an answer of the Schema Registry, counted as bad_why) when not
- * NULL. Takes ownership of m; a refusal makes it the pending record.
+ * Decodes and maps m into a new item, last of c->items, or makes it a DLQ
+ * write: with the reason bad (an answer of the Schema Registry, counted as
+ * bad_why) when not NULL. Takes ownership of m. Room for it is there: the
+ * items are never more than one poll batch.
  */
-static void settle(rc_consumer *c, rd_kafka_message_t *m, const char *bad,
-                   enum rc_metrics_bad_record bad_why)
+static void item_add(rc_consumer *c, rd_kafka_message_t *m, const char *bad,
+                     enum rc_metrics_bad_record bad_why)
 {
     char err[512];
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    enum rc_metrics_bad_record why = RC_M_BAD_UNDECODABLE;
-    rc_event *ev = NULL;
+    struct item *it = &c->items[c->nitems++];
+    *it = (struct item){.msg = m, .why = RC_M_BAD_UNDECODABLE};
     if (bad) {
         rc_errf(err, sizeof err, "undecodable: %s", bad);
-        why = bad_why;
+        it->why = bad_why;
     } else {
-        ev = to_event(c, m, err, sizeof err, &why);
+        it->ev = to_event(c, m, err, sizeof err, &it->why);
     }
-    int rc;
-    if (ev) {
-        rc = c->sink(c->ud, ev);
-    } else {
-        rc_counter_inc(&rc_metrics.invalid[why]);
-        LOG_WARN("consumer", "bad record %s [%d] offset %" PRId64 ": %s; sent to %s",
-                 topic, m->partition, m->offset, err, c->dlq_topic);
-        rc = dlq_write(c, m, err, why);
-    }
-    if (rc == 0) {
-        store_offset(c, m);
-        rc_event_unref(ev);
-        rd_kafka_message_destroy(m);
+    if (it->ev)
         return;
+    rc_counter_inc(&rc_metrics.invalid[it->why]);
+    LOG_WARN("consumer", "bad record %s [%d] offset %" PRId64 ": %s; sent to %s",
+             rd_kafka_topic_name(m->rkt), m->partition, m->offset, err, c->dlq_topic);
+    if (!(it->err = strdup(err)))
+        LOG_ERROR("consumer", "out of memory: the DLQ write of %s [%d] offset %" PRId64
+                  " goes without its reason", rd_kafka_topic_name(m->rkt), m->partition,
+                  m->offset);
+}
+
+/* Drops, unstored, the items of partitions revoked while they were in
+ * flight: the sink refused them, their next owner reads them again. */
+static void drop_revoked(rc_consumer *c)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < c->nitems; i++) {
+        if (c->items[i].revoked)
+            item_free(&c->items[i]);
+        else
+            c->items[kept++] = c->items[i];
     }
+    c->nitems = kept;
+}
+
+/* Stores the offsets of items[i..i+n) (those of partitions still ours) and
+ * frees them. */
+static void settled(rc_consumer *c, size_t i, size_t n)
+{
+    for (size_t k = i; k < i + n; k++) {
+        if (!c->items[k].revoked)
+            store_offset(c, c->items[k].msg);
+        item_free(&c->items[k]);
+    }
+}
+
+/*
+ * Settles c->items in order, from the first: the run of events in flight
+ * first (the sink's finish), then each run of events with the sink, each
+ * bad record with its DLQ write, storing the offset of every item settled.
+ * With async, a run that ends the items is only started: it stays in
+ * flight (c->ninflight, first in c->items) until the next call. Stops at
+ * the first refusal and keeps the items from there on, first at
+ * c->items[0], none in flight. Returns 0, or -1 when some were refused.
+ */
+static int settle_items(rc_consumer *c, int async)
+{
+    size_t i = 0;
+    int refused = 0;
+    if (c->ninflight) {
+        size_t n = c->ninflight, took = c->sink.finish(c->ud);
+        c->ninflight = 0;
+        if (took > n)
+            took = n;
+        settled(c, 0, took);
+        i = took;
+        refused = took < n;
+    }
+    while (!refused && i < c->nitems) {
+        struct item *it = &c->items[i];
+        if (!it->ev) {
+            if (dlq_write(c, it->msg, it->err ? it->err : "", it->why) < 0) {
+                refused = 1;
+                break;
+            }
+            settled(c, i++, 1);
+            continue;
+        }
+        size_t n = 0; /* a run, of max_batch events at most */
+        while (i + n < c->nitems && n < c->max_batch && c->items[i + n].ev) {
+            c->evs[n] = c->items[i + n].ev;
+            n++;
+        }
+        c->sink.start(c->ud, c->evs, n);
+        if (async && i + n == c->nitems) {
+            c->ninflight = n;
+            break;
+        }
+        size_t took = c->sink.finish(c->ud);
+        if (took > n)
+            took = n;
+        settled(c, i, took);
+        i += took;
+        refused = took < n;
+    }
+    memmove(c->items, c->items + i, (c->nitems - i) * sizeof *c->items);
+    c->nitems -= i;
+    if (!refused)
+        return 0;
+    drop_revoked(c);
+    return c->nitems ? -1 : 0;
+}
+
+/* Settles c->items (see settle_items); what is refused becomes pending:
+ * every partition is paused, to be retried from memory. */
+static void settle(rc_consumer *c, int async)
+{
+    if (settle_items(c, async) == 0)
+        return;
+    const rd_kafka_message_t *m = c->items[0].msg;
     LOG_WARN("consumer", "pausing: %s [%d] offset %" PRId64 " could not be %s",
-             topic, m->partition, m->offset,
-             ev ? "appended to history" : "written to the DLQ");
-    c->pending_msg = m;
-    c->pending_ev = ev;
-    rc_errf(c->pending_err, sizeof c->pending_err, "%s", err);
-    c->pending_why = why;
+             rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+             c->items[0].ev ? "appended to history" : "written to the DLQ");
+    c->pending = 1;
     c->backoff_ms = BACKOFF_MIN_MS;
     c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
     pause_all(c, 1);
+}
+
+/* Tries the pending records once more, in order. Returns 0 when they are
+ * all settled (and the partitions resumed). */
+static int retry_pending(rc_consumer *c)
+{
+    char first[320];
+    snprintf(first, sizeof first, "%s [%d] offset %" PRId64,
+             rd_kafka_topic_name(c->items[0].msg->rkt), c->items[0].msg->partition,
+             c->items[0].msg->offset);
+    size_t n = c->nitems;
+    if (settle_items(c, 0) < 0) {
+        c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                           : c->backoff_ms * 2;
+        c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
+        return -1;
+    }
+    LOG_INFO("consumer", "resuming: %s%s handed over", first,
+             n > 1 ? " and the records pending after it" : "");
+    c->pending = 0;
+    pause_all(c, 0);
+    return 0;
 }
 
 /* Keeps m (owned) until the registry answers for schema id, pausing its
@@ -647,7 +790,7 @@ static void wait_add(rc_consumer *c, rd_kafka_message_t *m, int32_t id, const ch
     c->wait_log_at = rc_clock_mono_ms() + WAIT_LOG_MS;
 }
 
-/* Handles one record; takes ownership of m. */
+/* Makes one record an item, or a wait; takes ownership of m. */
 static void handle(rc_consumer *c, rd_kafka_message_t *m)
 {
     char why[384];
@@ -663,12 +806,12 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
             return;
         }
         if (rc != RC_REGISTRY_OK) {
-            settle(c, m, why, rc == RC_REGISTRY_NOT_FOUND ? RC_M_BAD_UNKNOWN_SCHEMA
-                                                          : RC_M_BAD_UNDECODABLE);
+            item_add(c, m, why, rc == RC_REGISTRY_NOT_FOUND ? RC_M_BAD_UNKNOWN_SCHEMA
+                                                            : RC_M_BAD_UNDECODABLE);
             return;
         }
     }
-    settle(c, m, NULL, RC_M_BAD_UNDECODABLE);
+    item_add(c, m, NULL, RC_M_BAD_UNDECODABLE);
 }
 
 /*
@@ -679,9 +822,9 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
 static void retry_waits(rc_consumer *c)
 {
     int64_t now = rc_clock_mono_ms();
-    if (!c->nwaits || c->pending_msg || now < rc_registry_retry_at(c->registry))
+    if (!c->nwaits || c->pending || now < rc_registry_retry_at(c->registry))
         return;
-    while (c->nwaits && !c->pending_msg && !atomic_load(&c->stop)) {
+    while (c->nwaits && !c->pending && !atomic_load(&c->stop)) {
         char why[384], topic[256];
         const rd_kafka_message_t *w = c->waits[0].msg;
         int32_t id = c->waits[0].id;
@@ -704,9 +847,10 @@ static void retry_waits(rc_consumer *c)
         LOG_INFO("consumer", "resuming %s [%d] at offset %" PRId64 ": schema id %" PRId32 " %s",
                  topic, partition, w->offset, id,
                  rc == RC_REGISTRY_OK ? "resolved through the schema registry" : why);
-        settle(c, wait_take(c, 0), rc == RC_REGISTRY_OK ? NULL : why,
-               rc == RC_REGISTRY_NOT_FOUND ? RC_M_BAD_UNKNOWN_SCHEMA : RC_M_BAD_UNDECODABLE);
-        if (!c->pending_msg)
+        item_add(c, wait_take(c, 0), rc == RC_REGISTRY_OK ? NULL : why,
+                 rc == RC_REGISTRY_NOT_FOUND ? RC_M_BAD_UNKNOWN_SCHEMA : RC_M_BAD_UNDECODABLE);
+        settle(c, 1);
+        if (!c->pending)
             pause_one(c->rk, topic, partition, 0);
     }
 }
@@ -782,39 +926,89 @@ static int close_group(rc_consumer *c)
     return rc;
 }
 
-static void *consumer_main(void *arg)
+/*
+ * Polls a batch into c->polled: the first poll waits up to POLL_MS (not at
+ * all while events are in flight: their outcome is due), the next ones
+ * take what is ready, up to max_batch records; with records pending, one
+ * poll (they will be put back). The rebalance callback, which these polls
+ * serve, drops the records of the partitions it revokes.
+ */
+static void poll_batch(rc_consumer *c)
 {
-    rc_consumer *c = arg;
-    while (!atomic_load(&c->stop)) {
-        if (c->pending_msg && rc_clock_mono_ms() >= c->retry_at_ms)
-            retry_pending(c);
-        else if (c->resume_needed && !c->pending_msg)
-            pause_all(c, 0);
-        retry_waits(c);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_MS);
+    size_t want = c->pending ? 1 : c->max_batch;
+    int timeout = c->ninflight ? 0 : POLL_MS;
+    while (c->npolled < want && !atomic_load(&c->stop)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
         if (!m)
-            continue;
+            return;
+        timeout = 0;
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LOG_WARN("consumer", "%s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
         }
-        if (c->pending_msg || wait_find(c, rd_kafka_topic_name(m->rkt), m->partition) >= 0) {
-            /* Fetched before the pause took effect: put it back. */
+        c->polled[c->npolled++] = m;
+    }
+}
+
+/*
+ * Takes c->polled in order: a record of a partition that is held (every
+ * partition while records are pending, `held`; one whose own record waits
+ * for the Schema Registry) is put back, the others become items (or
+ * waits). The first record put back of a partition is the position it
+ * resumes from: the partition's later records in the batch are dropped,
+ * they come again after it.
+ */
+static void take_polled(rc_consumer *c, int held)
+{
+    rd_kafka_topic_partition_list_t *back = NULL;
+    for (size_t i = 0; i < c->npolled; i++) {
+        rd_kafka_message_t *m = c->polled[i];
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        if (!held && wait_find(c, topic, m->partition) < 0) {
+            handle(c, m);
+            continue;
+        }
+        /* Fetched before the pause took effect: put it back. */
+        if (!back)
+            back = rd_kafka_topic_partition_list_new(4);
+        if (!rd_kafka_topic_partition_list_find(back, topic, m->partition)) {
+            rd_kafka_topic_partition_list_add(back, topic, m->partition);
             rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
-                                              m->partition)->offset = m->offset;
+            rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset = m->offset;
             rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 1000);
             if (e)
                 rd_kafka_error_destroy(e);
             rd_kafka_topic_partition_list_destroy(l);
-            rd_kafka_message_destroy(m);
-            continue;
         }
-        handle(c, m);
+        rd_kafka_message_destroy(m);
     }
-    drop_pending(c);
+    c->npolled = 0;
+    if (back)
+        rd_kafka_topic_partition_list_destroy(back);
+}
+
+static void *consumer_main(void *arg)
+{
+    rc_consumer *c = arg;
+    while (!atomic_load(&c->stop)) {
+        if (c->pending && rc_clock_mono_ms() >= c->retry_at_ms)
+            retry_pending(c);
+        else if (c->resume_needed && !c->pending)
+            pause_all(c, 0);
+        retry_waits(c);
+        poll_batch(c);
+        int held = c->pending; /* what was polled goes back */
+        take_polled(c, held);
+        /* The run in flight is finished, the new items settled; the last
+         * run of events stays in flight while the next batch is polled. */
+        if (!held && c->nitems)
+            settle(c, 1);
+    }
+    if (c->ninflight)
+        settle(c, 0); /* its offsets are stored, the group close commits them */
+    drop_pending(c, NULL);
     drop_waits(c, NULL);
     if (close_group(c) == 0)
         LOG_INFO("consumer", "left the group");
@@ -830,7 +1024,7 @@ static int conf_has(const rd_kafka_conf_t *conf, const char *name, const char *w
 }
 
 rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat,
-                             rc_consumer_sink sink, void *ud, char *errstr,
+                             const rc_consumer_sink *sink, void *ud, char *errstr,
                              size_t errlen)
 {
     char kerr[512];
@@ -843,10 +1037,20 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
     }
     c->cat = cat;
     c->registry = opts->registry;
-    c->sink = sink;
+    c->sink = *sink;
     c->ud = ud;
     c->close_timeout_ms = opts->close_timeout_ms > 0 ? opts->close_timeout_ms : CLOSE_TIMEOUT_MS;
+    c->max_batch = opts->max_batch > 0 && opts->max_batch < RC_CONSUMER_BATCH_MAX
+                       ? (size_t)opts->max_batch
+                       : RC_CONSUMER_BATCH_MAX;
     c->parts = rd_kafka_topic_partition_list_new(0);
+    c->polled = calloc(c->max_batch, sizeof *c->polled);
+    c->items = calloc(2 * c->max_batch, sizeof *c->items);
+    c->evs = calloc(c->max_batch, sizeof *c->evs);
+    if (!c->polled || !c->items || !c->evs) {
+        rc_errf(errstr, errlen, "out of memory");
+        goto fail;
+    }
     if (!(c->dlq_topic = strdup(opts->dlq_topic ? opts->dlq_topic : ""))) {
         rc_errf(errstr, errlen, "out of memory");
         goto fail;
@@ -947,9 +1151,12 @@ void rc_consumer_destroy(rc_consumer *c)
         rd_kafka_flush(c->dlq, 2000);
         rd_kafka_destroy(c->dlq);
     }
-    drop_pending(c);
+    drop_pending(c, NULL);
     drop_waits(c, NULL);
     free(c->waits);
+    free(c->polled);
+    free(c->items);
+    free(c->evs);
     if (c->parts) {
         rd_kafka_topic_partition_list_destroy(c->parts);
         rc_metrics_partition_revoke_all();

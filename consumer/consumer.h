@@ -3,9 +3,10 @@
  *
  * A librdkafka high-level consumer in the options' group, subscribed to every
  * topic of the catalog, on a thread of its own. Each record is decoded
- * (codec.h), mapped (catalog.h) and handed to the sink; its offset is stored
- * only once the sink accepted the event (at-least-once), and committed by
- * librdkafka's auto-commit, on partition revoke and on close.
+ * (codec.h), mapped (catalog.h) and handed to the sink, with the records
+ * one poll finds ready, in order; its offset is stored only once the sink
+ * accepted its event (at-least-once), and committed by librdkafka's
+ * auto-commit, on partition revoke and on close.
  *
  * Stopping is bounded: the group close (final commit, LeaveGroup) is given
  * opts->close_timeout_ms. A close that cannot finish in time (the group
@@ -22,8 +23,9 @@
  * reason, and each assigned partition's lag from librdkafka's statistics.
  *
  * When the sink refuses an event (history unreachable) the consumer pauses
- * its partitions, keeps the event, retries with backoff and resumes when the
- * sink accepts it: nothing is skipped, nothing is buffered without bound.
+ * its partitions, keeps that event and the records after it in its batch,
+ * retries them in order with backoff and resumes when the sink accepted
+ * them: nothing is skipped, nothing is buffered without bound (one batch).
  *
  * With a Schema Registry (opts->registry), a Confluent-framed record whose
  * schema id the codec does not know is resolved through it first
@@ -46,11 +48,28 @@
 typedef struct rc_consumer rc_consumer;
 
 /*
- * Called on the consumer thread with a borrowed event. Returns 0 when the
- * event is durably handed over (appended to history, or found a duplicate),
- * or -1 when it could not be and must be retried later.
+ * Where events go, in two steps so that the consumer decodes its next
+ * records while the sink works; both are called on the consumer thread,
+ * a finish after each start before the next start.
+ *
+ * start: starts handing over evs[0..n) (1 <= n <= max_batch; the array and
+ * the events are borrowed until the finish): the events of consecutive
+ * records, in poll order. It may do all the work at once.
+ *
+ * finish: waits for the hand-over started last and returns how many of
+ * its events, from the first on, were durably handed over (appended to
+ * history, or found duplicates): n, or fewer when evs[k] (k the value
+ * returned) could not be, in which case evs[k..n) are retried later, in
+ * order, from evs[k]. Nothing after a refused event may have been handed
+ * over.
  */
-typedef int (*rc_consumer_sink)(void *ud, rc_event *ev);
+typedef struct rc_consumer_sink {
+    void (*start)(void *ud, rc_event *const *evs, size_t n);
+    size_t (*finish)(void *ud);
+} rc_consumer_sink;
+
+/* Records handed over in one batch at most (rc_consumer_opts.max_batch). */
+#define RC_CONSUMER_BATCH_MAX 256
 
 typedef struct rc_consumer_opts {
     /* the schemas directory the consumer's codec loads (borrowed; read by
@@ -68,6 +87,10 @@ typedef struct rc_consumer_opts {
      * (borrowed; must outlive the consumer; used on the consumer thread
      * only once started) */
     rc_registry *registry;
+    /* records taken from one poll batch at most (what librdkafka has
+     * ready; the sink gets their events in one call, or a few around bad
+     * records); 0 or more than RC_CONSUMER_BATCH_MAX: that */
+    int max_batch;
 } rc_consumer_opts;
 
 /*
@@ -76,7 +99,7 @@ typedef struct rc_consumer_opts {
  * schemas cannot be loaded or librdkafka refuses the configuration.
  */
 rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat,
-                             rc_consumer_sink sink, void *ud, char *errstr,
+                             const rc_consumer_sink *sink, void *ud, char *errstr,
                              size_t errlen);
 
 /* Starts the consumer thread. Returns 0 or -1. */

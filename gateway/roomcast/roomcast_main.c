@@ -124,6 +124,11 @@ struct app {
     rc_consumer *consumer;
     rc_demo *demo;
     atomic_int started; /* start-up finished: consumer and demo running */
+    /* The consumer thread's append in flight (sink_start to sink_finish). */
+    rc_event *const *sink_evs;            /* borrowed from the consumer */
+    size_t sink_n;
+    int64_t sink_t0;
+    int sink_res[RC_CONSUMER_BATCH_MAX]; /* its results */
     rc_membership *members; /* start-up thread: the table being built */
 
     pthread_mutex_t mu;    /* guards what follows */
@@ -229,18 +234,37 @@ static int replay_membership(void *ud, enum rc_member_op op, const char *user, c
     return load_membership(a, user, program);
 }
 
-static int consumer_sink(void *ud, rc_event *ev)
+/* The consumer's records, in batches, into the history (consumer
+ * thread). Each event's append time is the time of the append that took
+ * it, from start to finish. */
+static void sink_start(void *ud, rc_event *const *evs, size_t n)
 {
     struct app *a = ud;
-    int64_t t0 = rc_clock_mono_us();
-    int rc = rc_history_append(a->history, ev);
-    rc_prom_observe(&rc_metrics.append_time, rc_clock_mono_us() - t0);
-    if (rc == 1)
-        rc_counter_inc(&rc_metrics.appended[rc_metrics_event(ev->name)]);
-    else if (rc == 0)
-        rc_counter_inc(&rc_metrics.duplicate[rc_metrics_event(ev->name)]);
-    return rc < 0 ? -1 : 0;
+    a->sink_evs = evs;
+    a->sink_n = n;
+    a->sink_t0 = rc_clock_mono_us();
+    rc_history_append_start(a->history, evs, n, a->sink_res);
 }
+
+static size_t sink_finish(void *ud)
+{
+    struct app *a = ud;
+    size_t k = rc_history_append_finish(a->history);
+    int64_t us = rc_clock_mono_us() - a->sink_t0;
+    for (size_t i = 0; i < k; i++) {
+        rc_prom_observe(&rc_metrics.append_time, us);
+        const char *name = a->sink_evs[i]->name;
+        if (a->sink_res[i] == 1)
+            rc_counter_inc(&rc_metrics.appended[rc_metrics_event(name)]);
+        else
+            rc_counter_inc(&rc_metrics.duplicate[rc_metrics_event(name)]);
+    }
+    if (k < a->sink_n)
+        rc_prom_observe(&rc_metrics.append_time, us); /* the refused one */
+    return k;
+}
+
+static const rc_consumer_sink consumer_sink = {sink_start, sink_finish};
 
 /* The label values and build labels of /metrics: the catalog's events,
  * the libraries' versions. */
@@ -825,7 +849,7 @@ static void *starter_main(void *arg)
                            .kafka = kafka_opts(a),
                            .close_timeout_ms = CONSUMER_CLOSE_MS,
                            .registry = a->registry};
-    if (!(a->consumer = rc_consumer_new(&co, a->cat, consumer_sink, a, err, sizeof err)))
+    if (!(a->consumer = rc_consumer_new(&co, a->cat, &consumer_sink, a, err, sizeof err)))
         goto fail;
     if (rc_consumer_start(a->consumer) < 0) {
         rc_errf(err, sizeof err, "cannot start the consumer thread");
