@@ -5,8 +5,10 @@
  * with the broker up closes the group at once, a stop with the broker gone
  * gives up at the close deadline instead of waiting session.timeout.ms, and
  * the membership rebuild stops when asked while the broker is unreachable,
- * and a stop with records fetched but not yet handed over drops them
- * unstored instead of aborting.
+ * a stop with records fetched but not yet handed over drops them unstored
+ * instead of aborting, and a sink that refuses in the middle of a batch
+ * gets the refused event again first, nothing skipped, no offset stored
+ * past it.
  */
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
@@ -127,6 +129,143 @@ static void produce(const char *schemas, const char *boot, int first, int count)
     rc_codec_destroy(codec);
 }
 
+/* ---- a sink that refuses: events "ur-N" of one partition ---- */
+
+static int taken[128];       /* the N of each event the sink took, in order */
+static atomic_int ntaken;
+static atomic_int refuse_at = -1; /* refuse event N when it comes... */
+static atomic_int refusals;       /* ...this many times (-1: always) */
+static size_t refusing_took;
+
+static void refusing_start(void *ud, rc_event *const *evs, size_t n)
+{
+    (void)ud;
+    size_t k = 0;
+    for (; k < n; k++) {
+        int i = atoi(evs[k]->id + 3);
+        if (i == atomic_load(&refuse_at) && atomic_load(&refusals) != 0) {
+            if (atomic_load(&refusals) > 0)
+                atomic_fetch_sub(&refusals, 1);
+            break;
+        }
+        int at = atomic_load(&ntaken);
+        if (at < 128)
+            taken[at] = i;
+        atomic_store(&ntaken, at + 1);
+    }
+    refusing_took = k;
+}
+
+static size_t refusing_finish(void *ud)
+{
+    (void)ud;
+    return refusing_took;
+}
+
+static const rc_consumer_sink refusing = {refusing_start, refusing_finish};
+
+static rc_consumer *refusing_consumer(const char *schemas, const char *boot, const rc_catalog *cat)
+{
+    char err[512];
+    rc_consumer_opts o = {.schemas_dir = schemas,
+                          .dlq_topic = "roomcast.dlq",
+                          .kafka = {.brokers = boot,
+                                    .group_id = "unit-refusing",
+                                    .props = props,
+                                    .nprops = sizeof props / sizeof *props},
+                          .close_timeout_ms = 1500};
+    rc_consumer *c = rc_consumer_new(&o, cat, &refusing, NULL, err, sizeof err);
+    if (!c)
+        fprintf(stderr, "consumer: %s\n", err);
+    CHECK(c != NULL);
+    CHECK_INT(rc_consumer_start(c), 0);
+    return c;
+}
+
+/* count records "ur-<first>".. with one key: one partition, in order. */
+static void produce_one_key(const char *schemas, const char *boot, int first, int count)
+{
+    char err[512], json[512];
+    rc_codec *codec = rc_codec_new(schemas, err, sizeof err);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", boot, NULL, 0);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    for (int i = first; i < first + count; i++) {
+        rc_buf b = {0};
+        int n = snprintf(json, sizeof json,
+                         "{\"event_id\":\"ur-%d\",\"occurred_at\":1,\"performed_by\":{\"user_id\":"
+                         "\"a\",\"name\":null},\"action\":\"ADDED\",\"program_id\":\"p\","
+                         "\"request_id\":\"r\",\"comment_id\":\"c%d\",\"body_preview\":null}",
+                         i, i);
+        CHECK_INT(rc_codec_encode_json(codec, "CommentMutation", json, (size_t)n, RC_FRAMING_BARE,
+                                       &b, err, sizeof err),
+                  0);
+        CHECK_INT(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("comments.mutations"),
+                                    RD_KAFKA_V_KEY("one", 3), RD_KAFKA_V_VALUE(b.p, b.len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                  0);
+        rc_buf_free(&b);
+    }
+    CHECK_INT(rd_kafka_flush(p, 10000), 0);
+    rd_kafka_destroy(p);
+    rc_codec_destroy(codec);
+}
+
+/* 1 when taken[from..to) is first, first + 1, ... */
+static int taken_in_order(int from, int to, int first)
+{
+    for (int i = from; i < to; i++)
+        if (i >= 128 || taken[i] != first + (i - from))
+            return 0;
+    return 1;
+}
+
+/*
+ * A sink that refuses an event in the middle of a batch: the events before
+ * it were taken and are not handed over again, the refused one comes
+ * again first, then the rest, in order, nothing skipped. A consumer
+ * stopped while its sink refuses stores no offset past the refused event:
+ * the group's next member starts there.
+ */
+static void test_refusals(const char *schemas, const rc_catalog *cat)
+{
+    char err[512];
+    rc_broker *b = rc_broker_new(cat, "roomcast.dlq", 3, err, sizeof err);
+    CHECK(b != NULL);
+    const char *boot = rc_broker_bootstraps(b);
+    produce_one_key(schemas, boot, 0, 40);
+    atomic_store(&refuse_at, 25);
+    atomic_store(&refusals, 2);
+    rc_consumer *c = refusing_consumer(schemas, boot, cat);
+    WAIT_FOR(atomic_load(&ntaken) >= 40, 20000);
+    CHECK_INT(atomic_load(&ntaken), 40);
+    CHECK(taken_in_order(0, 40, 0));
+    CHECK_INT(atomic_load(&refusals), 0);
+    CHECK_INT(rc_consumer_paused(c), 0);
+
+    /* Refused for good from ur-45 on: the consumer pauses and retries. */
+    atomic_store(&refuse_at, 45);
+    atomic_store(&refusals, -1);
+    produce_one_key(schemas, boot, 40, 10);
+    WAIT_FOR(atomic_load(&ntaken) >= 45 && rc_consumer_paused(c), 20000);
+    CHECK_INT(rc_consumer_paused(c), 1);
+    sleep_ms(300);
+    CHECK_INT(atomic_load(&ntaken), 45);
+    CHECK(taken_in_order(40, 45, 40));
+    CHECK_INT(rc_consumer_stop(c), 0);
+    rc_consumer_destroy(c);
+
+    /* The next member of the group starts at the refused record. */
+    atomic_store(&refusals, 0);
+    c = refusing_consumer(schemas, boot, cat);
+    WAIT_FOR(atomic_load(&ntaken) >= 50, 20000);
+    CHECK_INT(atomic_load(&ntaken), 50);
+    CHECK(taken_in_order(45, 50, 45));
+    CHECK_INT(rc_consumer_stop(c), 0);
+    rc_consumer_destroy(c);
+    rc_broker_destroy(b);
+}
+
 static int stop_timed(rc_consumer *c, int64_t *ms)
 {
     int64_t t0 = rc_clock_mono_ms();
@@ -229,6 +368,8 @@ int main(void)
     CHECK(atomic_load(&distinct) < 64); /* some were still queued */
     rc_consumer_destroy(c3);
     rc_broker_destroy(b2);
+
+    test_refusals(schemas, cat);
     rc_catalog_destroy(cat);
     return CHECK_DONE();
 }
