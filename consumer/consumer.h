@@ -69,7 +69,7 @@ typedef struct rc_consumer_sink {
 } rc_consumer_sink;
 
 /* Records handed over in one batch at most (rc_consumer_opts.max_batch). */
-#define RC_CONSUMER_BATCH_MAX 256
+#define RC_CONSUMER_BATCH_MAX 512
 
 typedef struct rc_consumer_opts {
     /* the schemas directory the consumer's codec loads (borrowed; read by

@@ -119,7 +119,7 @@ int rc_history_append(rc_history *h, rc_event *ev);
  * (its eventId not recorded) is appended in full. Nothing after a refused
  * event is appended, so the order holds.
  */
-#define RC_HISTORY_BATCH_CALL 256
+#define RC_HISTORY_BATCH_CALL 512
 size_t rc_history_append_batch(rc_history *h, rc_event *const *evs, size_t n, int *res);
 
 /*

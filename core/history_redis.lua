@@ -14,20 +14,23 @@
 -- touched, and the call still finishes their bookkeeping and answers.
 -- docs/history.md has the key layout.
 --
--- KEYS: 1 epoch, 2 epoch start, 3 seq, 4 log, then per event: 1 eventId,
---       2 member set, 3.. (room stream, room lost marker) per room.
+-- KEYS: 1 epoch, 2 epoch start, 3 seq, 4 log, then per event: its eventId,
+--       its member set (member events only), and (room stream, room lost
+--       marker) per room.
 -- ARGV: 1 epoch candidate, 2 ttl ms, 3 max per room, 4 bus channel, then
---       six per event: 1 transient "1"|"0", 2 member op ""|"add"|"remove",
---       3 member program, 4 occurred ms, 5 body (the message after the
---       "{" that opens its envelope: the envelope's fields but offset, "}",
---       "\n", payload), 6 number of rooms.
+--       per event: 1 its shape: "s" stored or "t" transient, then "-", "a"
+--       (member added) or "r" (member removed), then the number of rooms
+--       ("s-1", "ta2"); 2 occurred ms; 3 body (the message after the "{"
+--       that opens its envelope: the envelope's fields but offset, "}",
+--       "\n", payload); 4 the member program (member events only).
 -- Returns {epoch, err, status, offset, status, offset, ...}: one status
 -- and offset per event handled, in order (1 and the offset, "" when
 -- transient: appended; 0 and "": a duplicate). err is "" when every event
 -- was handled, else the error of the first one that was not.
 
 local KEYS, ARGV, call, pcall, tonumber = KEYS, ARGV, redis.call, pcall, tonumber
-local format, match, sub = string.format, string.match, string.sub
+local format, match, sub, byte = string.format, string.match, string.sub, string.byte
+local T, NONE, ADD = byte('t'), byte('-'), byte('a')
 local function fmt(n) return format('%d', n) end
 local function idseq(id) return tonumber(match(id, '^(%d+)')) end
 local function lastseq(key)
@@ -55,13 +58,19 @@ local rooms = {}    -- room stream key -> {lost marker key, lost seq, lost ts, c
 local touched = {}  -- the room stream keys appended to, in that order
 local known = {}    -- eventId key -> true: appended before, or by this call
 
--- Which eventIds the store knows, all in one MGET.
+-- Where each event's keys and arguments start, and its shape; then which
+-- eventIds the store knows, all in one MGET.
+local ks, as, transient, ops, nrooms = {}, {}, {}, {}, {}
+local eids = {}
 do
-  local eids, k, a = {}, 5, 5
-  while a + 5 <= #ARGV do
-    eids[#eids + 1] = KEYS[k]
-    k = k + 2 + 2 * tonumber(ARGV[a + 5])
-    a = a + 6
+  local k, a, nargv = 5, 5, #ARGV
+  while a + 2 <= nargv do
+    local i, head = #ks + 1, ARGV[a]
+    ks[i], as[i], eids[i] = k, a, KEYS[k]
+    transient[i], ops[i], nrooms[i] = byte(head, 1) == T, byte(head, 2), tonumber(sub(head, 3))
+    local member = ops[i] ~= NONE and 1 or 0
+    k = k + 1 + member + 2 * nrooms[i]
+    a = a + 3 + member
   end
   if #eids > 0 then
     local v = call('MGET', unpack(eids))
@@ -91,17 +100,20 @@ local function trimlog(id)
   return idseq(keep) - 1
 end
 
--- The event whose keys start at KEYS[k] and arguments at ARGV[a]: returns
--- its status and offset. Every command that could fail on what the store
--- holds (a key of another type) is here, so that a failure is the event's.
-local function append(k, a)
+-- Event i: returns its status and offset. Every command that could fail on
+-- what the store holds (a key of another type) is here, so that a failure
+-- is the event's.
+local function append(i)
+  local k, a, op = ks[i], as[i], ops[i]
   local eid = KEYS[k]
-  local nrooms = tonumber(ARGV[a + 5])
   if known[eid] then return 0, '' end
-  local op, body = ARGV[a + 1], ARGV[a + 4]
-  if op == 'add' then call('SADD', KEYS[k + 1], ARGV[a + 2])
-  elseif op == 'remove' then call('SREM', KEYS[k + 1], ARGV[a + 2]) end
-  if ARGV[a] == '1' then
+  local body, r0 = ARGV[a + 2], k + 1
+  if op ~= NONE then
+    call(op == ADD and 'SADD' or 'SREM', KEYS[k + 1], ARGV[a + 3])
+    r0 = k + 2
+  end
+  local r1 = r0 + 2 * nrooms[i] - 1
+  if transient[i] then
     call('PUBLISH', channel, stamp(body, ''))
     call('SET', eid, '1', 'PX', sttl)
     known[eid] = true
@@ -121,10 +133,10 @@ local function append(k, a)
   end
   local last = {} -- when recovering, untouched room stream key -> its last seq
   if recover then
-    for i = k + 2, k + 2 * nrooms, 2 do
-      if not rooms[KEYS[i]] then
-        local s = lastseq(KEYS[i])
-        last[KEYS[i]] = s
+    for j = r0, r1, 2 do
+      if not rooms[KEYS[j]] then
+        local s = lastseq(KEYS[j])
+        last[KEYS[j]] = s
         if s > seq then seq = s end
       end
     end
@@ -133,13 +145,13 @@ local function append(k, a)
   local sseq = fmt(seq)
   local offset = epoch .. '-' .. sseq
   local id = sseq .. '-0'
-  local occurred = ARGV[a + 3]
+  local occurred = ARGV[a + 1]
   -- The log of (seq, append time): everything below its first entry expired.
   call('XADD', KEYS[4], id, 'a', snow, 't', occurred)
   if not expired then expired = trimlog(id) end
   local msg = stamp(body, offset)
-  for i = k + 2, k + 2 * nrooms, 2 do
-    local sk, lk = KEYS[i], KEYS[i + 1]
+  for j = r0, r1, 2 do
+    local sk, lk = KEYS[j], KEYS[j + 1]
     local room = rooms[sk]
     if not room then
       -- New, or gone after its events expired: unknown up to `expired`.
@@ -166,17 +178,14 @@ local function append(k, a)
 end
 
 local out = {epoch, ''}
-local k, a = 5, 5
-while a + 5 <= #ARGV do
-  local ok, status, offset = pcall(append, k, a)
+for i = 1, #ks do
+  local ok, status, offset = pcall(append, i)
   if not ok then
     out[2] = type(status) == 'table' and (status.err or 'error') or tostring(status)
     break
   end
   out[#out + 1] = status
   out[#out + 1] = offset
-  k = k + 2 + 2 * tonumber(ARGV[a + 5])
-  a = a + 6
 end
 
 -- Each room appended to: drop entries with seq <= expired (TTL) and,

@@ -126,31 +126,35 @@ static void random_hex(char *out, size_t nbytes)
         snprintf(out + 2 * i, 3, "%02x", (unsigned)(unsigned char)(t >> (8 * (i % 8))));
 }
 
-/* ev's part of KEYS (eventId, member set, room and lost marker per room)
- * and its six arguments. */
+/* ev's part of KEYS (eventId, member set of a member event, room and lost
+ * marker per room) and of ARGV (shape, occurred time, body, member
+ * program of a member event); history_redis.lua's header has the format. */
 static void add_event(struct red_call *c, const rc_event *ev)
 {
-    int member = ev->member_op != RC_MEMBER_NONE;
+    int member = ev->member_op != RC_MEMBER_NONE && ev->member_user && ev->member_program;
+    char shape[32];
+    size_t sl = 0;
     c->body.len = 0;
     if (rc_red_encode_body(ev, &c->body) < 0) {
         c->oom = 1;
         return;
     }
+    shape[sl++] = ev->transient ? 't' : 's';
+    shape[sl++] = !member ? '-' : ev->member_op == RC_MEMBER_ADD ? 'a' : 'r';
+    sl += fmt_ll(shape + sl, (long long)ev->nrooms);
     bulk_key(c, RC_RED_K_EID, ev->id);
-    bulk_key(c, RC_RED_K_MEMBERS, member && ev->member_user ? ev->member_user : "");
+    if (member)
+        bulk_key(c, RC_RED_K_MEMBERS, ev->member_user);
     for (size_t i = 0; i < ev->nrooms; i++) {
         bulk_key(c, RC_RED_K_ROOM, ev->rooms[i]);
         bulk_key(c, RC_RED_K_LOST, ev->rooms[i]);
     }
-    bulk_str(c, &c->args, &c->nargs, ev->transient ? "1" : "0");
-    bulk_str(c, &c->args, &c->nargs,
-             ev->member_op == RC_MEMBER_ADD      ? "add"
-             : ev->member_op == RC_MEMBER_REMOVE ? "remove" : "");
-    bulk_str(c, &c->args, &c->nargs, member && ev->member_program ? ev->member_program : "");
+    bulk(c, &c->args, &c->nargs, shape, sl);
     bulk_ll(c, &c->args, &c->nargs, ev->occurred_ms);
     /* the script writes the "{" and the offset */
     bulk(c, &c->args, &c->nargs, c->body.p + 1, c->body.len - 1);
-    bulk_ll(c, &c->args, &c->nargs, (long long)ev->nrooms);
+    if (member)
+        bulk_str(c, &c->args, &c->nargs, ev->member_program);
 }
 
 /*
