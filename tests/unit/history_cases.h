@@ -605,7 +605,7 @@ static void case_control(const struct backend *b)
  */
 static void case_batch(const struct backend *b)
 {
-    enum { LONG = 2 * RC_HISTORY_BATCH_CALL + 7 };
+    enum { LONG = RC_HISTORY_BATCH_CALL + 9 }; /* two calls */
     char want[96], base[RC_OFFSET_MAX];
     int res[LONG];
     rc_event *evs[LONG];
@@ -659,8 +659,8 @@ static void case_batch(const struct backend *b)
         CHECK_STR(s.evs[i]->id, order[i]);
     pthread_mutex_unlock(&s.mu);
 
-    /* Longer than a call: in order, one seq each, a duplicate of an event
-     * two calls back dropped. */
+    /* Longer than a call: in order, one seq each; the last, in the second
+     * call, a duplicate of one in the first, dropped. */
     for (int i = 0; i < LONG; i++) {
         char id[32];
         snprintf(id, sizeof id, "bl%d", i == LONG - 1 ? 3 : i);
