@@ -23,10 +23,10 @@
 --       ("s-1", "ta2"); 2 occurred ms; 3 body (the message after the "{"
 --       that opens its envelope: the envelope's fields but offset, "}",
 --       "\n", payload); 4 the member program (member events only).
--- Returns {epoch, err, status, offset, status, offset, ...}: one status
--- and offset per event handled, in order (1 and the offset, "" when
--- transient: appended; 0 and "": a duplicate). err is "" when every event
--- was handled, else the error of the first one that was not.
+-- Returns {epoch, err, status, seq, status, seq, ...}: one status and seq
+-- per event handled, in order (1 and its seq, 0 when transient: appended;
+-- 0 and 0: a duplicate); its offset is "<epoch>-<seq>". err is "" when
+-- every event was handled, else the error of the first one that was not.
 
 local KEYS, ARGV, call, pcall, tonumber = KEYS, ARGV, redis.call, pcall, tonumber
 local format, match, sub, byte = string.format, string.match, string.sub, string.byte
@@ -106,7 +106,7 @@ end
 local function append(i)
   local k, a, op = ks[i], as[i], ops[i]
   local eid = KEYS[k]
-  if known[eid] then return 0, '' end
+  if known[eid] then return 0, 0 end
   local body, r0 = ARGV[a + 2], k + 1
   if op ~= NONE then
     call(op == ADD and 'SADD' or 'SREM', KEYS[k + 1], ARGV[a + 3])
@@ -117,7 +117,7 @@ local function append(i)
     call('PUBLISH', channel, stamp(body, ''))
     call('SET', eid, '1', 'PX', sttl)
     known[eid] = true
-    return 1, ''
+    return 1, 0
   end
   -- The seq key is never below what a stream holds (it is written in the
   -- same call as the entries). Lost alone, seq is raised above the last
@@ -143,13 +143,12 @@ local function append(i)
   end
   seq = seq + 1
   local sseq = fmt(seq)
-  local offset = epoch .. '-' .. sseq
   local id = sseq .. '-0'
   local occurred = ARGV[a + 1]
   -- The log of (seq, append time): everything below its first entry expired.
   call('XADD', KEYS[4], id, 'a', snow, 't', occurred)
   if not expired then expired = trimlog(id) end
-  local msg = stamp(body, offset)
+  local msg = '{"offset":"' .. epoch .. '-' .. sseq .. '",' .. body
   for j = r0, r1, 2 do
     local sk, lk = KEYS[j], KEYS[j + 1]
     local room = rooms[sk]
@@ -174,18 +173,18 @@ local function append(i)
   call('PUBLISH', channel, msg)
   call('SET', eid, '1', 'PX', sttl)
   known[eid] = true
-  return 1, offset
+  return 1, seq
 end
 
 local out = {epoch, ''}
 for i = 1, #ks do
-  local ok, status, offset = pcall(append, i)
+  local ok, status, s = pcall(append, i)
   if not ok then
     out[2] = type(status) == 'table' and (status.err or 'error') or tostring(status)
     break
   end
   out[#out + 1] = status
-  out[#out + 1] = offset
+  out[#out + 1] = s
 end
 
 -- Each room appended to: drop entries with seq <= expired (TTL) and,

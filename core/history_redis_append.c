@@ -283,10 +283,11 @@ static size_t take_reply(rc_history *h, const redisReply *rep, rc_event *const *
         LOG_ERROR("history", "out of memory appending event %s", evs[0]->id);
         return 0;
     }
+    const char *epoch = rep->element[0]->str;
     for (size_t i = 0; i < (rep->elements - 2) / 2; i++) {
-        const redisReply *st = rep->element[2 + 2 * i], *off = rep->element[3 + 2 * i];
-        if (st->type != REDIS_REPLY_INTEGER || off->type != REDIS_REPLY_STRING ||
-            off->len >= sizeof evs[i]->offset) {
+        const redisReply *st = rep->element[2 + 2 * i], *seq = rep->element[3 + 2 * i];
+        if (st->type != REDIS_REPLY_INTEGER || seq->type != REDIS_REPLY_INTEGER ||
+            seq->integer < 0 || rep->element[0]->len + 22 > sizeof evs[i]->offset) {
             LOG_ERROR("history", "redis %s: unexpected reply to the append of event %s",
                       r->where, evs[i]->id);
             return done;
@@ -295,7 +296,10 @@ static size_t take_reply(rc_history *h, const redisReply *rep, rc_event *const *
             LOG_DEBUG("history", "duplicate event %s dropped", evs[i]->id);
             res[i] = 0;
         } else {
-            memcpy(evs[i]->offset, off->str, off->len + 1);
+            evs[i]->offset[0] = '\0';
+            if (seq->integer > 0)
+                snprintf(evs[i]->offset, sizeof evs[i]->offset, "%s-%lld", epoch,
+                         (long long)seq->integer);
             res[i] = 1;
         }
         done++;
