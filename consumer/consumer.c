@@ -432,25 +432,51 @@ static int64_t stat_int(json_t *o, const char *key)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : RD_KAFKA_OFFSET_INVALID;
 }
 
+/* The offset of the first record of topic [partition] that this consumer
+ * holds unsettled (polled, in a batch, in flight, pending, or waiting for
+ * the Schema Registry), or -1. */
+static int64_t held_min(int64_t first, const rd_kafka_message_t *m, const char *topic,
+                        int32_t partition)
+{
+    if (m->partition != partition || (first >= 0 && m->offset >= first) ||
+        strcmp(rd_kafka_topic_name(m->rkt), topic) != 0)
+        return first;
+    return m->offset;
+}
+
+static int64_t held_from(const rc_consumer *c, const char *topic, int32_t partition)
+{
+    int64_t first = -1;
+    for (size_t i = 0; i < c->npolled; i++)
+        first = held_min(first, c->polled[i], topic, partition);
+    for (size_t i = 0; i < c->nitems; i++)
+        first = held_min(first, c->items[i].msg, topic, partition);
+    for (size_t i = 0; i < c->nwaits; i++)
+        first = held_min(first, c->waits[i].msg, topic, partition);
+    return first;
+}
+
 /*
  * The lag of one partition from its statistics object: records between
  * its end (the high watermark, or the last stable offset when reading
  * committed) and where the group resumes from: the offset stored after the
  * last record handled, else the committed one; with neither (nothing
- * handled since the assignment, and nothing committed ever), the next
- * record handed over, else the partition's start, where an earliest reset
- * begins. -1 when the end is not known yet.
+ * handled since the assignment, and nothing committed ever), the first
+ * record this consumer holds unsettled, else the next record handed over,
+ * else the partition's start, where an earliest reset begins. -1 when the
+ * end is not known yet.
  */
-static int64_t partition_lag(const rc_consumer *c, json_t *p)
+static int64_t partition_lag(const rc_consumer *c, const rd_kafka_topic_partition_t *tp,
+                             json_t *p)
 {
     int64_t end = stat_int(p, c->read_committed ? "ls_offset" : "hi_offset");
     if (end < 0)
         end = stat_int(p, "hi_offset");
     if (end < 0)
         return -1;
-    const char *from[] = {"stored_offset", "committed_offset", "app_offset", "lo_offset"};
+    const char *from[] = {"stored_offset", "committed_offset", NULL, "app_offset", "lo_offset"};
     for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
-        int64_t pos = stat_int(p, from[i]);
+        int64_t pos = from[i] ? stat_int(p, from[i]) : held_from(c, tp->topic, tp->partition);
         if (pos >= 0)
             return pos < end ? end - pos : 0;
     }
@@ -477,7 +503,7 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
         if (!p)
             continue;
         const char *state = json_string_value(json_object_get(p, "fetch_state"));
-        rc_metrics_partition_update(tp->topic, tp->partition, partition_lag(c, p),
+        rc_metrics_partition_update(tp->topic, tp->partition, partition_lag(c, tp, p),
                                     state && strcmp(state, "active") == 0);
     }
     json_decref(root);
