@@ -524,19 +524,6 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                  rd_kafka_err2str(err));
 }
 
-static void store_offset(rc_consumer *c, const rd_kafka_message_t *m)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
-                                      m->partition)->offset = m->offset + 1;
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
-    if (err)
-        LOG_WARN("consumer", "cannot store offset %s [%d] %" PRId64 ": %s",
-                 rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                 rd_kafka_err2str(err));
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
 /* Produces m to the DLQ topic and waits for the broker's answer; why is
  * the metrics' label of reason. */
 static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m, const char *reason,
@@ -679,15 +666,34 @@ static void drop_revoked(rc_consumer *c)
     c->nitems = kept;
 }
 
-/* Stores the offsets of items[i..i+n) (those of partitions still ours) and
- * frees them. */
+/* Stores the offsets of items[i..i+n) (those of partitions still ours),
+ * in one call: each partition's last, and frees them. */
 static void settled(rc_consumer *c, size_t i, size_t n)
 {
+    rd_kafka_topic_partition_list_t *l = NULL;
     for (size_t k = i; k < i + n; k++) {
-        if (!c->items[k].revoked)
-            store_offset(c, c->items[k].msg);
+        const rd_kafka_message_t *m = c->items[k].msg;
+        if (!c->items[k].revoked) {
+            const char *topic = rd_kafka_topic_name(m->rkt);
+            if (!l)
+                l = rd_kafka_topic_partition_list_new(4);
+            rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(l, topic,
+                                                                               m->partition);
+            if (!tp)
+                tp = rd_kafka_topic_partition_list_add(l, topic, m->partition);
+            tp->offset = m->offset + 1;
+        }
         item_free(&c->items[k]);
     }
+    if (!l)
+        return;
+    rd_kafka_offsets_store(c->rk, l);
+    for (int k = 0; k < l->cnt; k++)
+        if (l->elems[k].err)
+            LOG_WARN("consumer", "cannot store offset %s [%d] %" PRId64 ": %s", l->elems[k].topic,
+                     l->elems[k].partition, l->elems[k].offset - 1,
+                     rd_kafka_err2str(l->elems[k].err));
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 /*
@@ -701,25 +707,29 @@ static void settled(rc_consumer *c, size_t i, size_t n)
  */
 static int settle_items(rc_consumer *c, int async)
 {
-    size_t i = 0;
+    size_t i = 0, done = 0; /* items[done..i) settled, offsets not stored yet */
     int refused = 0;
     if (c->ninflight) {
         size_t n = c->ninflight, took = c->sink.finish(c->ud);
         c->ninflight = 0;
         if (took > n)
             took = n;
-        settled(c, 0, took);
         i = took;
         refused = took < n;
     }
+    /* What the run in flight took is stored once the next run is started
+     * (the store works while the sink does), before anything else. */
     while (!refused && i < c->nitems) {
         struct item *it = &c->items[i];
         if (!it->ev) {
+            settled(c, done, i - done);
             if (dlq_write(c, it->msg, it->err ? it->err : "", it->why) < 0) {
+                done = i;
                 refused = 1;
                 break;
             }
             settled(c, i++, 1);
+            done = i;
             continue;
         }
         size_t n = 0; /* a run, of max_batch events at most */
@@ -728,6 +738,8 @@ static int settle_items(rc_consumer *c, int async)
             n++;
         }
         c->sink.start(c->ud, c->evs, n);
+        settled(c, done, i - done);
+        done = i;
         if (async && i + n == c->nitems) {
             c->ninflight = n;
             break;
@@ -737,8 +749,10 @@ static int settle_items(rc_consumer *c, int async)
             took = n;
         settled(c, i, took);
         i += took;
+        done = i;
         refused = took < n;
     }
+    settled(c, done, i - done);
     memmove(c->items, c->items + i, (c->nitems - i) * sizeof *c->items);
     c->nitems -= i;
     if (!refused)
