@@ -8,14 +8,15 @@
  * and we give it a record's offset + 1 only after the sink accepted the
  * record's event, or after the record went to the DLQ.
  *
- * Batches: the thread polls what librdkafka has ready, up to max_batch
- * records (the first poll waits, the others do not), decodes and maps them
- * in poll order into `items`, and settles the items in that order: a run
- * of events goes to the sink in one call (the history appends them in few
- * round trips), a bad record to the DLQ. Each item's offset is stored
- * once it is settled, so the order of stores per partition is the order of
- * its records. A rebalance served by one of those polls drops the records
- * polled so far from the partitions it revoked, unstored.
+ * Batches (consumer_batch.c): the thread polls what librdkafka has ready,
+ * up to max_batch records, decodes and maps them in poll order into
+ * `items`, and settles the items in that order: a run of events goes to
+ * the sink in one start/finish (the history appends them in few round
+ * trips; the last run stays in flight while the next batch is polled), a
+ * bad record to the DLQ. Each item's offset is stored once it is settled,
+ * so the order of stores per partition is the order of its records. A
+ * rebalance served by one of those polls drops the records polled so far
+ * from the partitions it revoked, unstored (in flight: never stored).
  *
  * Back-pressure: when the sink refuses an event (history unreachable), the
  * items from that one on are kept (`pending`: items left), every assigned
@@ -82,7 +83,7 @@
  * fetched record reaches that queue (see close_group). A close abandoned at
  * the deadline leaves the handle undestroyed (see consumer.h).
  */
-#include "consumer.h"
+#include "consumer_private.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -100,75 +101,9 @@
 #include "codec.h"
 #include "kafka_conf.h"
 
-#define POLL_MS 100
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
 #define DLQ_TIMEOUT_MS 10000
 #define CLOSE_TIMEOUT_MS 5000
 #define WAIT_LOG_MS 5000 /* a warning this often while records wait for the registry */
-
-/* A record in hand, decoded and mapped, to settle: its event to the sink,
- * or (ev NULL) the record to the DLQ with its reason. */
-struct item {
-    rd_kafka_message_t *msg;        /* owned */
-    rc_event *ev;                   /* owned; NULL: a DLQ write */
-    char *err;                      /* owned: the DLQ reason; NULL with ev */
-    enum rc_metrics_bad_record why; /* of a DLQ write */
-    int revoked;                    /* its partition was revoked while it was in flight */
-};
-
-/* A record whose partition waits for the Schema Registry. */
-struct wait {
-    rd_kafka_message_t *msg; /* owned */
-    int32_t id;              /* the schema id it needs */
-};
-
-struct rc_consumer {
-    char *dlq_topic;        /* owned */
-    const rc_catalog *cat;  /* borrowed */
-    rc_consumer_sink sink;  /* copied */
-    void *ud;
-    rc_codec *codec;        /* owned; used on the consumer thread only */
-    rc_registry *registry;  /* borrowed, or NULL; the consumer thread's once started */
-    rd_kafka_t *rk;         /* owned consumer */
-    rd_kafka_t *dlq;        /* owned producer for the DLQ topic */
-    pthread_t thread;
-    int started;
-    int stopped;     /* rc_consumer_stop was called */
-    int stop_result; /* and returned this */
-    int cooperative; /* the rebalance protocol is COOPERATIVE */
-    int auto_commit; /* enable.auto.commit */
-    int read_committed; /* isolation.level: lag is measured to the LSO */
-    int *topic_idx;     /* owned: rc_metrics_topic() of each catalog topic */
-    int close_timeout_ms;
-    atomic_int stop;
-    atomic_int assigned;
-    atomic_int joined; /* a first assignment came (possibly empty) */
-    atomic_int paused;
-    atomic_int abandoned; /* the group close did not finish in time */
-    atomic_int nwaiting;  /* nwaits, for other threads */
-
-    /* consumer thread only */
-    rd_kafka_topic_partition_list_t *parts; /* owned: the assignment */
-    int closing;                            /* in the group close: no new requests to librdkafka */
-    int resume_needed;                      /* resume parts once the rebalance callback returned */
-    size_t max_batch;                /* records in one poll batch at most */
-    rd_kafka_message_t **polled;     /* owned, max_batch: polled, not looked at yet */
-    size_t npolled;
-    struct item *items;              /* owned, 2 * max_batch: in poll order, unsettled;
-                                      * left after a refusal, they are pending */
-    size_t nitems;
-    size_t ninflight;                /* the first ninflight items' events are with the
-                                      * sink, started and not finished */
-    int pending;                     /* the items were refused: every partition is
-                                      * paused, they are retried with backoff */
-    rc_event **evs;                  /* owned, max_batch: a run of events for the sink */
-    int backoff_ms;
-    int64_t retry_at_ms;
-    struct wait *waits;   /* owned, in arrival order: one per partition at most */
-    size_t nwaits, capwaits;
-    int64_t wait_log_at;  /* next "still waiting" warning */
-};
 
 /* DLQ delivery outcome, written by the delivery report callback. */
 struct dlq_wait {
@@ -190,7 +125,7 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 }
 
 /* The wait of topic [partition], or -1. */
-static long wait_find(const rc_consumer *c, const char *topic, int32_t partition)
+long rc_cons_wait_find(const rc_consumer *c, const char *topic, int32_t partition)
 {
     for (size_t i = 0; i < c->nwaits; i++)
         if (c->waits[i].msg->partition == partition &&
@@ -217,7 +152,7 @@ static void resume_free(rc_consumer *c, rd_kafka_t *rk,
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(list->cnt);
     for (int i = 0; i < list->cnt; i++)
-        if (wait_find(c, list->elems[i].topic, list->elems[i].partition) < 0)
+        if (rc_cons_wait_find(c, list->elems[i].topic, list->elems[i].partition) < 0)
             rd_kafka_topic_partition_list_add(l, list->elems[i].topic, list->elems[i].partition);
     if (l->cnt)
         rd_kafka_resume_partitions(rk, l);
@@ -262,7 +197,7 @@ static void set_paused(rc_consumer *c, int paused)
 /* Pauses or resumes every assigned partition (consumer thread, outside the
  * rebalance callback); resuming leaves the partitions that wait for the
  * Schema Registry paused. */
-static void pause_all(rc_consumer *c, int pause)
+void rc_cons_pause_all(rc_consumer *c, int pause)
 {
     if (c->parts->cnt) {
         if (pause)
@@ -304,55 +239,6 @@ static void parts_del(rc_consumer *c, const rd_kafka_topic_partition_list_t *del
     }
 }
 
-static void item_free(struct item *it)
-{
-    rd_kafka_message_destroy(it->msg);
-    rc_event_unref(it->ev);
-    free(it->err);
-}
-
-/* 1 when m is of a partition in list (every partition when NULL). */
-static int in_list(const rd_kafka_message_t *m, const rd_kafka_topic_partition_list_t *list)
-{
-    return !list || rd_kafka_topic_partition_list_find(list, rd_kafka_topic_name(m->rkt),
-                                                       m->partition) != NULL;
-}
-
-/* Drops, unstored, the items and the polled records of the partitions in
- * list (all of them when NULL): their next owner, or this member later,
- * reads them again. Items in flight are only marked: the sink has their
- * events until its finish, and their offsets are not stored. */
-static void drop_pending(rc_consumer *c, const rd_kafka_topic_partition_list_t *list)
-{
-    size_t kept = 0, dropped = 0;
-    for (size_t i = 0; i < c->nitems; i++) {
-        struct item *it = &c->items[i];
-        if (!in_list(it->msg, list) || i < c->ninflight) {
-            if (i < c->ninflight && in_list(it->msg, list))
-                it->revoked = 1;
-            c->items[kept++] = *it;
-            continue;
-        }
-        if (list && !dropped++)
-            LOG_WARN("consumer",
-                     "%s [%d] revoked while offset %" PRId64
-                     " was pending; its next owner reads it again",
-                     rd_kafka_topic_name(it->msg->rkt), it->msg->partition, it->msg->offset);
-        item_free(it);
-    }
-    c->nitems = kept;
-    if (!c->nitems)
-        c->pending = 0;
-    kept = 0;
-    for (size_t i = 0; i < c->npolled; i++) {
-        if (in_list(c->polled[i], list))
-            rd_kafka_message_destroy(c->polled[i]);
-        else
-            c->polled[kept++] = c->polled[i];
-    }
-    c->npolled = kept;
-}
-
 /*
  * Rebalance callback (consumer thread, from poll or from the close). See the
  * notes at the top: the only librdkafka calls that wait are the (un)assign.
@@ -386,7 +272,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         LOG_INFO("consumer", "assigned %d partition(s)", parts->cnt);
         atomic_store(&c->joined, 1);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        drop_pending(c, parts);
+        rc_cons_drop_pending(c, parts);
         drop_waits(c, parts);
         /* With auto commit, librdkafka commits the stored offsets of the
          * partitions it removes; without, ask for it, asynchronously. */
@@ -411,7 +297,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         LOG_ERROR("consumer", "rebalance failed: %s", rd_kafka_err2str(err));
         aerr = rd_kafka_assign(rk, NULL);
         parts_clear(c);
-        drop_pending(c, NULL);
+        rc_cons_drop_pending(c, NULL);
         drop_waits(c, NULL);
         set_paused(c, 0);
     }
@@ -430,30 +316,6 @@ static int64_t stat_int(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : RD_KAFKA_OFFSET_INVALID;
-}
-
-/* The offset of the first record of topic [partition] that this consumer
- * holds unsettled (polled, in a batch, in flight, pending, or waiting for
- * the Schema Registry), or -1. */
-static int64_t held_min(int64_t first, const rd_kafka_message_t *m, const char *topic,
-                        int32_t partition)
-{
-    if (m->partition != partition || (first >= 0 && m->offset >= first) ||
-        strcmp(rd_kafka_topic_name(m->rkt), topic) != 0)
-        return first;
-    return m->offset;
-}
-
-static int64_t held_from(const rc_consumer *c, const char *topic, int32_t partition)
-{
-    int64_t first = -1;
-    for (size_t i = 0; i < c->npolled; i++)
-        first = held_min(first, c->polled[i], topic, partition);
-    for (size_t i = 0; i < c->nitems; i++)
-        first = held_min(first, c->items[i].msg, topic, partition);
-    for (size_t i = 0; i < c->nwaits; i++)
-        first = held_min(first, c->waits[i].msg, topic, partition);
-    return first;
 }
 
 /*
@@ -476,7 +338,7 @@ static int64_t partition_lag(const rc_consumer *c, const rd_kafka_topic_partitio
         return -1;
     const char *from[] = {"stored_offset", "committed_offset", NULL, "app_offset", "lo_offset"};
     for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
-        int64_t pos = from[i] ? stat_int(p, from[i]) : held_from(c, tp->topic, tp->partition);
+        int64_t pos = from[i] ? stat_int(p, from[i]) : rc_cons_held_from(c, tp->topic, tp->partition);
         if (pos >= 0)
             return pos < end ? end - pos : 0;
     }
@@ -526,7 +388,7 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* Produces m to the DLQ topic and waits for the broker's answer; why is
  * the metrics' label of reason. */
-static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m, const char *reason,
+int rc_cons_dlq_write(rc_consumer *c, const rd_kafka_message_t *m, const char *reason,
                      enum rc_metrics_bad_record why)
 {
     char part[16], off[24], ts[24];
@@ -577,7 +439,7 @@ static int dlq_write(rc_consumer *c, const rd_kafka_message_t *m, const char *re
 }
 
 /* Decodes and maps m. Returns the event, or NULL with err and *why set. */
-static rc_event *to_event(rc_consumer *c, const rd_kafka_message_t *m, char *err, size_t errlen,
+rc_event *rc_cons_to_event(rc_consumer *c, const rd_kafka_message_t *m, char *err, size_t errlen,
                           enum rc_metrics_bad_record *why_out)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -623,182 +485,6 @@ static int topic_index(const rc_consumer *c, const char *topic)
     return rc_metrics_topic(topic);
 }
 
-/*
- * Decodes and maps m into a new item, last of c->items, or makes it a DLQ
- * write: with the reason bad (an answer of the Schema Registry, counted as
- * bad_why) when not NULL. Takes ownership of m. Room for it is there: the
- * items are never more than one poll batch.
- */
-static void item_add(rc_consumer *c, rd_kafka_message_t *m, const char *bad,
-                     enum rc_metrics_bad_record bad_why)
-{
-    char err[512];
-    struct item *it = &c->items[c->nitems++];
-    *it = (struct item){.msg = m, .why = RC_M_BAD_UNDECODABLE};
-    if (bad) {
-        rc_errf(err, sizeof err, "undecodable: %s", bad);
-        it->why = bad_why;
-    } else {
-        it->ev = to_event(c, m, err, sizeof err, &it->why);
-    }
-    if (it->ev)
-        return;
-    rc_counter_inc(&rc_metrics.invalid[it->why]);
-    LOG_WARN("consumer", "bad record %s [%d] offset %" PRId64 ": %s; sent to %s",
-             rd_kafka_topic_name(m->rkt), m->partition, m->offset, err, c->dlq_topic);
-    if (!(it->err = strdup(err)))
-        LOG_ERROR("consumer", "out of memory: the DLQ write of %s [%d] offset %" PRId64
-                  " goes without its reason", rd_kafka_topic_name(m->rkt), m->partition,
-                  m->offset);
-}
-
-/* Drops, unstored, the items of partitions revoked while they were in
- * flight: the sink refused them, their next owner reads them again. */
-static void drop_revoked(rc_consumer *c)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < c->nitems; i++) {
-        if (c->items[i].revoked)
-            item_free(&c->items[i]);
-        else
-            c->items[kept++] = c->items[i];
-    }
-    c->nitems = kept;
-}
-
-/* Stores the offsets of items[i..i+n) (those of partitions still ours),
- * in one call: each partition's last, and frees them. */
-static void settled(rc_consumer *c, size_t i, size_t n)
-{
-    rd_kafka_topic_partition_list_t *l = NULL;
-    for (size_t k = i; k < i + n; k++) {
-        const rd_kafka_message_t *m = c->items[k].msg;
-        if (!c->items[k].revoked) {
-            const char *topic = rd_kafka_topic_name(m->rkt);
-            if (!l)
-                l = rd_kafka_topic_partition_list_new(4);
-            rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(l, topic,
-                                                                               m->partition);
-            if (!tp)
-                tp = rd_kafka_topic_partition_list_add(l, topic, m->partition);
-            tp->offset = m->offset + 1;
-        }
-        item_free(&c->items[k]);
-    }
-    if (!l)
-        return;
-    rd_kafka_offsets_store(c->rk, l);
-    for (int k = 0; k < l->cnt; k++)
-        if (l->elems[k].err)
-            LOG_WARN("consumer", "cannot store offset %s [%d] %" PRId64 ": %s", l->elems[k].topic,
-                     l->elems[k].partition, l->elems[k].offset - 1,
-                     rd_kafka_err2str(l->elems[k].err));
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
-/*
- * Settles c->items in order, from the first: the run of events in flight
- * first (the sink's finish), then each run of events with the sink, each
- * bad record with its DLQ write, storing the offset of every item settled.
- * With async, a run that ends the items is only started: it stays in
- * flight (c->ninflight, first in c->items) until the next call. Stops at
- * the first refusal and keeps the items from there on, first at
- * c->items[0], none in flight. Returns 0, or -1 when some were refused.
- */
-static int settle_items(rc_consumer *c, int async)
-{
-    size_t i = 0, done = 0; /* items[done..i) settled, offsets not stored yet */
-    int refused = 0;
-    if (c->ninflight) {
-        size_t n = c->ninflight, took = c->sink.finish(c->ud);
-        c->ninflight = 0;
-        if (took > n)
-            took = n;
-        i = took;
-        refused = took < n;
-    }
-    /* What the run in flight took is stored once the next run is started
-     * (the store works while the sink does), before anything else. */
-    while (!refused && i < c->nitems) {
-        struct item *it = &c->items[i];
-        if (!it->ev) {
-            settled(c, done, i - done);
-            if (dlq_write(c, it->msg, it->err ? it->err : "", it->why) < 0) {
-                done = i;
-                refused = 1;
-                break;
-            }
-            settled(c, i++, 1);
-            done = i;
-            continue;
-        }
-        size_t n = 0; /* a run, of max_batch events at most */
-        while (i + n < c->nitems && n < c->max_batch && c->items[i + n].ev) {
-            c->evs[n] = c->items[i + n].ev;
-            n++;
-        }
-        c->sink.start(c->ud, c->evs, n);
-        settled(c, done, i - done);
-        done = i;
-        if (async && i + n == c->nitems) {
-            c->ninflight = n;
-            break;
-        }
-        size_t took = c->sink.finish(c->ud);
-        if (took > n)
-            took = n;
-        settled(c, i, took);
-        i += took;
-        done = i;
-        refused = took < n;
-    }
-    settled(c, done, i - done);
-    memmove(c->items, c->items + i, (c->nitems - i) * sizeof *c->items);
-    c->nitems -= i;
-    if (!refused)
-        return 0;
-    drop_revoked(c);
-    return c->nitems ? -1 : 0;
-}
-
-/* Settles c->items (see settle_items); what is refused becomes pending:
- * every partition is paused, to be retried from memory. */
-static void settle(rc_consumer *c, int async)
-{
-    if (settle_items(c, async) == 0)
-        return;
-    const rd_kafka_message_t *m = c->items[0].msg;
-    LOG_WARN("consumer", "pausing: %s [%d] offset %" PRId64 " could not be %s",
-             rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-             c->items[0].ev ? "appended to history" : "written to the DLQ");
-    c->pending = 1;
-    c->backoff_ms = BACKOFF_MIN_MS;
-    c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
-    pause_all(c, 1);
-}
-
-/* Tries the pending records once more, in order. Returns 0 when they are
- * all settled (and the partitions resumed). */
-static int retry_pending(rc_consumer *c)
-{
-    char first[320];
-    snprintf(first, sizeof first, "%s [%d] offset %" PRId64,
-             rd_kafka_topic_name(c->items[0].msg->rkt), c->items[0].msg->partition,
-             c->items[0].msg->offset);
-    size_t n = c->nitems;
-    if (settle_items(c, 0) < 0) {
-        c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                           : c->backoff_ms * 2;
-        c->retry_at_ms = rc_clock_mono_ms() + c->backoff_ms;
-        return -1;
-    }
-    LOG_INFO("consumer", "resuming: %s%s handed over", first,
-             n > 1 ? " and the records pending after it" : "");
-    c->pending = 0;
-    pause_all(c, 0);
-    return 0;
-}
-
 /* Keeps m (owned) until the registry answers for schema id, pausing its
  * partition. */
 static void wait_add(rc_consumer *c, rd_kafka_message_t *m, int32_t id, const char *why)
@@ -831,7 +517,7 @@ static void wait_add(rc_consumer *c, rd_kafka_message_t *m, int32_t id, const ch
 }
 
 /* Makes one record an item, or a wait; takes ownership of m. */
-static void handle(rc_consumer *c, rd_kafka_message_t *m)
+void rc_cons_handle(rc_consumer *c, rd_kafka_message_t *m)
 {
     char why[384];
     int32_t id;
@@ -846,12 +532,12 @@ static void handle(rc_consumer *c, rd_kafka_message_t *m)
             return;
         }
         if (rc != RC_REGISTRY_OK) {
-            item_add(c, m, why, rc == RC_REGISTRY_NOT_FOUND ? RC_M_BAD_UNKNOWN_SCHEMA
+            rc_cons_item_add(c, m, why, rc == RC_REGISTRY_NOT_FOUND ? RC_M_BAD_UNKNOWN_SCHEMA
                                                             : RC_M_BAD_UNDECODABLE);
             return;
         }
     }
-    item_add(c, m, NULL, RC_M_BAD_UNDECODABLE);
+    rc_cons_item_add(c, m, NULL, RC_M_BAD_UNDECODABLE);
 }
 
 /*
@@ -887,9 +573,9 @@ static void retry_waits(rc_consumer *c)
         LOG_INFO("consumer", "resuming %s [%d] at offset %" PRId64 ": schema id %" PRId32 " %s",
                  topic, partition, w->offset, id,
                  rc == RC_REGISTRY_OK ? "resolved through the schema registry" : why);
-        item_add(c, wait_take(c, 0), rc == RC_REGISTRY_OK ? NULL : why,
+        rc_cons_item_add(c, wait_take(c, 0), rc == RC_REGISTRY_OK ? NULL : why,
                  rc == RC_REGISTRY_NOT_FOUND ? RC_M_BAD_UNKNOWN_SCHEMA : RC_M_BAD_UNDECODABLE);
-        settle(c, 1);
+        rc_cons_settle(c, 1);
         if (!c->pending)
             pause_one(c->rk, topic, partition, 0);
     }
@@ -966,89 +652,26 @@ static int close_group(rc_consumer *c)
     return rc;
 }
 
-/*
- * Polls a batch into c->polled: the first poll waits up to POLL_MS (not at
- * all while events are in flight: their outcome is due), the next ones
- * take what is ready, up to max_batch records; with records pending, one
- * poll (they will be put back). The rebalance callback, which these polls
- * serve, drops the records of the partitions it revokes.
- */
-static void poll_batch(rc_consumer *c)
-{
-    size_t want = c->pending ? 1 : c->max_batch;
-    int timeout = c->ninflight ? 0 : POLL_MS;
-    while (c->npolled < want && !atomic_load(&c->stop)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
-        if (!m)
-            return;
-        timeout = 0;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                LOG_WARN("consumer", "%s", rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        c->polled[c->npolled++] = m;
-    }
-}
-
-/*
- * Takes c->polled in order: a record of a partition that is held (every
- * partition while records are pending, `held`; one whose own record waits
- * for the Schema Registry) is put back, the others become items (or
- * waits). The first record put back of a partition is the position it
- * resumes from: the partition's later records in the batch are dropped,
- * they come again after it.
- */
-static void take_polled(rc_consumer *c, int held)
-{
-    rd_kafka_topic_partition_list_t *back = NULL;
-    for (size_t i = 0; i < c->npolled; i++) {
-        rd_kafka_message_t *m = c->polled[i];
-        const char *topic = rd_kafka_topic_name(m->rkt);
-        if (!held && wait_find(c, topic, m->partition) < 0) {
-            handle(c, m);
-            continue;
-        }
-        /* Fetched before the pause took effect: put it back. */
-        if (!back)
-            back = rd_kafka_topic_partition_list_new(4);
-        if (!rd_kafka_topic_partition_list_find(back, topic, m->partition)) {
-            rd_kafka_topic_partition_list_add(back, topic, m->partition);
-            rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(l, topic, m->partition)->offset = m->offset;
-            rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 1000);
-            if (e)
-                rd_kafka_error_destroy(e);
-            rd_kafka_topic_partition_list_destroy(l);
-        }
-        rd_kafka_message_destroy(m);
-    }
-    c->npolled = 0;
-    if (back)
-        rd_kafka_topic_partition_list_destroy(back);
-}
-
 static void *consumer_main(void *arg)
 {
     rc_consumer *c = arg;
     while (!atomic_load(&c->stop)) {
         if (c->pending && rc_clock_mono_ms() >= c->retry_at_ms)
-            retry_pending(c);
+            rc_cons_retry_pending(c);
         else if (c->resume_needed && !c->pending)
-            pause_all(c, 0);
+            rc_cons_pause_all(c, 0);
         retry_waits(c);
-        poll_batch(c);
+        rc_cons_poll_batch(c);
         int held = c->pending; /* what was polled goes back */
-        take_polled(c, held);
+        rc_cons_take_polled(c, held);
         /* The run in flight is finished, the new items settled; the last
          * run of events stays in flight while the next batch is polled. */
         if (!held && c->nitems)
-            settle(c, 1);
+            rc_cons_settle(c, 1);
     }
     if (c->ninflight)
-        settle(c, 0); /* its offsets are stored, the group close commits them */
-    drop_pending(c, NULL);
+        rc_cons_settle(c, 0); /* its offsets are stored, the group close commits them */
+    rc_cons_drop_pending(c, NULL);
     drop_waits(c, NULL);
     if (close_group(c) == 0)
         LOG_INFO("consumer", "left the group");
@@ -1191,7 +814,7 @@ void rc_consumer_destroy(rc_consumer *c)
         rd_kafka_flush(c->dlq, 2000);
         rd_kafka_destroy(c->dlq);
     }
-    drop_pending(c, NULL);
+    rc_cons_drop_pending(c, NULL);
     drop_waits(c, NULL);
     free(c->waits);
     free(c->polled);
