@@ -297,9 +297,12 @@ static size_t take_reply(rc_history *h, const redisReply *rep, rc_event *const *
             res[i] = 0;
         } else {
             evs[i]->offset[0] = '\0';
-            if (seq->integer > 0)
-                snprintf(evs[i]->offset, sizeof evs[i]->offset, "%s-%lld", epoch,
-                         (long long)seq->integer);
+            if (seq->integer > 0) { /* "<epoch>-<seq>": the length was checked above */
+                size_t el = rep->element[0]->len;
+                memcpy(evs[i]->offset, epoch, el);
+                evs[i]->offset[el] = '-';
+                evs[i]->offset[el + 1 + fmt_ll(evs[i]->offset + el + 1, seq->integer)] = '\0';
+            }
             res[i] = 1;
         }
         done++;

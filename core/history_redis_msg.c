@@ -28,6 +28,23 @@
 #define BUS_MSG_MAX (8u * 1024 * 1024)
 #define BUS_ROOMS_MAX 256
 
+/* v in decimal after s, into b (no printf: this runs for every event). */
+static int put_int(rc_buf *b, const char *s, int64_t v)
+{
+    char tmp[24], out[24];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return rc_buf_puts(b, s) | rc_buf_append(b, out, len);
+}
+
 /* The envelope without "offset", "\n", the payload. */
 int rc_red_encode_body(const rc_event *ev, rc_buf *b)
 {
@@ -42,9 +59,9 @@ int rc_red_encode_body(const rc_event *ev, rc_buf *b)
             bad |= rc_buf_puts(b, ",");
         bad |= rc_buf_json_string(b, ev->rooms[i], strlen(ev->rooms[i]));
     }
-    bad |= rc_buf_printf(b, "],\"ts\":%" PRId64, ev->occurred_ms);
+    bad |= put_int(b, "],\"ts\":", ev->occurred_ms);
     if (ev->kafka_ts_ms >= 0)
-        bad |= rc_buf_printf(b, ",\"kts\":%" PRId64, ev->kafka_ts_ms);
+        bad |= put_int(b, ",\"kts\":", ev->kafka_ts_ms);
     if (ev->transient)
         bad |= rc_buf_puts(b, ",\"transient\":true");
     if (ev->member_op != RC_MEMBER_NONE && ev->member_user && ev->member_program) {
