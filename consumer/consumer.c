@@ -710,7 +710,8 @@ rc_consumer *rc_consumer_new(const rc_consumer_opts *opts, const rc_catalog *cat
     c->polled = calloc(c->max_batch, sizeof *c->polled);
     c->items = calloc(2 * c->max_batch, sizeof *c->items);
     c->evs = calloc(c->max_batch, sizeof *c->evs);
-    if (!c->polled || !c->items || !c->evs) {
+    c->evs_next = calloc(c->max_batch, sizeof *c->evs_next);
+    if (!c->polled || !c->items || !c->evs || !c->evs_next) {
         rc_errf(errstr, errlen, "out of memory");
         goto fail;
     }
@@ -820,6 +821,7 @@ void rc_consumer_destroy(rc_consumer *c)
     free(c->polled);
     free(c->items);
     free(c->evs);
+    free(c->evs_next);
     if (c->parts) {
         rd_kafka_topic_partition_list_destroy(c->parts);
         rc_metrics_partition_revoke_all();

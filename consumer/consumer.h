@@ -66,6 +66,11 @@ typedef struct rc_consumer rc_consumer;
 typedef struct rc_consumer_sink {
     void (*start)(void *ud, rc_event *const *evs, size_t n);
     size_t (*finish)(void *ud);
+    /* Optional (NULL: none): called between a start and its finish with
+     * the events the next start will likely have (the array is borrowed
+     * for the call only), so that the sink gets them ready meanwhile. It
+     * hands nothing over. */
+    void (*prepare)(void *ud, rc_event *const *evs, size_t n);
 } rc_consumer_sink;
 
 /* Records handed over in one batch at most (rc_consumer_opts.max_batch). */

@@ -192,6 +192,18 @@ static int settle_items(rc_consumer *c, int async)
     size_t i = 0, done = 0; /* items[done..i) settled, offsets not stored yet */
     int refused = 0;
     if (c->ninflight) {
+        /* The usual next run: every item after the one in flight, all
+         * events. The sink gets it ready while the run in flight ends. */
+        size_t nb = c->nitems - c->ninflight;
+        if (async && c->sink.prepare && nb && nb <= c->max_batch) {
+            size_t k = 0;
+            while (k < nb && c->items[c->ninflight + k].ev) {
+                c->evs_next[k] = c->items[c->ninflight + k].ev;
+                k++;
+            }
+            if (k == nb)
+                c->sink.prepare(c->ud, c->evs_next, nb);
+        }
         size_t n = c->ninflight, took = c->sink.finish(c->ud);
         c->ninflight = 0;
         if (took > n)

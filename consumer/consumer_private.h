@@ -84,6 +84,7 @@ struct rc_consumer {
     int pending;                     /* the items were refused: every partition is
                                       * paused, they are retried with backoff */
     rc_event **evs;                  /* owned, max_batch: a run of events for the sink */
+    rc_event **evs_next;             /* owned, max_batch: the next run, to prepare */
     int backoff_ms;
     int64_t retry_at_ms;
     struct wait *waits;   /* owned, in arrival order: one per partition at most */

@@ -187,14 +187,23 @@ size_t rc_history_append_batch(rc_history *h, rc_event *const *evs, size_t n, in
 void rc_history_append_start(rc_history *h, rc_event *const *evs, size_t n, int *res)
 {
     pthread_mutex_lock(&h->append_lock);
+    h->appending = 1;
     h->append_done = h->ops->append_start(h, evs, n, res);
 }
 
 size_t rc_history_append_finish(rc_history *h)
 {
     size_t done = h->ops->append_finish ? h->ops->append_finish(h) : h->append_done;
+    h->appending = 0;
     pthread_mutex_unlock(&h->append_lock);
     return done;
+}
+
+void rc_history_append_prepare(rc_history *h, rc_event *const *evs, size_t n)
+{
+    /* The caller holds append_lock between its start and its finish. */
+    if (h->appending && n && h->ops->append_prepare)
+        h->ops->append_prepare(h, evs, n);
 }
 
 int rc_history_memberships(rc_history *h,

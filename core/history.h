@@ -136,6 +136,18 @@ void rc_history_append_start(rc_history *h, rc_event *const *evs, size_t n, int 
 size_t rc_history_append_finish(rc_history *h);
 
 /*
+ * Between a start and its finish, on the same thread: prepares what the
+ * next rc_history_append_start(h, evs, n, ...) will send (redis: builds
+ * its first script call while the one before runs), so that the start
+ * after the finish only sends. Nothing is appended here. What was
+ * prepared is used only by a start with the same events in the same
+ * order, after a finish that handled all its events; otherwise it is
+ * dropped. Outside a start and its finish, and with the memory backend,
+ * it does nothing.
+ */
+void rc_history_append_prepare(rc_history *h, rc_event *const *evs, size_t n);
+
+/*
  * The current epoch ("" until known). The string stays valid until
  * rc_history_destroy; with redis it changes when the store was lost.
  */

@@ -26,6 +26,8 @@ struct rc_history_ops {
      * one that sends in start returns 0 there. */
     size_t (*append_start)(rc_history *h, rc_event *const *evs, size_t n, int *res);
     size_t (*append_finish)(rc_history *h);
+    /* rc_history_append_prepare, under append_lock; NULL: nothing to do. */
+    void (*append_prepare)(rc_history *h, rc_event *const *evs, size_t n);
     /* Worker thread only: the blocking queries behind the public API. */
     int (*replay)(rc_history *h, const char *const *rooms, size_t nrooms,
                   const char *after, rc_event ***out, size_t *nout);
@@ -61,6 +63,7 @@ struct rc_history {
 
     pthread_mutex_t append_lock;      /* held from an append's start to its finish */
     size_t append_done;               /* what append_start returned */
+    int appending;                    /* between a start and its finish */
 
     pthread_mutex_t sub_lock;         /* guards the six fields below */
     rc_history_subscriber sub;

@@ -199,6 +199,7 @@ static const struct rc_history_ops red_ops = {
     .durable = 1,
     .append_start = rc_red_append_start,
     .append_finish = rc_red_append_finish,
+    .append_prepare = rc_red_append_prepare,
     .replay = rc_red_replay,
     .replay_since = rc_red_replay_since,
     .session_put = rc_red_session_put,

@@ -73,7 +73,7 @@ static size_t fmt_ll(char *out, long long v)
 }
 
 /* One bulk string, p[0..pl) then s[0..sl), into b; *count grows by one. */
-static void bulk2(struct red_call *c, rc_buf *b, size_t *count, const char *p, size_t pl,
+static void bulk2(struct red_req *c, rc_buf *b, size_t *count, const char *p, size_t pl,
                   const char *s, size_t sl)
 {
     char head[32];
@@ -95,22 +95,22 @@ static void bulk2(struct red_call *c, rc_buf *b, size_t *count, const char *p, s
     (*count)++;
 }
 
-static void bulk(struct red_call *c, rc_buf *b, size_t *count, const char *s, size_t len)
+static void bulk(struct red_req *c, rc_buf *b, size_t *count, const char *s, size_t len)
 {
     bulk2(c, b, count, s, len, "", 0);
 }
 
-static void bulk_str(struct red_call *c, rc_buf *b, size_t *count, const char *s)
+static void bulk_str(struct red_req *c, rc_buf *b, size_t *count, const char *s)
 {
     bulk(c, b, count, s, strlen(s));
 }
 
-static void bulk_key(struct red_call *c, const char *prefix, const char *s)
+static void bulk_key(struct red_req *c, const char *prefix, const char *s)
 {
     bulk2(c, &c->keys, &c->nkeys, prefix, strlen(prefix), s, strlen(s));
 }
 
-static void bulk_ll(struct red_call *c, rc_buf *b, size_t *count, long long v)
+static void bulk_ll(struct red_req *c, rc_buf *b, size_t *count, long long v)
 {
     char tmp[24];
     bulk(c, b, count, tmp, fmt_ll(tmp, v));
@@ -129,7 +129,7 @@ static void random_hex(char *out, size_t nbytes)
 /* ev's part of KEYS (eventId, member set of a member event, room and lost
  * marker per room) and of ARGV (shape, occurred time, body, member
  * program of a member event); history_redis.lua's header has the format. */
-static void add_event(struct red_call *c, const rc_event *ev)
+static void add_event(struct red_req *c, const rc_event *ev)
 {
     int member = ev->member_op != RC_MEMBER_NONE && ev->member_user && ev->member_program;
     char shape[32];
@@ -159,10 +159,10 @@ static void add_event(struct red_call *c, const rc_event *ev)
 
 /*
  * The call for evs[0..n) into c->req: as many of them as fit (at least
- * one, at most RC_HISTORY_BATCH_CALL, about CALL_BYTES). Returns how many,
- * or 0 when out of memory (logged).
+ * one, at most RC_HISTORY_BATCH_CALL, about CALL_BYTES). Returns how many
+ * (c->m), or 0 when out of memory (logged).
  */
-static size_t build_call(struct red *r, struct red_call *c, rc_event *const *evs, size_t n)
+static size_t build_call(struct red *r, struct red_req *c, rc_event *const *evs, size_t n)
 {
     char cand[33], head[64];
     size_t m = 0, nreq = 0;
@@ -197,9 +197,9 @@ static size_t build_call(struct red *r, struct red_call *c, rc_event *const *evs
         c->oom = 1;
     if (c->oom) {
         LOG_ERROR("history", "out of memory appending event %s", evs[0]->id);
-        return 0;
+        return c->m = 0;
     }
-    return m;
+    return c->m = m;
 }
 
 /* ---- the script ---- */
@@ -224,7 +224,7 @@ int rc_red_load_script(struct red *r, struct rconn *rc)
 
 /* Sends c->req on rc, the script loaded first when needed. 0, or -1 when
  * Redis is unreachable (the connection is dropped). */
-static int send_call(struct red *r, struct rconn *rc, struct red_call *c)
+static int send_call(struct red *r, struct rconn *rc, struct red_req *c)
 {
     int done = 0;
     if (!rc_red_conn_get(r, rc) || (!rc->sha[0] && rc_red_load_script(r, rc) < 0))
@@ -241,7 +241,7 @@ static int send_call(struct red *r, struct rconn *rc, struct red_call *c)
 /* The reply to the call sent; on NOSCRIPT (Redis lost its scripts) the
  * script is loaded again and the call sent once more. NULL when Redis is
  * unreachable. */
-static redisReply *recv_call(struct red *r, struct rconn *rc, struct red_call *c)
+static redisReply *recv_call(struct red *r, struct rconn *rc, struct red_req *c)
 {
     for (int attempt = 0;; attempt++) {
         void *v = NULL;
@@ -315,16 +315,44 @@ static size_t take_reply(rc_history *h, const redisReply *rep, rc_event *const *
 
 /* ---- the operations ---- */
 
+/* The request buffers not used by the call in flight. */
+static struct red_req *spare(struct red_call *c)
+{
+    return c->q == &c->bufs[0] ? &c->bufs[1] : &c->bufs[0];
+}
+
 size_t rc_red_append_start(rc_history *h, rc_event *const *evs, size_t n, int *res)
 {
     struct red *r = h->be;
     struct red_call *c = &r->call;
+    struct red_req *next = c->next;
     c->evs = evs;
     c->n = n;
     c->res = res;
-    c->m = build_call(r, c, evs, n);
-    c->sent = c->m && send_call(r, &r->app, c) == 0;
+    c->next = NULL;
+    if (next && next->built_n == n && next->m &&
+        !memcmp(next->built.p, evs, n * sizeof *evs)) {
+        c->q = next; /* prepared while the call before was in flight */
+    } else {
+        c->q = c->q ? c->q : &c->bufs[0];
+        build_call(r, c->q, evs, n);
+    }
+    c->m = c->q->m;
+    c->sent = c->m && send_call(r, &r->app, c->q) == 0;
     return 0;
+}
+
+void rc_red_append_prepare(rc_history *h, rc_event *const *evs, size_t n)
+{
+    struct red *r = h->be;
+    struct red_call *c = &r->call;
+    struct red_req *q = spare(c);
+    c->next = NULL;
+    q->built.len = 0;
+    if (!build_call(r, q, evs, n) || rc_buf_append(&q->built, evs, n * sizeof *evs) < 0)
+        return;
+    q->built_n = n;
+    c->next = q;
 }
 
 size_t rc_red_append_finish(rc_history *h)
@@ -333,7 +361,7 @@ size_t rc_red_append_finish(rc_history *h)
     struct red_call *c = &r->call;
     size_t done = 0;
     while (c->sent) {
-        redisReply *rep = recv_call(r, &r->app, c);
+        redisReply *rep = recv_call(r, &r->app, c->q);
         if (!rep)
             break;
         size_t k = take_reply(h, rep, c->evs + done, c->m, c->res + done);
@@ -341,9 +369,13 @@ size_t rc_red_append_finish(rc_history *h)
         done += k;
         if (k < c->m || done == c->n)
             break;
-        c->m = build_call(r, c, c->evs + done, c->n - done);
-        c->sent = c->m && send_call(r, &r->app, c) == 0;
+        /* the rest of a batch longer than a call: the prepared one is
+         * kept, in the other buffers */
+        c->m = build_call(r, c->q, c->evs + done, c->n - done);
+        c->sent = c->m && send_call(r, &r->app, c->q) == 0;
     }
+    if (done < c->n)
+        c->next = NULL; /* refused: the next start is not what was prepared */
     c->sent = 0;
     c->evs = NULL;
     c->res = NULL;
@@ -352,8 +384,11 @@ size_t rc_red_append_finish(rc_history *h)
 
 void rc_red_call_free(struct red_call *c)
 {
-    rc_buf_free(&c->keys);
-    rc_buf_free(&c->args);
-    rc_buf_free(&c->req);
-    rc_buf_free(&c->body);
+    for (int i = 0; i < 2; i++) {
+        rc_buf_free(&c->bufs[i].keys);
+        rc_buf_free(&c->bufs[i].args);
+        rc_buf_free(&c->bufs[i].req);
+        rc_buf_free(&c->bufs[i].body);
+        rc_buf_free(&c->bufs[i].built);
+    }
 }

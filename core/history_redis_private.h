@@ -43,21 +43,32 @@
 #define RC_RED_BACKOFF_MIN_MS 100
 #define RC_RED_BACKOFF_MAX_MS 2000
 
-/* The append in flight, from append_start to append_finish (under the
- * history's append_lock), and the buffers its requests are written in,
- * kept from one call to the next. */
-struct red_call {
-    rc_event *const *evs; /* borrowed: the batch */
-    size_t n;
-    int *res;             /* borrowed: its results */
-    size_t m;             /* events in the call sent, from the first not done */
-    int sent;             /* a call was sent: its reply is due */
+/* One script call's request, built in RESP, and what it was built for;
+ * its buffers are kept from call to call. */
+struct red_req {
     rc_buf keys, args;    /* owned: KEYS and ARGV, RESP bulk strings */
     size_t nkeys, nargs;
     rc_buf req;           /* owned: the EVALSHA request */
     size_t sha_off;       /* where its sha is */
     rc_buf body;          /* owned: one event's message */
     int oom;
+    size_t m;             /* the events it carries (0: out of memory) */
+    rc_buf built;         /* owned: the event pointers it was prepared for */
+    size_t built_n;
+};
+
+/* The append in flight, from append_start to append_finish, and a
+ * request prepared meanwhile for the next start (under the history's
+ * append_lock). */
+struct red_call {
+    rc_event *const *evs; /* borrowed: the batch */
+    size_t n;
+    int *res;             /* borrowed: its results */
+    size_t m;             /* events in the call sent, from the first not done */
+    int sent;             /* a call was sent: its reply is due */
+    struct red_req bufs[2];
+    struct red_req *q;    /* bufs[0] or [1]: the call sent; NULL before the first */
+    struct red_req *next; /* the other, prepared for the next start, or NULL */
 };
 
 /* A connection of one thread, dropped on failure and made again when due. */
@@ -123,6 +134,8 @@ size_t rc_red_append_start(rc_history *h, rc_event *const *evs, size_t n, int *r
 /* rc_history_ops.append_finish: its reply, then the batch's other calls,
  * one after the other, stopping at a refusal. */
 size_t rc_red_append_finish(rc_history *h);
+/* rc_history_ops.append_prepare: builds the next start's request. */
+void rc_red_append_prepare(rc_history *h, rc_event *const *evs, size_t n);
 /* Frees the call's buffers. */
 void rc_red_call_free(struct red_call *c);
 

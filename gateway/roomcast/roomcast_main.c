@@ -264,7 +264,13 @@ static size_t sink_finish(void *ud)
     return k;
 }
 
-static const rc_consumer_sink consumer_sink = {sink_start, sink_finish};
+static void sink_prepare(void *ud, rc_event *const *evs, size_t n)
+{
+    struct app *a = ud;
+    rc_history_append_prepare(a->history, evs, n);
+}
+
+static const rc_consumer_sink consumer_sink = {sink_start, sink_finish, sink_prepare};
 
 /* The label values and build labels of /metrics: the catalog's events,
  * the libraries' versions. */

@@ -637,25 +637,40 @@ static void case_batch(const struct backend *b)
     for (int i = 0; i < 5; i++)
         rc_event_unref(evs[i]);
 
-    /* Across batches: b again is a duplicate, d is new; in two steps. */
+    /* Across batches: b again is a duplicate, d is new; in two steps, the
+     * next batch prepared meanwhile (and a prepared one not used). */
     evs[0] = mk("bb", "program:p1", NULL, 0, 6);
     evs[1] = mk("bd", "program:p1", NULL, 0, 7);
+    rc_event *next = mk("be", "program:p2", NULL, 0, 8), *other = mk("bf", "program:p2", NULL, 0, 9);
+    rc_history_append_prepare(h, &other, 1); /* outside: nothing */
     rc_history_append_start(h, evs, 2, res);
+    rc_history_append_prepare(h, &next, 1);
     CHECK_INT(rc_history_append_finish(h), 2);
     CHECK_INT(res[0], 0);
     CHECK_INT(res[1], 1);
     snprintf(want, sizeof want, "%s-4", epoch);
     CHECK_STR(evs[1]->offset, want);
+    rc_history_append_start(h, &next, 1, res);
+    rc_history_append_prepare(h, &other, 1);
+    CHECK_INT(rc_history_append_finish(h), 1);
+    snprintf(want, sizeof want, "%s-5", epoch);
+    CHECK_STR(next->offset, want);
+    rc_history_append_start(h, evs + 1, 1, res); /* not what was prepared */
+    CHECK_INT(rc_history_append_finish(h), 1);
+    CHECK_INT(res[0], 0);
+    CHECK_STR(other->offset, "");
     rc_event_unref(evs[0]);
     rc_event_unref(evs[1]);
+    rc_event_unref(next);
+    rc_event_unref(other);
 
     /* The bus got every event appended once, in history order. */
-    const char *order[] = {"ba", "bb", "bt", "bc", "bd"};
-    CHECK_INT(wait_count(&s, 5, 3000), 5);
+    const char *order[] = {"ba", "bb", "bt", "bc", "bd", "be"};
+    CHECK_INT(wait_count(&s, 6, 3000), 6);
     sleep_ms(100);
-    CHECK_INT(sink_count(&s), 5);
+    CHECK_INT(sink_count(&s), 6);
     pthread_mutex_lock(&s.mu);
-    for (int i = 0; i < 5 && i < s.n; i++)
+    for (int i = 0; i < 6 && i < s.n; i++)
         CHECK_STR(s.evs[i]->id, order[i]);
     pthread_mutex_unlock(&s.mu);
 
@@ -670,17 +685,17 @@ static void case_batch(const struct backend *b)
     CHECK_INT(rc_history_append_batch(h, evs, LONG, res), LONG);
     int in_order = 1;
     for (int i = 0; i < LONG - 1; i++) {
-        snprintf(want, sizeof want, "%s-%d", epoch, 5 + i);
+        snprintf(want, sizeof want, "%s-%d", epoch, 6 + i);
         in_order &= res[i] == 1 && strcmp(evs[i]->offset, want) == 0;
     }
     CHECK(in_order);
     CHECK_INT(res[LONG - 1], 0);
     for (int i = 0; i < LONG; i++)
         rc_event_unref(evs[i]);
-    CHECK_INT(wait_count(&s, 5 + LONG - 1, 5000), 5 + LONG - 1);
+    CHECK_INT(wait_count(&s, 6 + LONG - 1, 5000), 6 + LONG - 1);
     pthread_mutex_lock(&s.mu);
-    in_order = s.n == 5 + LONG - 1;
-    for (int i = 5; i < s.n; i++) {
+    in_order = s.n == 6 + LONG - 1;
+    for (int i = 6; i < s.n; i++) {
         char ep[32];
         uint64_t seq;
         in_order &= rc_offset_parse(s.evs[i]->offset, ep, sizeof ep, &seq) == 0 &&

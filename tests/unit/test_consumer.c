@@ -54,7 +54,7 @@ static size_t sink_finish(void *ud)
     return sink_n;
 }
 
-static const rc_consumer_sink sink = {sink_start, sink_finish};
+static const rc_consumer_sink sink = {.start = sink_start, .finish = sink_finish};
 
 static void sleep_ms(int ms)
 {
@@ -162,7 +162,7 @@ static size_t refusing_finish(void *ud)
     return refusing_took;
 }
 
-static const rc_consumer_sink refusing = {refusing_start, refusing_finish};
+static const rc_consumer_sink refusing = {.start = refusing_start, .finish = refusing_finish};
 
 static rc_consumer *refusing_consumer(const char *schemas, const char *boot, const rc_catalog *cat)
 {
