@@ -3,7 +3,8 @@
  * decoded and mapped in order into items, settled in that order.
  *
  * Implementation notes. A poll batch is what librdkafka has ready, up to
- * max_batch records: the first poll waits, the others do not. The records
+ * max_batch records and about 256 KiB of payloads: the first poll waits, the
+ * others do not. The records
  * become items (consumer.c decides about the Schema Registry first), and
  * the items are settled in poll order: a run of events goes to the sink in
  * one start/finish, a bad record to the DLQ. The last run of a batch is
@@ -293,18 +294,25 @@ int rc_cons_retry_pending(rc_consumer *c)
     return 0;
 }
 
+/* A poll batch also stops once its payloads reach this many bytes (one
+ * record may be larger): the records a batch holds, and the run left in
+ * flight, are memory on top of librdkafka's prefetch queue, which refills
+ * as soon as they leave it. With 16 KiB records, 512 of them would be
+ * 8 MiB twice over. */
+#define BATCH_BYTES_MAX (256 * 1024)
+
 /*
  * Polls a batch into c->polled: the first poll waits up to POLL_MS (not at
  * all while events are in flight: their outcome is due), the next ones
- * take what is ready, up to max_batch records; with records pending, one
- * poll (they will be put back). The rebalance callback, which these polls
+ * take what is ready, up to max_batch records or BATCH_BYTES_MAX bytes;
+ * with records pending, one poll (they will be put back). The rebalance callback, which these polls
  * serve, drops the records of the partitions it revokes.
  */
 void rc_cons_poll_batch(rc_consumer *c)
 {
-    size_t want = c->pending ? 1 : c->max_batch;
+    size_t want = c->pending ? 1 : c->max_batch, bytes = 0;
     int timeout = c->ninflight ? 0 : POLL_MS;
-    while (c->npolled < want && !atomic_load(&c->stop)) {
+    while (c->npolled < want && bytes < BATCH_BYTES_MAX && !atomic_load(&c->stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
         if (!m)
             return;
@@ -315,6 +323,7 @@ void rc_cons_poll_batch(rc_consumer *c)
             rd_kafka_message_destroy(m);
             continue;
         }
+        bytes += m->len;
         c->polled[c->npolled++] = m;
     }
 }
