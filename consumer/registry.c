@@ -154,14 +154,6 @@ int rc_registry_parse_answer(long status, const char *body, size_t len,
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = tolower(ch);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
 /* s[0..n) percent-decoded into a new string; NULL on a bad escape or %00
  * (*oom tells the two apart). */
 static char *pct_decode(const char *s, size_t n, int *oom)
@@ -175,8 +167,8 @@ static char *pct_decode(const char *s, size_t n, int *oom)
             *o++ = s[i];
             continue;
         }
-        int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-        int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+        int hi = i + 2 < n ? rc_hex_digit((unsigned char)s[i + 1]) : -1;
+        int lo = i + 2 < n ? rc_hex_digit((unsigned char)s[i + 2]) : -1;
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
             free(out);
             return NULL;

@@ -55,23 +55,6 @@ extern const size_t rc_history_append_lua_len;
 
 /* ---- the request, in RESP ---- */
 
-/* v in decimal at out (room for 20 digits and a sign); returns the length. */
-static size_t fmt_ll(char *out, long long v)
-{
-    char tmp[24];
-    size_t n = 0, len = 0;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        out[len++] = '-';
-    while (n)
-        out[len++] = tmp[--n];
-    return len;
-}
-
 /* One bulk string, p[0..pl) then s[0..sl), into b; *count grows by one. */
 static void bulk2(struct red_req *c, rc_buf *b, size_t *count, const char *p, size_t pl,
                   const char *s, size_t sl)
@@ -79,7 +62,7 @@ static void bulk2(struct red_req *c, rc_buf *b, size_t *count, const char *p, si
     char head[32];
     size_t hl = 0;
     head[hl++] = '$';
-    hl += fmt_ll(head + hl, (long long)(pl + sl));
+    hl += rc_fmt_i64(head + hl, (int64_t)(pl + sl));
     head[hl++] = '\r';
     head[hl++] = '\n';
     if (rc_buf_reserve(b, hl + pl + sl + 2) < 0) {
@@ -113,7 +96,7 @@ static void bulk_key(struct red_req *c, const char *prefix, const char *s)
 static void bulk_ll(struct red_req *c, rc_buf *b, size_t *count, long long v)
 {
     char tmp[24];
-    bulk(c, b, count, tmp, fmt_ll(tmp, v));
+    bulk(c, b, count, tmp, rc_fmt_i64(tmp, v));
 }
 
 static void random_hex(char *out, size_t nbytes)
@@ -141,7 +124,7 @@ static void add_event(struct red_req *c, const rc_event *ev)
     }
     shape[sl++] = ev->transient ? 't' : 's';
     shape[sl++] = !member ? '-' : ev->member_op == RC_MEMBER_ADD ? 'a' : 'r';
-    sl += fmt_ll(shape + sl, (long long)ev->nrooms);
+    sl += rc_fmt_i64(shape + sl, (int64_t)ev->nrooms);
     bulk_key(c, RC_RED_K_EID, ev->id);
     if (member)
         bulk_key(c, RC_RED_K_MEMBERS, ev->member_user);
@@ -183,7 +166,7 @@ static size_t build_call(struct red *r, struct red_req *c, rc_event *const *evs,
         add_event(c, evs[m++]);
     size_t hl = 0;
     head[hl++] = '*';
-    hl += fmt_ll(head + hl, (long long)(3 + c->nkeys + c->nargs));
+    hl += rc_fmt_i64(head + hl, (int64_t)(3 + c->nkeys + c->nargs));
     head[hl++] = '\r';
     head[hl++] = '\n';
     if (!c->oom && rc_buf_append(&c->req, head, hl) < 0)
@@ -301,7 +284,7 @@ static size_t take_reply(rc_history *h, const redisReply *rep, rc_event *const *
                 size_t el = rep->element[0]->len;
                 memcpy(evs[i]->offset, epoch, el);
                 evs[i]->offset[el] = '-';
-                evs[i]->offset[el + 1 + fmt_ll(evs[i]->offset + el + 1, seq->integer)] = '\0';
+                evs[i]->offset[el + 1 + rc_fmt_i64(evs[i]->offset + el + 1, seq->integer)] = '\0';
             }
             res[i] = 1;
         }

@@ -31,17 +31,8 @@
 /* v in decimal after s, into b (no printf: this runs for every event). */
 static int put_int(rc_buf *b, const char *s, int64_t v)
 {
-    char tmp[24], out[24];
-    size_t n = 0, len = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        out[len++] = '-';
-    while (n)
-        out[len++] = tmp[--n];
+    char out[24];
+    size_t len = rc_fmt_i64(out, v);
     return rc_buf_puts(b, s) | rc_buf_append(b, out, len);
 }
 
@@ -139,16 +130,10 @@ static int r_hex4(struct reader *r, unsigned *v)
     if (r->end - r->p < 4)
         return 0;
     for (int i = 0; i < 4; i++) {
-        unsigned d = *r->p++;
-        if (d >= '0' && d <= '9')
-            d -= '0';
-        else if (d >= 'a' && d <= 'f')
-            d -= 'a' - 10;
-        else if (d >= 'A' && d <= 'F')
-            d -= 'A' - 10;
-        else
+        int d = rc_hex_digit((unsigned char)*r->p++);
+        if (d < 0)
             return 0;
-        *v = *v << 4 | d;
+        *v = *v << 4 | (unsigned)d;
     }
     return 1;
 }

@@ -9,6 +9,7 @@
  */
 #include "json_check.h"
 
+#include "slice.h"
 #include "utf8.h"
 
 struct cur {
@@ -35,16 +36,10 @@ static int hex4(struct cur *c, unsigned *v)
     for (int i = 0; i < 4; i++, c->p++) {
         if (c->p >= c->end)
             return 0;
-        unsigned d = *c->p;
-        if (d >= '0' && d <= '9')
-            d -= '0';
-        else if (d >= 'a' && d <= 'f')
-            d -= 'a' - 10;
-        else if (d >= 'A' && d <= 'F')
-            d -= 'A' - 10;
-        else
+        int d = rc_hex_digit((unsigned char)*c->p);
+        if (d < 0)
             return 0;
-        *v = *v << 4 | d;
+        *v = *v << 4 | (unsigned)d;
     }
     return 1;
 }

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct rc_slice {
@@ -47,5 +48,11 @@ int rc_buf_printf(rc_buf *b, const char *fmt, ...)
 int rc_buf_json_string(rc_buf *b, const char *s, size_t len);
 void rc_buf_reset(rc_buf *b);
 void rc_buf_free(rc_buf *b);
+
+/* v in decimal at out (room for 20 digits and a sign; no NUL written);
+ * returns the length. No printf: for paths that run once per event. */
+size_t rc_fmt_i64(char *out, int64_t v);
+/* The value of hex digit c (either case), or -1. */
+int rc_hex_digit(int c);
 
 #endif

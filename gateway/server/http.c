@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "core/slice.h"
 #include "gateway/server/cors.h"
 
 #define FAC GW_FAC
@@ -239,17 +240,6 @@ int gw_http_body_begin(struct lws *wsi, gw_conn *c, size_t max)
     return 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes a chunked body: 1 complete (or refused), 0 more, -1 no memory. */
 static int chunked_feed(gw_conn *c, const char *p, size_t len, size_t max)
 {
@@ -263,7 +253,7 @@ static int chunked_feed(gw_conn *c, const char *p, size_t len, size_t max)
         case CH_SIZE_MORE:
             if (++k->line > GW_CHUNK_LINE_MAX)
                 goto bad;
-            if ((h = hexval(ch)) >= 0) {
+            if ((h = rc_hex_digit((unsigned char)ch)) >= 0) {
                 if (k->left > (max - c->in.len) / 16) {
                     c->in_too_big = 1;
                     return 1;
